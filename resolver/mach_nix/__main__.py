@@ -1,0 +1,7 @@
+"""``python -m mach_nix`` is the same as the ``mach-nix`` command."""
+
+import sys
+
+from mach_nix.cli import main
+
+sys.exit(main())

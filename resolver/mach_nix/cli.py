@@ -1,0 +1,86 @@
+"""The ``mach-nix`` command line.
+
+Each group of subcommands lives in its own module under :mod:`mach_nix.commands`
+and exposes ``register(subparsers)``, which adds its parsers and sets
+``func`` (a callable taking the parsed namespace and returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from mach_nix import __version__
+from mach_nix.errors import ExitCode, MachNixError
+
+DESCRIPTION = """\
+Turn Python requirements into a reproducible, Nix-built Python environment.
+
+mach-nix resolves a requirements.txt (or a pyproject.toml) offline, against a
+pinned database of PyPI metadata, for a *target* interpreter and system, and
+writes a lock file that the Nix library (mkPython { lock = ...; }) builds from
+wheels, sdists or nixpkgs recipes, chosen per package.
+"""
+
+EPILOG = """\
+typical use:
+  mach-nix resolve -r requirements.txt          show what would be installed
+  mach-nix lock -r requirements.txt             write mach-nix.lock.json
+  mach-nix db crawl --db ./my-db --closure NAME add a package the pinned DB lacks
+  mach-nix db info --db tests/data/pypi-db requests
+
+exit codes:
+  0 success   2 bad usage or input   3 unsatisfiable requirements
+  4 name/version/artifact not in the DB   5 registry unreachable
+  6 database missing or corrupt   1 internal error (a bug: please report it)
+
+Run 'mach-nix COMMAND --help' for the options of one command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered."""
+    from mach_nix.commands import ALL_COMMAND_MODULES
+
+    parser = argparse.ArgumentParser(
+        prog="mach-nix",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"mach-nix {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in ALL_COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return int(func(args) or ExitCode.OK)
+    except MachNixError as error:
+        print(f"mach-nix: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("mach-nix: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show everything
+        traceback.print_exc()
+        print(
+            "mach-nix: internal error (this is a bug in mach-nix; please report it with the traceback above)",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Subcommand groups of the ``mach-nix`` CLI, one module each."""
+
+from mach_nix.commands import db, env, resolve
+
+#: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
+ALL_COMMAND_MODULES = (resolve, env, db)

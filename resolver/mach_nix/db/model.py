@@ -1,0 +1,178 @@
+"""Record types of the PyPI metadata database.
+
+A database holds, per project (keyed by its PEP 503 normalised name), every
+release with its files (the *file index*) and the dependency metadata of those
+files (the *dependency graph*). These frozen dataclasses are what the reader
+returns and what the crawler produces; the on-disk encoding is described in
+``docs/db-format.md`` and implemented in :mod:`mach_nix.db.store`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Base of every download URL; the path after it comes from PyPI's simple API.
+FILES_HOST = "https://files.pythonhosted.org/packages/"
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Dependency metadata of one artifact (or of several identical ones).
+
+    Attributes:
+        requires_dist: ``Requires-Dist`` lines as PEP 508 strings, in the order
+            the artifact declares them (markers, including ``extra == "x"``, kept).
+        requires_python: ``Requires-Python`` from the artifact, or ``None``.
+        provides_extras: ``Provides-Extra`` names, normalised.
+        build_requires: for sdists, the build requirements (``[build-system]
+            requires`` of pyproject.toml, else ``setup_requires`` where readable,
+            else the PEP 517 default ``setuptools>=40.8.0``); ``None`` for wheels
+            or when unknown.
+        source: how the metadata was obtained: ``"wheel"`` (the wheel's
+            METADATA), ``"pep658"`` (the registry's ``.metadata`` file),
+            ``"pkg-info"`` (an sdist's trustworthy PKG-INFO, Metadata >= 2.2) or
+            ``"pep517"`` (the build backend's ``prepare_metadata_for_build_wheel``).
+    """
+
+    requires_dist: tuple[str, ...] = ()
+    requires_python: str | None = None
+    provides_extras: tuple[str, ...] = ()
+    build_requires: tuple[str, ...] | None = None
+    source: str = "wheel"
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """One downloadable artifact (an sdist or a wheel) of a release.
+
+    Attributes:
+        filename: the file name as on PyPI (wheel names parse with
+            ``packaging.utils.parse_wheel_filename``).
+        sha256: lowercase hex SHA-256 of the file.
+        size: size in bytes.
+        upload_time: ISO 8601 UTC, second precision, e.g. ``2023-05-22T15:12:44Z``.
+        url_path: the part of the download URL after :data:`FILES_HOST`
+            (``"0e/f9/6647…/six-0.9.0.tar.gz"`` minus the file name, i.e.
+            ``"0e/f9/6647…"``); together with ``filename`` it rebuilds the URL.
+        requires_python: the file's ``data-requires-python`` from the simple API.
+        yanked: ``None`` when not yanked, otherwise the reason (``""`` if none given).
+        metadata: index into :attr:`Release.metadata` of this file's dependency
+            metadata, or ``None`` when it could not be obtained (see
+            :attr:`Release.failures`).
+    """
+
+    filename: str
+    sha256: str
+    size: int
+    upload_time: str
+    url_path: str
+    requires_python: str | None = None
+    yanked: str | None = None
+    metadata: int | None = None
+
+    @property
+    def url(self) -> str:
+        """The direct download URL on files.pythonhosted.org."""
+        return f"{FILES_HOST}{self.url_path}/{self.filename}"
+
+    @property
+    def is_wheel(self) -> bool:
+        """True for a ``.whl`` file, False for an sdist."""
+        return self.filename.endswith(".whl")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why the metadata of one file could not be recorded.
+
+    Attributes:
+        filename: the file concerned.
+        kind: one of ``"no-metadata"`` (no METADATA/PKG-INFO found),
+            ``"hook-error"`` (the PEP 517 hook failed), ``"timeout"``,
+            ``"memory"``, ``"download"`` (the file could not be fetched),
+            ``"invalid"`` (metadata present but unparseable).
+        reason: a one-line human-readable explanation.
+    """
+
+    filename: str
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """One version of a project with its files and their metadata.
+
+    Attributes:
+        version: the version string as published (not re-normalised).
+        files: the release's artifacts in scope (see the platform scope in
+            ``docs/db-format.md``), sorted by file name.
+        metadata: distinct :class:`Metadata` records referenced by the files.
+            Usually one; several when per-platform wheels declare different
+            dependencies, or the sdist differs from the wheels.
+        failures: files whose metadata is missing, and why.
+    """
+
+    version: str
+    files: tuple[DistFile, ...] = ()
+    metadata: tuple[Metadata, ...] = ()
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def yanked(self) -> bool:
+        """PEP 592: a release is yanked when all of its files are."""
+        return bool(self.files) and all(f.yanked is not None for f in self.files)
+
+    @property
+    def yanked_reason(self) -> str | None:
+        """The first yank reason given, if the release is yanked."""
+        if not self.yanked:
+            return None
+        return next((f.yanked for f in self.files if f.yanked), "")
+
+    @property
+    def requires_python(self) -> str | None:
+        """The release's ``Requires-Python`` (from metadata, else from the files)."""
+        for meta in self.metadata:
+            if meta.requires_python:
+                return meta.requires_python
+        for dist in self.files:
+            if dist.requires_python:
+                return dist.requires_python
+        return None
+
+    def metadata_of(self, dist: DistFile) -> Metadata | None:
+        """Return the metadata recorded for ``dist`` (one of :attr:`files`)."""
+        return None if dist.metadata is None else self.metadata[dist.metadata]
+
+
+@dataclass(frozen=True)
+class Project:
+    """All releases of one project.
+
+    Attributes:
+        name: the PEP 503 normalised name (``ruamel-yaml``, ``zope-interface``).
+        releases: version string -> release.
+        last_serial: PyPI's ``_last-serial`` for the project when crawled
+            (used by ``mach-nix db update`` to skip unchanged projects).
+    """
+
+    name: str
+    releases: dict[str, Release] = field(default_factory=dict)
+    last_serial: int = 0
+
+
+class ProjectSource:
+    """What the resolver needs from a database (duck-typed protocol).
+
+    Implementations: the on-disk reader (one or several layered DB
+    directories) and simple in-memory sources used in tests.
+    """
+
+    def project(self, name: str) -> Project | None:  # pragma: no cover - protocol
+        """Return the project with this (any-spelling) name, or ``None``."""
+        raise NotImplementedError
+
+    def names(self) -> list[str]:  # pragma: no cover - protocol
+        """Every normalised project name (may be slow: used for suggestions only)."""
+        raise NotImplementedError

@@ -1,0 +1,69 @@
+"""Errors that reach the user, and the exit codes the CLI maps them to.
+
+Every error raised on purpose by mach-nix is a :class:`MachNixError`. Its
+message is meant for a person: it says what is wrong and what to do about it.
+The CLI prints the message (no traceback) and exits with the error's code.
+"""
+
+from __future__ import annotations
+
+
+class ExitCode:
+    """Process exit codes of the ``mach-nix`` command (documented in the README)."""
+
+    OK = 0
+    #: A failure nobody planned for (a bug): a traceback is printed.
+    INTERNAL = 1
+    #: Bad command line or bad input file (requirements, pyproject, lock, DB path).
+    USAGE = 2
+    #: The requirements cannot be satisfied together (a conflict).
+    UNSATISFIABLE = 3
+    #: A name, version or artifact is not in the database (or not for the target).
+    NOT_FOUND = 4
+    #: Talking to the registry failed (crawl/update) after all retries.
+    NETWORK = 5
+    #: A database on disk is missing, corrupt, or of an unsupported format version.
+    DATABASE = 6
+
+
+class MachNixError(Exception):
+    """Base of all deliberate, user-facing errors."""
+
+    exit_code: int = ExitCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MachNixError):
+    """Bad command-line arguments or a malformed input file."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DatabaseError(MachNixError):
+    """A database directory is missing, corrupt, or of an unknown format version."""
+
+    exit_code = ExitCode.DATABASE
+
+
+class NetworkError(MachNixError):
+    """The registry could not be reached or kept failing after retries."""
+
+    exit_code = ExitCode.NETWORK
+
+
+class NotFoundError(MachNixError):
+    """A requested project, version or artifact is not in the database."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ResolutionError(MachNixError):
+    """The requirements cannot be satisfied together."""
+
+    exit_code = ExitCode.UNSATISFIABLE
