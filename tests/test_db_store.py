@@ -1,0 +1,138 @@
+"""Writer/reader of the database format: round trip, determinism, layers, laziness."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mach_nix.db import store
+from mach_nix.db.model import DistFile, Failure, Metadata, Project, Release
+from mach_nix.errors import DatabaseError
+
+
+def make_project(name: str, versions: list[str], dep: str = "six>=1.0", serial: int = 1) -> Project:
+    """A small project: one sdist and one wheel per version, with shared metadata."""
+    releases = {}
+    for version in versions:
+        wheel_meta = Metadata(requires_dist=(dep, 'pysocks; extra == "socks"'), requires_python=">=3.8",
+                              provides_extras=("socks",), source="wheel")
+        sdist_meta = Metadata(requires_dist=(dep, 'pysocks; extra == "socks"'), requires_python=">=3.8",
+                              provides_extras=("socks",), build_requires=("setuptools>=40.8.0",),
+                              source="pkg-info")
+        files = (
+            DistFile(f"{name}-{version}-py3-none-any.whl", "a" * 64, 1234, "2020-01-02T03:04:05Z",
+                     "ab/cd/" + "e" * 60, ">=3.8", None, 0),
+            DistFile(f"{name}-{version}.tar.gz", "b" * 64, 999, "2020-01-02T03:04:06Z",
+                     "12/34/" + "f" * 60, None, "broken", 1),
+        )
+        releases[version] = Release(version, files, (wheel_meta, sdist_meta), ())
+    releases["0.1"] = Release("0.1", (DistFile(f"{name}-0.1.tar.gz", "c" * 64, 5, "2010-01-01T00:00:00Z",
+                                               "00/11/" + "0" * 60),),
+                              (), (Failure(f"{name}-0.1.tar.gz", "hook-error", "setup.py failed"),))
+    return Project(name=name, releases=releases, last_serial=serial)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    projects = [make_project("Foo_Bar", ["1.0", "2.0"]), make_project("six", ["1.16.0"])]
+    manifest = store.write_database(tmp_path / "db", projects, crawl_time="2024-01-01T00:00:00Z")
+    assert manifest["counts"] == {"projects": 2, "releases": 5, "files": 8, "failures": 2}
+    assert manifest["failures_by_kind"] == {"hook-error": 2}
+    db = store.open_database([tmp_path / "db"])
+    got = db.project("FOO.bar")
+    assert got is not None and got.name == "foo-bar"
+    want = projects[0]
+    assert set(got.releases) == set(want.releases)
+    for version, release in want.releases.items():
+        assert got.releases[version] == release
+    assert got.releases["2.0"].metadata_of(got.releases["2.0"].files[1]).build_requires == ("setuptools>=40.8.0",)
+    assert db.project("nope") is None
+    assert db.names() == ["foo-bar", "six"]
+    assert db.manifest["format_version"] == store.FORMAT_VERSION
+
+
+def test_deduplication(tmp_path: Path) -> None:
+    data = store.encode_project(make_project("foo", [f"1.{i}" for i in range(20)]))
+    assert len(data["requires"]) == 1  # wheel and sdist declare the same list: stored once
+    assert len(data["metadata"]) == 2  # wheel and sdist records, shared by all releases
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_deterministic_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    a = [make_project("a", ["1.0"]), make_project("b", ["2.0", "1.0"])]
+    b = list(reversed([make_project("b", ["1.0", "2.0"]), make_project("a", ["1.0"])]))
+    store.write_database(tmp_path / "x", a)
+    store.write_database(tmp_path / "y", b)
+    assert tree_bytes(tmp_path / "x") == tree_bytes(tmp_path / "y")
+    # rewriting in place gives the same bytes and leaves a single generation
+    store.write_database(tmp_path / "x", a)
+    assert tree_bytes(tmp_path / "x") == tree_bytes(tmp_path / "y")
+    assert len([p for p in (tmp_path / "x").iterdir() if p.is_dir()]) == 1
+
+
+def test_layers_later_wins_per_release(tmp_path: Path) -> None:
+    store.write_database(tmp_path / "base", [make_project("foo", ["1.0", "2.0"], dep="six"),
+                                              make_project("bar", ["1.0"])])
+    store.write_database(tmp_path / "top", [make_project("foo", ["2.0", "3.0"], dep="attrs", serial=9)])
+    db = store.open_database([tmp_path / "base", tmp_path / "top"])
+    foo = db.project("foo")
+    assert foo is not None
+    assert list(foo.releases) == ["0.1", "1.0", "2.0", "3.0"]
+    assert foo.releases["1.0"].metadata[0].requires_dist[0] == "six"
+    assert foo.releases["2.0"].metadata[0].requires_dist[0] == "attrs"
+    assert foo.last_serial == 9
+    assert db.project("bar") is not None
+    assert db.names() == ["bar", "foo"]
+    assert len(db.manifests) == 2
+
+
+def test_lookup_touches_one_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    projects = [make_project(f"p{i}", ["1.0"]) for i in range(600)]
+    manifest = store.write_database(tmp_path / "db", projects, prefix_length=2)
+    assert len(manifest["shards"]) > 100
+    opened: list[str] = []
+    real_open = open
+
+    def spy(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    db = store.open_database(tmp_path / "db")
+    opened.clear()
+    assert db.project("p123") is not None
+    shard = store.shard_of("p123", 2)
+    assert sorted(Path(p).name for p in opened) == [f"{shard}.dat", f"{shard}.idx"]
+
+
+def test_prefix_length_scales() -> None:
+    assert store.prefix_length_for(100) == 1
+    assert store.prefix_length_for(700_000) == 3
+    assert 700_000 / 16**3 <= store.TARGET_PROJECTS_PER_SHARD
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="does not exist"):
+        store.open_database([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatabaseError, match="not a mach-nix database"):
+        store.open_database([tmp_path / "empty"])
+    store.write_database(tmp_path / "db", [make_project("foo", ["1.0"])])
+    manifest_file = tmp_path / "db" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["format_version"] = 99
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(DatabaseError, match="format version 99"):
+        store.open_database([tmp_path / "db"])
+    manifest["format_version"] = store.FORMAT_VERSION
+    manifest_file.write_text(json.dumps(manifest))
+    dat = next((tmp_path / "db" / manifest["shards_dir"]).glob("*.dat"))
+    dat.write_bytes(b"garbage" * 10)
+    with pytest.raises(DatabaseError, match="corrupt"):
+        store.open_database([tmp_path / "db"]).project("foo")
