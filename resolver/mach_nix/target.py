@@ -1,0 +1,225 @@
+"""The *target* of a resolution: the interpreter and system the environment is for.
+
+Everything that depends on where the packages will run — PEP 508 markers,
+``Requires-Python`` and wheel tags — is computed from a :class:`Target`, never
+from the machine running the resolver (which, inside a Nix builder, is often a
+different Python on a different system).
+
+Defaults (documented in ``docs/lock-format.md``):
+
+* glibc baseline for ``manylinux`` wheels: :data:`DEFAULT_GLIBC` (today's nixpkgs);
+* macOS deployment target: 11.0 on ``aarch64-darwin``, 10.12 on ``x86_64-darwin``;
+* a Python given as ``3.11`` gets the patch level from :data:`DEFAULT_PATCH`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from packaging import tags as _tags
+from packaging.version import InvalidVersion, Version
+
+from mach_nix.errors import UsageError
+
+#: Nix systems mach-nix supports, mapped to (sys_platform, platform_system, platform_machine).
+SYSTEMS: dict[str, tuple[str, str, str]] = {
+    "x86_64-linux": ("linux", "Linux", "x86_64"),
+    "aarch64-linux": ("linux", "Linux", "aarch64"),
+    "x86_64-darwin": ("darwin", "Darwin", "x86_64"),
+    "aarch64-darwin": ("darwin", "Darwin", "arm64"),
+}
+
+#: Python minor versions the resolver knows how to target.
+SUPPORTED_MINORS: tuple[int, ...] = (8, 9, 10, 11, 12, 13, 14)
+
+#: Patch level assumed when only ``3.x`` is given (a recent release of each series).
+DEFAULT_PATCH: dict[int, int] = {8: 20, 9: 23, 10: 18, 11: 13, 12: 11, 13: 7, 14: 0}
+
+#: glibc of today's nixpkgs (manylinux_2_X wheels with X above it are rejected).
+DEFAULT_GLIBC = "2.40"
+
+#: Default macOS deployment targets (nixpkgs' SDK defaults) per system.
+DEFAULT_MACOS: dict[str, str] = {"aarch64-darwin": "11.0", "x86_64-darwin": "10.12"}
+
+#: The oldest glibc minor with a manylinux tag, per architecture.
+_MANYLINUX_FLOOR = {"x86_64": 5, "aarch64": 17}
+#: Legacy manylinux aliases (PEP 513/571/599), by glibc minor.
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def _parse_two(text: str, what: str) -> tuple[int, int]:
+    """Parse ``"X.Y"`` into a pair of ints or raise :class:`UsageError`."""
+    parts = text.strip().split(".")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise UsageError(f"invalid {what} {text!r}: expected MAJOR.MINOR, e.g. 2.40")
+    return int(parts[0]), int(parts[1])
+
+
+def parse_python_version(text: str) -> str:
+    """Return the full ``X.Y.Z`` version for ``text`` (``3.11`` or ``3.11.7``).
+
+    Raises:
+        UsageError: not a CPython 3 version mach-nix can target.
+    """
+    try:
+        version = Version(text.strip())
+    except InvalidVersion:
+        raise UsageError(f"invalid Python version {text!r}: expected e.g. 3.11 or 3.11.7") from None
+    release = version.release
+    if version.epoch or version.local or len(release) not in (2, 3) or release[0] != 3:
+        raise UsageError(f"invalid Python version {text!r}: expected e.g. 3.11 or 3.11.7")
+    minor = release[1]
+    if minor not in SUPPORTED_MINORS:
+        known = ", ".join(f"3.{m}" for m in SUPPORTED_MINORS)
+        raise UsageError(f"unsupported Python version {text!r}: mach-nix targets {known}")
+    patch = release[2] if len(release) == 3 else DEFAULT_PATCH[minor]
+    suffix = str(version)[len(".".join(map(str, release))):] if version.pre else ""
+    return f"3.{minor}.{patch}{suffix}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Interpreter and system an environment is resolved for.
+
+    Attributes:
+        python: full Python version, e.g. ``"3.11.7"`` (see :func:`parse_python_version`).
+        system: Nix system, one of :data:`SYSTEMS`.
+        implementation: ``"cpython"`` (the only one supported).
+        glibc: glibc baseline ``"2.X"`` for manylinux wheels (Linux only).
+        macos: macOS deployment target ``"X.Y"`` (Darwin only).
+    """
+
+    python: str = "3.11.13"
+    system: str = "x86_64-linux"
+    implementation: str = "cpython"
+    glibc: str | None = None
+    macos: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        python: str = "3.11",
+        system: str = "x86_64-linux",
+        implementation: str = "cpython",
+        glibc: str | None = None,
+        macos: str | None = None,
+    ) -> Target:
+        """Validate user input and fill in the defaults for ``system``.
+
+        Raises:
+            UsageError: unknown system, implementation or malformed versions.
+        """
+        if system not in SYSTEMS:
+            raise UsageError(f"unsupported system {system!r}: choose one of {', '.join(SYSTEMS)}")
+        if implementation.lower() != "cpython":
+            raise UsageError(f"unsupported implementation {implementation!r}: only cpython is supported")
+        full = parse_python_version(python)
+        is_linux = system.endswith("-linux")
+        if is_linux:
+            if macos is not None:
+                raise UsageError("--macos-target only applies to *-darwin systems")
+            glibc = glibc or DEFAULT_GLIBC
+            major, minor = _parse_two(glibc, "glibc version")
+            if major != 2:
+                raise UsageError(f"invalid glibc version {glibc!r}: expected 2.X")
+            glibc = f"2.{minor}"
+        else:
+            if glibc is not None:
+                raise UsageError("--glibc only applies to *-linux systems")
+            macos = macos or DEFAULT_MACOS[system]
+            major, minor = _parse_two(macos, "macOS deployment target")
+            macos = f"{major}.{minor}"
+        return cls(python=full, system=system, implementation="cpython", glibc=glibc, macos=macos)
+
+    # -- derived values ----------------------------------------------------
+
+    @cached_property
+    def python_version(self) -> Version:
+        """The full Python version as a :class:`~packaging.version.Version`."""
+        return Version(self.python)
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        """``(3, minor)``."""
+        release = self.python_version.release
+        return release[0], release[1]
+
+    def to_json(self) -> dict[str, str | None]:
+        """The target as recorded in the lock file."""
+        return {
+            "python": self.python,
+            "implementation": self.implementation,
+            "system": self.system,
+            "glibc": self.glibc,
+            "macos": self.macos,
+        }
+
+    @cached_property
+    def marker_environment(self) -> dict[str, str]:
+        """The complete PEP 508 marker environment of the target.
+
+        ``platform_release`` and ``platform_version`` are empty: they describe a
+        kernel build, which a reproducible environment cannot depend on.
+        """
+        sys_platform, platform_system, machine = SYSTEMS[self.system]
+        major, minor = self.minor
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": self.python,
+            "os_name": "posix",
+            "platform_machine": machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": platform_system,
+            "platform_version": "",
+            "python_full_version": self.python,
+            "python_version": f"{major}.{minor}",
+            "sys_platform": sys_platform,
+            "extra": "",
+        }
+
+    @cached_property
+    def platforms(self) -> list[str]:
+        """Platform tags the target accepts, best first (no ``linux_*`` tags)."""
+        _sys_platform, _system, machine = SYSTEMS[self.system]
+        if self.system.endswith("-linux"):
+            assert self.glibc is not None
+            top = int(self.glibc.split(".")[1])
+            result = []
+            for glibc_minor in range(top, _MANYLINUX_FLOOR[machine] - 1, -1):
+                result.append(f"manylinux_2_{glibc_minor}_{machine}")
+                legacy = _LEGACY_MANYLINUX.get(glibc_minor)
+                if legacy is not None:
+                    result.append(f"{legacy}_{machine}")
+            return result
+        assert self.macos is not None
+        major, minor = _parse_two(self.macos, "macOS deployment target")
+        return list(_tags.mac_platforms((major, minor), machine))
+
+    @cached_property
+    def tag_ranks(self) -> dict[_tags.Tag, int]:
+        """Every wheel tag the target accepts, mapped to its rank (0 = best)."""
+        major, minor = self.minor
+        version = (major, minor)
+        ranked = list(_tags.cpython_tags(version, [f"cp{major}{minor}"], self.platforms))
+        ranked += list(_tags.compatible_tags(version, f"cp{major}{minor}", self.platforms))
+        ranks: dict[_tags.Tag, int] = {}
+        for tag in ranked:
+            ranks.setdefault(tag, len(ranks))
+        return ranks
+
+    def wheel_rank(self, wheel_tags: frozenset[_tags.Tag]) -> int | None:
+        """Rank of the best tag of a wheel for this target, or ``None`` if incompatible."""
+        ranks = self.tag_ranks
+        best: int | None = None
+        for tag in wheel_tags:
+            rank = ranks.get(tag)
+            if rank is not None and (best is None or rank < best):
+                best = rank
+        return best
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``CPython 3.11.7 on x86_64-linux (glibc 2.40)``."""
+        extra = f"glibc {self.glibc}" if self.glibc else f"macOS {self.macos}"
+        return f"CPython {self.python} on {self.system} ({extra})"
