@@ -1,7 +1,210 @@
-"""Subcommands: resolve (placeholder until its issue lands)."""
+"""Subcommands ``lock`` (write a lock file) and ``resolve`` (show a resolution).
+
+Both take the same inputs; see ``mach-nix lock --help``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from mach_nix.errors import UsageError
+
+COMMON_EPILOG = """\
+inputs:
+  Requirements come from -r FILE (requirements.txt syntax: PEP 508 lines,
+  comments, '\\' continuations, -r/-c includes, 'name @ URL#sha256=…'), from
+  --pyproject FILE (PEP 621 dependencies, --extra NAME, --group NAME) and from
+  REQUIREMENT arguments, in that order.
+
+providers:
+  wheel (PyPI wheels for the target), sdist (PyPI source, built by Nix) and
+  nixpkgs (recipes from the --nixpkgs-inventory). A package's candidates are
+  tried provider by provider, newest version first. --provider _default=ORDER
+  sets the order for every package you do not name; --provider NAME=ORDER
+  overrides it for one package. Default: _default=wheel,sdist,nixpkgs.
+
+target:
+  Markers, Requires-Python and wheel tags are evaluated for --python and
+  --system, never for the machine running mach-nix. --python 3.11 assumes a
+  recent patch release; pass the exact 3.11.7 when python_full_version matters.
+  Linux wheels up to manylinux_2_40 (--glibc) are accepted; macOS wheels up to
+  the deployment target (--macos-target, default 11.0 on aarch64-darwin,
+  10.12 on x86_64-darwin).
+
+database:
+  --db DIR (repeatable: later layers win per release); default: $MACH_NIX_DB
+  (directories separated by ':').
+
+exit codes:
+  0 ok   2 bad usage or input   3 requirements conflict   4 name, version or
+  artifact not in the database (or not for the target)   6 database missing
+  or corrupt   1 internal error (a bug)
+"""
+
+LOCK_EXAMPLES = """\
+examples:
+  mach-nix lock -r requirements.txt --python 3.11.7 --system x86_64-linux
+  mach-nix lock -r requirements.txt --db tests/data/pypi-db -o my.lock.json
+  mach-nix lock --pyproject pyproject.toml --extra test --group dev
+  mach-nix lock 'requests[socks]' 'flask==1.0' --provider _default=wheel,sdist \\
+      --provider numba=wheel --python 3.8
+"""
+
+RESOLVE_EXAMPLES = """\
+examples:
+  mach-nix resolve -r requirements.txt
+  mach-nix resolve 'dask[complete]==2.22.0' --python 3.8 --db tests/data/pypi-db
+  mach-nix resolve -r requirements.txt --format json     (the lock, on stdout)
+"""
+
+
+def add_inputs(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by ``lock`` and ``resolve``."""
+    parser.add_argument("requirement", nargs="*", metavar="REQUIREMENT",
+                        help="a PEP 508 requirement, e.g. 'requests[socks]>=2.28'")
+    parser.add_argument("-r", "--requirements", action="append", default=[], metavar="FILE",
+                        help="a requirements.txt file (repeatable)")
+    parser.add_argument("-c", "--constraints", action="append", default=[], metavar="FILE",
+                        help="a constraints file: limits versions, adds no packages (repeatable)")
+    parser.add_argument("--pyproject", metavar="FILE", help="read PEP 621/735 requirements from a pyproject.toml")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME",
+                        help="with --pyproject: include this optional-dependencies extra (repeatable)")
+    parser.add_argument("--group", action="append", default=[], metavar="NAME",
+                        help="with --pyproject: include this PEP 735 dependency group (repeatable)")
+    parser.add_argument("--pre", action="store_true", help="allow pre-releases everywhere")
+    parser.add_argument("--python", default="3.11", metavar="VERSION",
+                        help="target CPython: 3.8 … 3.14, as 3.11 or exactly 3.11.7 (default: 3.11)")
+    parser.add_argument("--system", default="x86_64-linux", metavar="SYSTEM",
+                        help="target Nix system: x86_64-linux, aarch64-linux, x86_64-darwin, "
+                             "aarch64-darwin (default: x86_64-linux)")
+    parser.add_argument("--glibc", metavar="2.X", help="newest glibc for manylinux wheels (default: 2.40)")
+    parser.add_argument("--macos-target", metavar="X.Y", help="macOS deployment target for darwin wheels")
+    parser.add_argument("--provider", action="append", default=[], metavar="NAME=ORDER",
+                        help="provider order, e.g. _default=wheel,sdist,nixpkgs or numba=wheel (repeatable)")
+    parser.add_argument("--db", action="append", default=[], metavar="DIR",
+                        help="PyPI database directory (repeatable; later layers win)")
+    parser.add_argument("--nixpkgs-inventory", metavar="FILE",
+                        help="JSON list of {attr, pname, version}: the Python packages of your nixpkgs")
+
 
 def register(subparsers) -> None:
-    """Add this module's subcommands to the CLI (none yet)."""
+    """Add ``lock`` and ``resolve`` to the CLI."""
+    lock = subparsers.add_parser(
+        "lock",
+        help="resolve requirements and write a lock file",
+        description="Resolve requirements for a target interpreter and system, offline, against the "
+                    "PyPI database, and write the lock file (docs/lock-format.md) that "
+                    "mkPython { lock = ./mach-nix.lock.json; } builds without import-from-derivation.",
+        epilog=LOCK_EXAMPLES + "\n" + COMMON_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_inputs(lock)
+    lock.add_argument("-o", "--output", default="mach-nix.lock.json", metavar="FILE",
+                      help="where to write the lock ('-' for stdout; default: mach-nix.lock.json)")
+    lock.set_defaults(func=run_lock)
+
+    resolve = subparsers.add_parser(
+        "resolve",
+        help="resolve requirements and show the result",
+        description="Resolve requirements like 'lock' does and print what would be installed: "
+                    "name, version, provider and who requires it.",
+        epilog=RESOLVE_EXAMPLES + "\n" + COMMON_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_inputs(resolve)
+    resolve.add_argument("--format", choices=("table", "json"), default="table",
+                         help="table (default) or json (the lock document)")
+    resolve.set_defaults(func=run_resolve)
+
+
+def database_paths(args: argparse.Namespace) -> list[str]:
+    """The --db directories, else $MACH_NIX_DB."""
+    if args.db:
+        return list(args.db)
+    env = os.environ.get("MACH_NIX_DB", "")
+    paths = [p for p in env.split(os.pathsep) if p]
+    if not paths:
+        raise UsageError("no PyPI database: pass --db DIR (e.g. --db tests/data/pypi-db) or set MACH_NIX_DB")
+    return paths
+
+
+def lock_from_args(args: argparse.Namespace):
+    """Parse the shared inputs and run the resolution; return the Lock."""
+    from mach_nix.db.store import open_database
+    from mach_nix.inventory import Inventory, load_inventory
+    from mach_nix.providers import ProviderConfig
+    from mach_nix.requirements import (
+        RequirementSet,
+        parse_pyproject,
+        parse_requirement,
+        parse_requirements_file,
+    )
+    from mach_nix.resolve import resolve
+    from mach_nix.target import Target
+
+    target = Target.create(args.python, args.system, glibc=args.glibc, macos=args.macos_target)
+    providers = ProviderConfig.from_options(args.provider)
+    requirements = RequirementSet(pre=args.pre)
+    for path in args.requirements:
+        requirements.extend(parse_requirements_file(path))
+    for path in args.constraints:
+        requirements.extend(parse_requirements_file(path, as_constraints=True))
+    if args.pyproject:
+        requirements.extend(parse_pyproject(args.pyproject, args.extra, args.group))
+    elif args.extra or args.group:
+        raise UsageError("--extra and --group need --pyproject FILE")
+    for index, text in enumerate(args.requirement):
+        requirements.requirements.append(parse_requirement(text, f"argument {index + 1}"))
+    if not requirements.requirements:
+        raise UsageError("no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments")
+    inventory = load_inventory(args.nixpkgs_inventory) if args.nixpkgs_inventory else Inventory()
+    db = open_database(database_paths(args))
+    lock = resolve(requirements, target, providers, db, inventory)
+    for warning in lock.warnings:
+        print(f"mach-nix: warning: {warning}", file=sys.stderr)
+    return lock
+
+
+def run_lock(args: argparse.Namespace) -> int:
+    """``mach-nix lock``: write the lock file."""
+    lock = lock_from_args(args)
+    if args.output == "-":
+        sys.stdout.write(lock.dumps())
+    else:
+        lock.write(Path(args.output))
+        print(f"mach-nix: wrote {args.output} ({len(lock.packages)} packages)", file=sys.stderr)
+    return 0
+
+
+def format_table(lock) -> str:
+    """The resolution as an aligned text table."""
+    required_by = lock.required_by()
+    rows = [("name", "version", "provider", "required by")]
+    for name, entry in lock.packages.items():
+        extras = f"[{','.join(entry['extras'])}]" if entry["extras"] else ""
+        provider = entry["provider"]
+        if provider == "nixpkgs":
+            provider = f"nixpkgs ({entry['nixpkgs_attr']})"
+        rows.append((name + extras, entry["version"], provider, ", ".join(required_by[name])))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * len(rows[0][3]))
+    target = lock.data["target"]
+    extra = f"glibc {target['glibc']}" if target.get("glibc") else f"macOS {target.get('macos')}"
+    lines.append(f"\n{len(lock.packages)} packages for CPython {target['python']} on {target['system']} ({extra})")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    """``mach-nix resolve``: print the resolution."""
+    lock = lock_from_args(args)
+    if args.format == "json":
+        sys.stdout.write(lock.dumps())
+    else:
+        sys.stdout.write(format_table(lock))
+    return 0
