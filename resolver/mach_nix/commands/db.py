@@ -1,7 +1,243 @@
-"""Subcommands: db (placeholder until its issue lands)."""
+"""Subcommands ``mach-nix db crawl|update|info``: build, refresh and inspect a PyPI metadata DB."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from typing import Any
 
-def register(subparsers) -> None:
-    """Add this module's subcommands to the CLI (none yet)."""
+from mach_nix.errors import ExitCode, NotFoundError, UsageError
+
+DB_DESCRIPTION = """\
+The PyPI metadata database: per project, every release with its files
+(filename, sha256, size, URL) and their dependencies. The resolver works
+offline against it. Several databases can be layered: later ones win per
+release, so a small DB of your own can add a package the pinned one lacks.
+Format: docs/db-format.md.
+"""
+
+CRAWL_EPILOG = """\
+examples:
+  mach-nix db crawl --db ./my-db --closure requests
+      add requests and everything it can depend on (all versions) to ./my-db
+  mach-nix db crawl --db ./my-db -r requirements.txt --closure
+  mach-nix db crawl --db tests/data/pypi-db --closure -r tests/data/snapshot-requirements.txt
+  mach-nix db crawl --db ./my-db --hooks all some-sdist-only-project
+
+Existing projects of the DB that the crawl does not reach are kept. The write is
+atomic; an interrupted crawl resumes from DIR/.partial/ when rerun.
+With --closure, dependencies are followed for every supported target
+(CPython 3.8-3.14 on x86_64/aarch64 Linux and x86_64/arm64 macOS), for the extras
+named, from the releases that match each requirement's version specifier.
+"""
+
+UPDATE_EPILOG = """\
+examples:
+  mach-nix db update --db ./my-db
+  mach-nix db update --db tests/data/pypi-db --concurrency 8
+
+Only projects whose PyPI serial changed are refetched, and in those only new
+files. Roots crawled with --closure are followed again. Killing the update at
+any moment leaves the previous DB intact; rerunning it resumes.
+"""
+
+INFO_EPILOG = """\
+examples:
+  mach-nix db info --db tests/data/pypi-db                  the manifest
+  mach-nix db info --db tests/data/pypi-db requests         versions of requests
+  mach-nix db info --db tests/data/pypi-db requests==2.31.0 files and dependencies
+  mach-nix db info --db pinned-db --db ./my-db six --json   layered, as JSON
+"""
+
+
+def _crawl_options(args: argparse.Namespace) -> Any:
+    from mach_nix.db.crawl import CrawlOptions
+
+    return CrawlOptions(
+        concurrency=args.concurrency,
+        hooks=args.hooks,
+        hook_timeout=args.hook_timeout,
+        hook_memory_mb=args.hook_memory_mb,
+        max_sdist_mb=args.max_sdist_mb,
+        progress=not args.no_progress,
+        force=getattr(args, "force", False),
+    )
+
+
+def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="parallel HTTP requests (default 16)")
+    parser.add_argument("--hooks", choices=("all", "no-wheel", "never"), default="no-wheel",
+                        help="run the confined PEP 517 hook for sdists whose PKG-INFO is not reliable: always, "
+                             "only for releases without wheels (default), or never")
+    parser.add_argument("--hook-timeout", type=float, default=120.0, metavar="SECONDS",
+                        help="time limit of one hook run (default 120)")
+    parser.add_argument("--hook-memory-mb", type=int, default=2048, metavar="MB",
+                        help="address-space limit of one hook run (default 2048)")
+    parser.add_argument("--max-sdist-mb", type=int, default=100, metavar="MB",
+                        help="do not download larger sdists; recorded as failures (default 100)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``db`` with its ``crawl``, ``update`` and ``info`` subcommands."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    db = subparsers.add_parser("db", help="build, update and inspect the PyPI metadata database",
+                               description=DB_DESCRIPTION, formatter_class=fmt,
+                               epilog="Run 'mach-nix db SUBCOMMAND --help' for details.")
+    db.set_defaults(func=lambda args: (db.print_help(sys.stderr), ExitCode.USAGE)[1])
+    sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
+
+    crawl = sub.add_parser("crawl", help="add projects (and with --closure their dependencies) to a DB",
+                           description="Crawl projects from PyPI's simple API into a database directory.",
+                           epilog=CRAWL_EPILOG, formatter_class=fmt)
+    crawl.add_argument("--db", required=True, metavar="DIR", help="database directory (created if missing)")
+    crawl.add_argument("names", nargs="*", metavar="NAME",
+                       help="requirements (PEP 508), e.g. requests, 'flask==1.0', 'dask[complete]'")
+    crawl.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE",
+                       help="read requirements from FILE (repeatable)")
+    crawl.add_argument("--closure", action="store_true",
+                       help="follow dependencies transitively, for every supported target")
+    _add_crawl_knobs(crawl)
+    crawl.set_defaults(func=run_crawl)
+
+    update = sub.add_parser("update", help="refresh a DB: only what changed on PyPI since the last crawl",
+                            description="Refresh a database from PyPI, incrementally, atomically and resumably.",
+                            epilog=UPDATE_EPILOG, formatter_class=fmt)
+    update.add_argument("--db", required=True, metavar="DIR", help="database directory")
+    _add_crawl_knobs(update)
+    update.set_defaults(func=run_update)
+
+    info = sub.add_parser("info", help="show a DB's manifest, or a project's versions, files and dependencies",
+                          description="Inspect a database (or several layered ones).",
+                          epilog=INFO_EPILOG, formatter_class=fmt)
+    info.add_argument("--db", action="append", required=True, metavar="DIR",
+                      help="database directory; repeat to layer databases (later ones win)")
+    info.add_argument("name", nargs="?", metavar="NAME[==VERSION]",
+                      help="a project (any spelling), optionally one version")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=run_info)
+
+
+def run_crawl(args: argparse.Namespace) -> int:
+    """``mach-nix db crawl``."""
+    from mach_nix.db.crawl import Crawler, parse_root, read_requirements_file
+
+    roots = [parse_root(n) for n in args.names]
+    for path in args.requirement:
+        roots.extend(read_requirements_file(path))
+    if not roots:
+        raise UsageError("nothing to crawl: give NAMEs or -r FILE (see 'mach-nix db crawl --help')")
+    summary = Crawler(args.db, _crawl_options(args)).run(roots, closure=args.closure)
+    print(summary.text())
+    root_names = {r.name for r in roots}
+    missing = [n for n in summary.not_found if n in {str(__import__('packaging.utils').utils.canonicalize_name(x)) for x in root_names}]
+    if missing:
+        raise NotFoundError(f"not on PyPI: {', '.join(missing)} (check the spelling)")
+    return ExitCode.OK
+
+
+def run_update(args: argparse.Namespace) -> int:
+    """``mach-nix db update``."""
+    from mach_nix.db.crawl import update
+
+    summary = update(args.db, _crawl_options(args))
+    print(summary.text())
+    return ExitCode.OK
+
+
+def _release_json(release: Any) -> dict[str, Any]:
+    metas = []
+    for meta in release.metadata:
+        metas.append({
+            "requires_dist": list(meta.requires_dist),
+            "requires_python": meta.requires_python,
+            "provides_extras": list(meta.provides_extras),
+            "build_requires": None if meta.build_requires is None else list(meta.build_requires),
+            "source": meta.source,
+        })
+    return {
+        "version": release.version,
+        "requires_python": release.requires_python,
+        "yanked": release.yanked_reason if release.yanked else None,
+        "files": [
+            {"filename": f.filename, "sha256": f.sha256, "size": f.size, "url": f.url,
+             "upload_time": f.upload_time, "yanked": f.yanked, "metadata": f.metadata}
+            for f in release.files
+        ],
+        "metadata": metas,
+        "failures": [{"filename": x.filename, "kind": x.kind, "reason": x.reason} for x in release.failures],
+    }
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """``mach-nix db info``."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    from mach_nix.db.store import open_database
+
+    db = open_database(args.db)
+    if args.name is None:
+        if args.json:
+            print(json.dumps(db.manifests if len(db.manifests) > 1 else db.manifest, indent=1, sort_keys=True))
+        else:
+            for path, manifest in zip(args.db, db.manifests):
+                counts = manifest["counts"]
+                print(f"database {path}")
+                print(f"  format:      {manifest['format']} v{manifest['format_version']}")
+                print(f"  crawl time:  {manifest['crawl_time']}")
+                print(f"  projects:    {counts['projects']}   releases: {counts['releases']}   "
+                      f"files: {counts['files']}   failures: {counts['failures']}")
+                kinds = ", ".join(f"{k} {v}" for k, v in manifest.get("failures_by_kind", {}).items()) or "none"
+                print(f"  failures by kind: {kinds}")
+                print(f"  shards:      {len(manifest['shards'])} (prefix length {manifest['shard_prefix_length']}), "
+                      f"{manifest.get('bytes', 0)} bytes")
+                roots = manifest.get("crawl", {}).get("roots", [])
+                if roots:
+                    print(f"  crawl roots: {len(roots)} ({sum(1 for r in roots if r.get('closure'))} with --closure)")
+        return ExitCode.OK
+    try:
+        req = Requirement(args.name)
+    except InvalidRequirement as error:
+        raise UsageError(f"invalid NAME {args.name!r}: {error}") from None
+    project = db.project(req.name)
+    if project is None:
+        hint = ""
+        import difflib
+
+        close = difflib.get_close_matches(str(req.name).lower(), db.names(), n=3)
+        if close:
+            hint = f"; did you mean {', '.join(close)}?"
+        raise NotFoundError(f"{req.name!r} is not in the database{hint} "
+                            f"(add it with 'mach-nix db crawl --db ./my-db --closure {req.name}')")
+    releases = []
+    for version, release in project.releases.items():
+        try:
+            if req.specifier and not req.specifier.contains(Version(version), prereleases=True):
+                continue
+        except InvalidVersion:
+            continue
+        releases.append(release)
+    if args.json:
+        print(json.dumps({"name": project.name, "last_serial": project.last_serial,
+                          "releases": [_release_json(r) for r in releases]}, indent=1, sort_keys=True))
+        return ExitCode.OK
+    print(f"{project.name} (serial {project.last_serial}): {len(releases)} of {len(project.releases)} versions")
+    for release in releases:
+        flags = f"  [yanked: {release.yanked_reason or 'no reason'}]" if release.yanked else ""
+        print(f"{release.version}  requires-python: {release.requires_python or '-'}{flags}")
+        for index, meta in enumerate(release.metadata):
+            label = f"  dependencies ({meta.source}" + (f", metadata #{index}" if len(release.metadata) > 1 else "") + "):"
+            print(label + ("" if meta.requires_dist else " none"))
+            for line in meta.requires_dist:
+                print(f"    {line}")
+            if meta.build_requires is not None:
+                print(f"    build: {', '.join(meta.build_requires)}")
+        for dist in release.files:
+            tag = "" if dist.metadata is None else f"  (metadata #{dist.metadata})" if len(release.metadata) > 1 else ""
+            print(f"  file {dist.filename}  sha256:{dist.sha256}{tag}")
+        for fail in release.failures:
+            print(f"  no metadata for {fail.filename}: {fail.kind}: {fail.reason}")
+    return ExitCode.OK

@@ -1,0 +1,620 @@
+"""The crawler behind ``mach-nix db crawl`` and ``mach-nix db update``.
+
+One engine does both. It reads PyPI's PEP 691 JSON simple API per project,
+keeps the files in scope (:mod:`mach_nix.db.scope`), and obtains each file's
+dependency metadata (:mod:`mach_nix.db.extract`, :mod:`mach_nix.db.pep517`).
+
+* **Incremental**: a project whose ``_last-serial`` equals the stored one is
+  kept as is; in a changed project only files whose sha256 is new are fetched.
+* **Resumable**: every per-file result is appended to ``DIR/.partial/journal.jsonl``
+  as soon as it is known; a rerun after a kill reuses it.
+* **Atomic**: the database is rewritten with :func:`mach_nix.db.store.write_database`
+  (new generation + ``os.replace`` of the manifest); the journal is deleted
+  only after that.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from mach_nix.db import store
+from mach_nix.db.extract import ExtractError, build_system, parse_core_metadata, pkg_info_is_reliable, read_sdist, wheel_metadata
+from mach_nix.db.http import Client, NotFound
+from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
+from mach_nix.db.pep517 import HookLimits, HookRunner
+from mach_nix.db.scope import SDIST_SUFFIXES, dependency_possible, file_in_scope, parse_requirement
+from mach_nix.errors import NetworkError, UsageError
+
+JOURNAL = Path(".partial") / "journal.jsonl"
+#: Failure kinds that are not cached: they depend on policy or on the network.
+TRANSIENT_KINDS = frozenset({"skipped", "download"})
+HOOK_POLICIES = ("all", "no-wheel", "never")
+
+FileResult = tuple[Metadata | None, Failure | None]
+
+
+@dataclass
+class CrawlOptions:
+    """Knobs of a crawl.
+
+    Attributes:
+        concurrency: parallel HTTP requests.
+        hooks: when to run the PEP 517 hook for an sdist whose PKG-INFO is not
+            reliable: ``all``, ``no-wheel`` (only for releases without an
+            in-scope wheel) or ``never``.
+        hook_timeout: wall-clock/CPU seconds per hook run.
+        hook_memory_mb: address-space limit of a hook run.
+        max_sdist_mb: sdists larger than this are not downloaded (recorded).
+        progress: draw a progress line on stderr.
+        force: refetch projects even when their serial did not change.
+    """
+
+    concurrency: int = 16
+    hooks: str = "no-wheel"
+    hook_timeout: float = 120.0
+    hook_memory_mb: int = 2048
+    max_sdist_mb: int = 100
+    progress: bool = True
+    force: bool = False
+
+
+@dataclass
+class Summary:
+    """What a crawl did (printed at the end, returned to callers)."""
+
+    projects_fetched: int = 0
+    projects_unchanged: int = 0
+    projects_total: int = 0
+    releases: int = 0
+    files: int = 0
+    files_extracted: int = 0
+    files_reused: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    not_found: list[str] = field(default_factory=list)
+    invalid_requirements: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        """A human-readable multi-line summary."""
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.failures.items())) or "none"
+        lines = [
+            f"projects: {self.projects_total} in the database ({self.projects_fetched} fetched, "
+            f"{self.projects_unchanged} unchanged)",
+            f"releases: {self.releases}   files: {self.files} "
+            f"({self.files_extracted} extracted now, {self.files_reused} reused)",
+            f"failures by kind: {kinds}",
+            f"HTTP requests: {self.requests}   time: {self.seconds:.1f}s",
+        ]
+        if self.not_found:
+            lines.append(f"not on PyPI: {', '.join(sorted(self.not_found))}")
+        if self.invalid_requirements:
+            lines.append(f"unparseable Requires-Dist lines skipped while following: {self.invalid_requirements}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- requirements
+
+
+def read_requirements_file(path: str | os.PathLike[str]) -> list[Requirement]:
+    """Parse a requirements file: one PEP 508 requirement per line, ``#`` comments.
+
+    Raises:
+        UsageError: unreadable file or an invalid line (pip options are rejected).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read requirements file {os.fspath(path)!r}: {error.strerror}") from None
+    out = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append(parse_root(line, f"{os.fspath(path)}:{number}"))
+    return out
+
+
+def parse_root(text: str, where: str = "command line") -> Requirement:
+    """Parse one root requirement or raise :class:`UsageError`."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement as error:
+        raise UsageError(f"invalid requirement {text!r} ({where}): {error}") from None
+
+
+# --------------------------------------------------------------------------- crawl state
+
+
+def file_version(filename: str) -> Version | None:
+    """The version encoded in a wheel or sdist file name, or ``None``."""
+    try:
+        if filename.endswith(".whl"):
+            return parse_wheel_filename(filename)[1]
+        for suffix in SDIST_SUFFIXES:
+            if filename.endswith(suffix):
+                stem = filename[: -len(suffix)]
+                try:
+                    return parse_sdist_filename(stem + ".tar.gz")[1]
+                except InvalidSdistFilename:
+                    return Version(stem.rpartition("-")[2])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return None
+
+
+def _upload_time(value: str | None) -> str:
+    if not value:
+        return ""
+    return value[:19] + "Z" if len(value) >= 19 else value
+
+
+def _meta_to_json(meta: Metadata) -> dict[str, Any]:
+    return {
+        "requires_dist": list(meta.requires_dist),
+        "requires_python": meta.requires_python,
+        "provides_extras": list(meta.provides_extras),
+        "build_requires": None if meta.build_requires is None else list(meta.build_requires),
+        "source": meta.source,
+    }
+
+
+def _meta_from_json(data: dict[str, Any]) -> Metadata:
+    return Metadata(
+        requires_dist=tuple(data["requires_dist"]),
+        requires_python=data["requires_python"],
+        provides_extras=tuple(data["provides_extras"]),
+        build_requires=None if data["build_requires"] is None else tuple(data["build_requires"]),
+        source=data["source"],
+    )
+
+
+class Journal:
+    """Append-only per-file results of the running crawl (``DIR/.partial/journal.jsonl``)."""
+
+    def __init__(self, root: Path) -> None:
+        """Open (and load) the journal of the database at ``root``."""
+        self.path = root / JOURNAL
+        self.results: dict[str, FileResult] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    item = json.loads(line)
+                    meta = _meta_from_json(item["meta"]) if item.get("meta") else None
+                    fail = Failure(*item["failure"]) if item.get("failure") else None
+                    self.results[item["sha256"]] = (meta, fail)
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a kill
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: TextIO = open(self.path, "a", encoding="utf-8")
+
+    def add(self, sha256: str, result: FileResult) -> None:
+        """Record the result for file ``sha256`` (flushed immediately)."""
+        meta, fail = result
+        if fail is not None and fail.kind in TRANSIENT_KINDS:
+            return
+        line = {"sha256": sha256, "meta": _meta_to_json(meta) if meta else None,
+                "failure": [fail.filename, fail.kind, fail.reason] if fail else None}
+        self._handle.write(store.dumps(line) + "\n")
+        self._handle.flush()
+
+    def close(self, delete: bool = False) -> None:
+        """Close the journal; delete it (after a successful write) if asked."""
+        self._handle.close()
+        if delete:
+            self.path.unlink(missing_ok=True)
+            try:
+                self.path.parent.rmdir()
+            except OSError:
+                pass
+
+
+class Progress:
+    """A one-line progress bar on stderr (plain periodic lines when not a terminal)."""
+
+    def __init__(self, enabled: bool, stream: TextIO = sys.stderr) -> None:
+        """Create the bar; nothing is drawn when ``enabled`` is false."""
+        self.enabled = enabled
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last = 0.0
+
+    def update(self, done_projects: int, total_projects: int, done_files: int, total_files: int,
+               failures: int, force: bool = False) -> None:
+        """Redraw (at most 5 times a second on a terminal, every 10 s otherwise)."""
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < (0.2 if self.tty else 10.0):
+            return
+        self.last = now
+        fraction = (done_files + done_projects) / max(1, total_files + total_projects)
+        bar = "#" * int(fraction * 30)
+        text = (f"[{bar:<30}] projects {done_projects}/{total_projects}  files {done_files}/{total_files}"
+                f"  failures {failures}")
+        if self.tty:
+            self.stream.write("\r" + text + "\x1b[K")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        """End the bar's line."""
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@dataclass
+class _Pending:
+    """A project whose files are being extracted."""
+
+    name: str
+    serial: int
+    releases: dict[str, list[tuple[DistFile, dict[str, Any]]]]
+    waiting: set[str] = field(default_factory=set)
+    results: dict[str, FileResult] = field(default_factory=dict)
+
+
+class Crawler:
+    """Crawl projects (optionally their dependency closure) into a database directory."""
+
+    def __init__(self, db_dir: str | os.PathLike[str], options: CrawlOptions | None = None,
+                 client: Client | None = None, log: TextIO = sys.stderr) -> None:
+        """Prepare a crawl of the database at ``db_dir`` (it need not exist yet)."""
+        self.root = Path(db_dir)
+        self.options = options or CrawlOptions()
+        if self.options.hooks not in HOOK_POLICIES:
+            raise UsageError(f"--hooks must be one of {', '.join(HOOK_POLICIES)}, not {self.options.hooks!r}")
+        self.client = client or Client()
+        self.log = log
+        self.old: store.DatabaseLayer | None = None
+        if (self.root / store.MANIFEST).exists():
+            self.old = store.DatabaseLayer(self.root)
+        self.summary = Summary()
+        self._hooks: HookRunner | None = None
+        self._hook_slots = threading.Semaphore(max(1, (os.cpu_count() or 1)))
+        self._hook_lock = threading.Lock()
+
+    # -- per-file extraction (worker threads) --------------------------------
+
+    def _hook_runner(self) -> HookRunner:
+        with self._hook_lock:
+            if self._hooks is None:
+                self._hooks = HookRunner(HookLimits(timeout=self.options.hook_timeout,
+                                                    memory_bytes=self.options.hook_memory_mb * 1024**2))
+            return self._hooks
+
+    def extract(self, dist: DistFile, info: dict[str, Any], release_has_wheels: bool) -> FileResult:
+        """Obtain the metadata of one file (runs in a worker thread)."""
+        try:
+            if dist.is_wheel:
+                if info.get("core-metadata") or info.get("data-dist-info-metadata"):
+                    try:
+                        body = self.client.request(dist.url + ".metadata").body
+                        return parse_core_metadata(body, "pep658")[0], None
+                    except NotFound:
+                        pass
+                meta = wheel_metadata(lambda a, b: self.client.range(dist.url, a, b), dist.size)
+                return meta, None
+            return self._extract_sdist(dist, release_has_wheels), None
+        except ExtractError as error:
+            return None, error.failure(dist.filename)
+        except NotFound:
+            return None, Failure(dist.filename, "download", "the file answered 404")
+        except NetworkError as error:
+            return None, Failure(dist.filename, "download", error.message)
+
+    def _extract_sdist(self, dist: DistFile, release_has_wheels: bool) -> Metadata:
+        limit = self.options.max_sdist_mb * 1024**2
+        if dist.size > limit:
+            raise ExtractError("skipped", f"sdist is {dist.size} bytes, above --max-sdist-mb {self.options.max_sdist_mb}")
+        data = self.client.request(dist.url, max_bytes=limit).body
+        contents = read_sdist(dist.filename, data)
+        requires = build_system(contents)[0]
+        version = "none"
+        if contents.pkg_info is not None:
+            meta, version, dynamic = parse_core_metadata(contents.pkg_info, "pkg-info", requires)
+            if pkg_info_is_reliable(version, dynamic):
+                return meta
+        policy = self.options.hooks
+        if policy == "all" or (policy == "no-wheel" and not release_has_wheels):
+            with self._hook_slots:
+                return self._hook_runner().metadata(dist.filename, data)
+        raise ExtractError(
+            "skipped",
+            f"PKG-INFO is Metadata-Version {version} (dependencies not reliable before 2.2 or when Dynamic) "
+            f"and the PEP 517 hook was not run (--hooks {policy}"
+            + (", the release has wheels)" if release_has_wheels else ")"),
+        )
+
+    # -- project assembly ----------------------------------------------------
+
+    def _old_results(self, name: str) -> dict[str, FileResult]:
+        if self.old is None:
+            return {}
+        project = self.old.project(name)
+        out: dict[str, FileResult] = {}
+        if project is None:
+            return out
+        for release in project.releases.values():
+            fails = {f.filename: f for f in release.failures}
+            for dist in release.files:
+                fail = fails.get(dist.filename)
+                if fail is not None and fail.kind in TRANSIENT_KINDS:
+                    continue
+                out[dist.sha256] = (release.metadata_of(dist), fail)
+        return out
+
+    @staticmethod
+    def _group_files(name: str, page: dict[str, Any]) -> dict[str, list[tuple[DistFile, dict[str, Any]]]]:
+        published: dict[Version, str] = {}
+        for text in page.get("versions", []):
+            try:
+                published.setdefault(Version(text), text)
+            except InvalidVersion:
+                continue
+        releases: dict[str, list[tuple[DistFile, dict[str, Any]]]] = {}
+        for info in page.get("files", []):
+            filename = info["filename"]
+            if not file_in_scope(filename):
+                continue
+            version = file_version(filename)
+            if version is None:
+                continue
+            text = published.get(version, str(version))
+            url = info["url"]
+            if not url.startswith(FILES_HOST):
+                continue
+            url_path = url[len(FILES_HOST):].rsplit("/", 1)[0]
+            yanked = info.get("yanked", False)
+            dist = DistFile(
+                filename=filename,
+                sha256=info.get("hashes", {}).get("sha256", ""),
+                size=int(info.get("size") or 0),
+                upload_time=_upload_time(info.get("upload-time")),
+                url_path=url_path,
+                requires_python=info.get("requires-python") or None,
+                yanked=None if yanked is False else (yanked if isinstance(yanked, str) else ""),
+            )
+            releases.setdefault(text, []).append((dist, info))
+        return releases
+
+    @staticmethod
+    def _assemble(pending: _Pending) -> Project:
+        releases: dict[str, Release] = {}
+        for version, items in pending.releases.items():
+            metas: list[Metadata] = []
+            files: list[DistFile] = []
+            failures: list[Failure] = []
+            for dist, _ in sorted(items, key=lambda item: item[0].filename):
+                meta, fail = pending.results[dist.sha256 + dist.filename]
+                index = None
+                if meta is not None:
+                    if meta not in metas:
+                        metas.append(meta)
+                    index = metas.index(meta)
+                if fail is not None:
+                    failures.append(Failure(dist.filename, fail.kind, fail.reason))
+                files.append(DistFile(dist.filename, dist.sha256, dist.size, dist.upload_time, dist.url_path,
+                                      dist.requires_python, dist.yanked, index))
+            releases[version] = Release(version, tuple(files), tuple(metas), tuple(failures))
+        return Project(name=pending.name, releases=releases, last_serial=pending.serial)
+
+    # -- the main loop -------------------------------------------------------
+
+    def run(self, roots: Sequence[Requirement], *, closure: bool, refresh: Iterable[str] = ()) -> Summary:
+        """Crawl ``roots`` (and their closure if asked) plus ``refresh`` names; write the DB.
+
+        Projects of an existing database that are not reached are kept unchanged.
+        """
+        start = time.monotonic()
+        journal = Journal(self.root)
+        progress = Progress(self.options.progress)
+        done: dict[str, Project] = {}
+        # requirement state per project name, for --closure
+        specs: dict[str, set[str]] = {}
+        extras: dict[str, set[str]] = {}
+        follow: dict[str, bool] = {}
+        expanded: dict[str, set[tuple[str, str]]] = {}
+        queued: set[str] = set()
+        pool = futures.ThreadPoolExecutor(max_workers=self.options.concurrency)
+        running: dict[futures.Future[Any], tuple[str, Any]] = {}
+        pending: dict[str, _Pending] = {}
+        total_files = done_files = 0
+        failures_seen = 0
+
+        def want(req: Requirement, follow_deps: bool) -> None:
+            name = str(canonicalize_name(req.name))
+            spec_set = specs.setdefault(name, set())
+            spec_set.add(str(req.specifier))
+            extras.setdefault(name, set()).update(str(canonicalize_name(e)) for e in req.extras)
+            follow[name] = follow.get(name, False) or follow_deps
+            if name not in queued:
+                queued.add(name)
+                running[pool.submit(self.client.simple_project, name)] = ("simple", name)
+            elif name in done and follow_deps:
+                expand(name)
+
+        def expand(name: str) -> None:
+            if not (closure and follow.get(name)):
+                return
+            project = done[name]
+            sets = [SpecifierSet(s) for s in specs.get(name, {""})]
+            seen = expanded.setdefault(name, set())
+            for version, release in project.releases.items():
+                try:
+                    parsed = Version(version)
+                except InvalidVersion:
+                    continue
+                if not any(s.contains(parsed, prereleases=True) for s in sets):
+                    continue
+                for meta in release.metadata:
+                    for line in meta.requires_dist:
+                        key = (line, ",".join(sorted(extras.get(name, ()))))
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        req = parse_requirement(line)
+                        if req is None:
+                            self.summary.invalid_requirements += 1
+                            continue
+                        if dependency_possible(req, extras.get(name, ())):
+                            want(Requirement(str(req).split(";", 1)[0]), True)
+
+        def finish(name: str) -> None:
+            project = self._assemble(pending.pop(name))
+            done[name] = project
+            expand(name)
+
+        def handle_page(name: str, page: dict[str, Any] | None) -> None:
+            nonlocal total_files, done_files
+            if page is None:
+                self.summary.not_found.append(name)
+                return
+            meta = page.get("meta", {})
+            serial = int(meta.get("_last-serial") or page.get("_last-serial") or 0)
+            old_project = self.old.project(name) if self.old is not None else None
+            if (old_project is not None and not self.options.force and serial and
+                    old_project.last_serial == serial):
+                self.summary.projects_unchanged += 1
+                done[name] = old_project
+                expand(name)
+                return
+            self.summary.projects_fetched += 1
+            reuse = self._old_results(name)
+            item = _Pending(name, serial, self._group_files(name, page))
+            pending[name] = item
+            for version, files in item.releases.items():
+                has_wheels = any(d.is_wheel for d, _ in files)
+                for dist, info in files:
+                    key = dist.sha256 + dist.filename
+                    total_files += 1
+                    cached = journal.results.get(dist.sha256) or reuse.get(dist.sha256)
+                    if cached is not None:
+                        meta_, fail = cached
+                        item.results[key] = (meta_, Failure(dist.filename, fail.kind, fail.reason) if fail else None)
+                        self.summary.files_reused += 1
+                        done_files += 1
+                        continue
+                    item.waiting.add(key)
+                    running[pool.submit(self.extract, dist, info, has_wheels)] = ("file", (name, dist))
+            if not item.waiting:
+                finish(name)
+
+        try:
+            for req in roots:
+                want(req, closure)
+            for name in refresh:
+                if str(canonicalize_name(name)) not in queued:
+                    want(Requirement(str(canonicalize_name(name))), False)
+            while running:
+                progress.update(len(done), len(queued), done_files, total_files, failures_seen)
+                finished, _ = futures.wait(list(running), timeout=0.5, return_when=futures.FIRST_COMPLETED)
+                for future in finished:
+                    kind, payload = running.pop(future)
+                    if kind == "simple":
+                        handle_page(payload, future.result())
+                    else:
+                        name, dist = payload
+                        result = future.result()
+                        journal.add(dist.sha256, result)
+                        done_files += 1
+                        self.summary.files_extracted += 1
+                        if result[1] is not None:
+                            failures_seen += 1
+                        item = pending[name]
+                        key = dist.sha256 + dist.filename
+                        item.results[key] = result
+                        item.waiting.discard(key)
+                        if not item.waiting:
+                            finish(name)
+            progress.update(len(done), len(queued), done_files, total_files, failures_seen, force=True)
+            progress.done()
+        except BaseException:
+            for future in running:
+                future.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            journal.close()
+            if self._hooks is not None:
+                self._hooks.close()
+            raise
+        pool.shutdown()
+        if self._hooks is not None:
+            self._hooks.close()
+
+        projects: dict[str, Project] = {}
+        if self.old is not None:
+            for name in self.old.names():
+                if name not in done:
+                    project = self.old.project(name)
+                    if project is not None:
+                        projects[name] = project
+        projects.update(done)
+        crawl_roots = self._merged_roots(roots, closure)
+        manifest = store.write_database(
+            self.root, projects.values(),
+            crawl={"roots": crawl_roots, "hooks": self.options.hooks},
+        )
+        journal.close(delete=True)
+        counts = manifest["counts"]
+        self.summary.projects_total = counts["projects"]
+        self.summary.releases = counts["releases"]
+        self.summary.files = counts["files"]
+        self.summary.failures = dict(manifest["failures_by_kind"])
+        self.summary.requests = self.client.requests
+        self.summary.seconds = time.monotonic() - start
+        return self.summary
+
+    def _merged_roots(self, roots: Sequence[Requirement], closure: bool) -> list[dict[str, Any]]:
+        merged: dict[str, bool] = {}
+        if self.old is not None:
+            for item in self.old.manifest.get("crawl", {}).get("roots", []):
+                merged[item["requirement"]] = bool(item.get("closure"))
+        for req in roots:
+            merged[str(req)] = merged.get(str(req), False) or closure
+        return [{"requirement": r, "closure": c} for r, c in sorted(merged.items())]
+
+
+def crawl(db_dir: str | os.PathLike[str], roots: Sequence[Requirement], *, closure: bool,
+          options: CrawlOptions | None = None) -> Summary:
+    """Crawl ``roots`` (and with ``closure`` their dependencies) into ``db_dir``."""
+    return Crawler(db_dir, options).run(roots, closure=closure)
+
+
+def update(db_dir: str | os.PathLike[str], options: CrawlOptions | None = None) -> Summary:
+    """Refresh every project of the database at ``db_dir`` whose serial changed.
+
+    Roots recorded with ``closure`` are followed again, so new dependencies of
+    new releases are added.
+    """
+    crawler = Crawler(db_dir, options)
+    if crawler.old is None:
+        raise UsageError(f"{os.fspath(db_dir)!r} holds no database to update; create it with 'mach-nix db crawl'")
+    recorded = crawler.old.manifest.get("crawl", {}).get("roots", [])
+    closure_roots = [Requirement(r["requirement"]) for r in recorded if r.get("closure")]
+    plain_roots = [Requirement(r["requirement"]) for r in recorded if not r.get("closure")]
+    crawler_roots = closure_roots
+    summary = crawler.run(crawler_roots, closure=True,
+                          refresh=[str(r.name) for r in plain_roots] + crawler.old.names())
+    return summary

@@ -1,0 +1,112 @@
+"""What the database covers: platforms of wheels, and targets for marker evaluation.
+
+Kept: sdists, pure wheels (platform ``any``), and wheels with at least one tag
+for Linux on x86_64/aarch64 (``manylinux*``, ``musllinux*``, ``linux``) or macOS
+on x86_64/arm64 (``x86_64``, ``arm64``, ``universal2``, and the older fat
+``intel``/``universal`` tags, which contain x86_64). Everything else (Windows,
+i686, ppc64le, s390x, armv7l, riscv64, Android, iOS, ...) is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+#: Python minor versions 3.x whose markers ``--closure`` considers.
+PYTHON_MINORS: tuple[int, ...] = (8, 9, 10, 11, 12, 13, 14)
+#: (sys_platform, platform_system, platform_machine) of every supported system.
+SYSTEMS: tuple[tuple[str, str, str], ...] = (
+    ("linux", "Linux", "x86_64"),
+    ("linux", "Linux", "aarch64"),
+    ("darwin", "Darwin", "x86_64"),
+    ("darwin", "Darwin", "arm64"),
+)
+_LINUX_ARCHES = ("x86_64", "aarch64")
+_MAC_ARCHES = ("x86_64", "arm64", "universal2", "intel", "universal")
+SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
+
+
+def platform_in_scope(platform: str) -> bool:
+    """True if a wheel platform tag (e.g. ``manylinux_2_17_x86_64``) is kept."""
+    if platform == "any":
+        return True
+    if platform.startswith(("manylinux", "musllinux", "linux_")):
+        return platform.endswith(_LINUX_ARCHES)
+    if platform.startswith("macosx_"):
+        return platform.split("_", 3)[-1] in _MAC_ARCHES
+    return False
+
+
+def is_sdist(filename: str) -> bool:
+    """True if ``filename`` looks like a source distribution we keep."""
+    return filename.endswith(SDIST_SUFFIXES)
+
+
+def file_in_scope(filename: str) -> bool:
+    """True if the database keeps this file (an sdist or an in-scope wheel).
+
+    Eggs, ``.exe``/``.msi`` installers and unparseable wheel names are left out.
+    """
+    if filename.endswith(".whl"):
+        try:
+            _, _, _, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return False
+        return any(platform_in_scope(tag.platform) for tag in tags)
+    return is_sdist(filename)
+
+
+@lru_cache(maxsize=1)
+def target_environments() -> tuple[dict[str, str], ...]:
+    """Marker environments of every supported target (Python 3.8-3.14 x systems)."""
+    envs = []
+    for minor in PYTHON_MINORS:
+        for sys_platform, system, machine in SYSTEMS:
+            envs.append(
+                {
+                    "implementation_name": "cpython",
+                    "implementation_version": f"3.{minor}.0",
+                    "os_name": "posix",
+                    "platform_machine": machine,
+                    "platform_python_implementation": "CPython",
+                    "platform_release": "",
+                    "platform_system": system,
+                    "platform_version": "",
+                    "python_full_version": f"3.{minor}.0",
+                    "python_version": f"3.{minor}",
+                    "sys_platform": sys_platform,
+                }
+            )
+    return tuple(envs)
+
+
+@lru_cache(maxsize=65536)
+def _marker_possible(marker_text: str, extras: frozenset[str]) -> bool:
+    marker = Marker(marker_text)
+    for env in target_environments():
+        for extra in extras or {""}:
+            try:
+                if marker.evaluate({**env, "extra": extra}):
+                    return True
+            except Exception:  # an unevaluable marker: keep the dependency, be safe
+                return True
+    return False
+
+
+def dependency_possible(requirement: Requirement, extras: Iterable[str]) -> bool:
+    """True if ``requirement`` applies to some supported target with the given extras."""
+    if requirement.marker is None:
+        return True
+    return _marker_possible(str(requirement.marker), frozenset(str(canonicalize_name(e)) for e in extras))
+
+
+def parse_requirement(text: str) -> Requirement | None:
+    """Parse a PEP 508 string; ``None`` when it is invalid (recorded, not fatal)."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
