@@ -1,0 +1,83 @@
+# The Python package set of one interpreter (nixpkgs: passthrufun.nix + python-packages-base.nix).
+# Layers, in nixpkgs' order: base helpers, hooks, packages, pythonPackagesExtensions,
+# then packageOverrides last; aliases (when config.allowAliases) come before the packages.
+{ lib, stdenv, buildSupport, config, pkgs, python, packageOverrides, pythonPackagesExtensions }:
+let
+  hasPythonModule = drv: builtins.isAttrs drv && drv ? pythonModule;
+
+  requiredPythonModules = drvs:
+    let
+      modules = builtins.filter hasPythonModule drvs;
+      keyed = builtins.genericClosure {
+        startSet = map (d: { key = d.outPath; drv = d; }) modules;
+        operator = item: map (d: { key = d.outPath; drv = d; })
+          (builtins.filter hasPythonModule (item.drv.requiredPythonModules or [ ]));
+      };
+    in [ python ] ++ map (item: item.drv) keyed;
+
+  toPythonModule = drv: drv // {
+    pythonModule = python;
+    pythonPath = [ ];
+    requiredPythonModules = requiredPythonModules (drv.propagatedBuildInputs or [ ]);
+  };
+  toPythonApplication = drv: builtins.removeAttrs drv [ "pythonModule" ];
+
+  # nixpkgs' makeOverridablePythonPackage: overridePythonAttrs re-calls with merged arguments;
+  # overrideAttrs is re-applied after it (and keeps overridePythonAttrs available).
+  makeOverridablePythonPackage = f: origArgs:
+    let
+      result = f origArgs;
+      overrideWith = newArgs: origArgs // (if builtins.isFunction newArgs then newArgs origArgs else newArgs);
+    in
+    result // {
+      overridePythonAttrs = newArgs: makeOverridablePythonPackage f (overrideWith newArgs);
+      overrideAttrs = fdrv: makeOverridablePythonPackage (args: toPythonModule ((f args).overrideAttrs fdrv)) origArgs;
+    };
+
+  base = self: {
+    inherit lib python pkgs hasPythonModule requiredPythonModules toPythonModule toPythonApplication;
+    pythonPackages = self;
+    callPackage = lib.callPackageWith (pkgs // self);
+    makePythonPath = drvs: lib.makeSearchPath python.sitePackages (requiredPythonModules drvs);
+    buildPythonPackage = makeOverridablePythonPackage (import ./mk-python-derivation.nix {
+      inherit lib stdenv python toPythonModule requiredPythonModules;
+      hooks = self;
+      namePrefix = "${python.libPrefix}-";
+    });
+    buildPythonApplication = makeOverridablePythonPackage (attrs: toPythonApplication (import ./mk-python-derivation.nix {
+      inherit lib stdenv python toPythonModule requiredPythonModules;
+      hooks = self;
+      namePrefix = "";
+    } attrs));
+    # Bootstrap packages (installer, build, wheel, …) cannot use hooks made from themselves.
+    bootstrap = import ./bootstrap.nix { inherit lib stdenv buildSupport python toPythonModule requiredPythonModules; };
+    fetchPypi = lib.makeOverridable ({ pname, version, hash ? null, sha256 ? null, format ? "setuptools", extension ? (if format == "wheel" then "whl" else "tar.gz"), python ? "py3", abi ? "none", platform ? "any", dist ? python }:
+      let
+        fname = builtins.replaceStrings [ "-" ] [ "_" ] pname;
+        file = if format == "wheel" then "${fname}-${version}-${python}-${abi}-${platform}.whl" else "${pname}-${version}.${extension}";
+        kind = if format == "wheel" then dist else "source";
+      in buildSupport.fetchurl {
+        url = "https://files.pythonhosted.org/packages/${kind}/${builtins.substring 0 1 pname}/${pname}/${file}";
+        inherit hash sha256;
+      });
+  };
+
+  hooks = self: super: import ./hooks { inherit (buildSupport) makeSetupHook; inherit python; pkgs = self; };
+  packages = self: super: import ./python-packages.nix { inherit lib buildSupport stdenv python; pkgs = pkgs; } self super;
+  aliases = self: super: lib.optionalAttrs (config.allowAliases or true) (import ./python-aliases.nix self super);
+
+  extensions = lib.composeManyExtensions ([ hooks packages ] ++ pythonPackagesExtensions ++ [ packageOverrides ]);
+
+  # ensurePythonModules: a derivation in the set that is neither a Python module nor a setup
+  # hook throws when its outPath/drvPath is forced.
+  ensurePythonModules = items: builtins.mapAttrs (name: value:
+    if lib.isDerivation value && !(hasPythonModule value) && !((value.provides or { }).setupHook or false)
+       && name != "python"
+    then lib.extendDerivation
+      (throw "${value.name or name} should use `buildPythonPackage` or `toPythonModule` if it is to be part of the Python packages set.")
+      { } value
+    else value) items;
+
+  set = lib.fix (lib.extends (lib.composeExtensions aliases extensions) base);
+in
+ensurePythonModules set
