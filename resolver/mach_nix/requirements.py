@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier
 from packaging.utils import canonicalize_name
 
 from mach_nix.errors import UsageError
@@ -116,7 +117,8 @@ def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
         raise UsageError(f"{origin}: pip option {option!r} is not supported: {reason}")
     try:
         requirement = Requirement(text)
-    except InvalidRequirement as error:
+    except (InvalidRequirement, InvalidSpecifier, ValueError) as error:
+        # packaging raises InvalidSpecifier (not InvalidRequirement) for e.g. "a===,b"
         raise UsageError(f"{origin}: invalid requirement {text!r}: {_explain_invalid(text, error)}") from None
     sha256 = None
     if requirement.url is not None:
@@ -124,7 +126,7 @@ def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
     return RootRequirement(requirement=requirement, origin=origin, sha256=sha256)
 
 
-def _explain_invalid(text: str, error: InvalidRequirement) -> str:
+def _explain_invalid(text: str, error: Exception) -> str:
     """A helpful reason why ``text`` is not a requirement."""
     if " --" in text or re.search(r"\s-[a-zA-Z]\b", text):
         return "per-requirement pip options (--hash, --config-settings, …) are not supported"
@@ -284,16 +286,17 @@ def parse_requirements_file(
     prefix = f"{_where}: " if _where else ""
     try:
         key = path.resolve()
-    except OSError as error:  # pragma: no cover - exotic filesystems
-        raise UsageError(f"{prefix}cannot read {shown}: {error.strerror or error}") from None
+    except (OSError, ValueError) as error:  # e.g. an embedded NUL byte
+        raise UsageError(f"{prefix}cannot read {shown!r}: {getattr(error, 'strerror', None) or error}") from None
     if key in _stack:
         raise UsageError(f"{prefix}{shown} includes itself (through -r/-c)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{prefix}{shown} is not UTF-8 text") from None
-    except OSError as error:
-        raise UsageError(f"{prefix}cannot read requirements file {shown}: {error.strerror or error}") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise UsageError(f"{prefix}cannot read requirements file {shown}: {reason}") from None
     return parse_requirements_text(
         text, shown, path.parent, as_constraints=as_constraints, _stack=(*_stack, key)
     )

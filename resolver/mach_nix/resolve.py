@@ -390,7 +390,7 @@ class MachNixProvider:
             return self._reqs[text]
         try:
             requirement: Requirement | None = Requirement(text)
-        except InvalidRequirement:
+        except (InvalidRequirement, InvalidSpecifier, ValueError):
             requirement = None
         self._reqs[text] = requirement
         return requirement
