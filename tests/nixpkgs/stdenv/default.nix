@@ -62,6 +62,9 @@ let
       mkdir -p $out/lib
       ${lib.concatStringsSep "\n" (builtins.attrValues (builtins.mapAttrs
         (soname: path: "ln -s ${path} $out/lib/${soname}") host.ccLibs))}
+      # (a builtin last: bash would otherwise exec the final external command, which Nix 2.8
+      # then reports as killed by signal 9)
+      :
     '' ];
   };
 in

@@ -2,9 +2,9 @@
 # Sourced by default-builder.sh in every mkDerivation build, and by nix-shell.
 # Host tools (coreutils, tar, patch, the host python) come from @hostPath@.
 
+__nixpkgs_setup_set_original=$-
 set -eu
 set -o pipefail
-shopt -s nullglob
 
 export PATH="@hostPath@"
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}"
@@ -214,3 +214,7 @@ genericBuild() {
         if [ "$curPhase" = unpackPhase ]; then cd "${sourceRoot:-.}"; fi
     done
 }
+
+# Restore the caller's shell options (nix-shell sources this file into an interactive shell).
+[[ $__nixpkgs_setup_set_original == *e* ]] || set +e
+[[ $__nixpkgs_setup_set_original == *u* ]] || set +u

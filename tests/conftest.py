@@ -1,0 +1,38 @@
+"""Shared pytest set-up: the Nix runner and the test double of nixpkgs.
+
+Tests marked ``nix`` need a working ``nix-build``. Locally they are skipped when
+Nix is missing; in CI (``CI`` set) a missing Nix is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import nixhelpers
+
+
+def pytest_collection_modifyitems(config, items):
+    if nixhelpers.have_nix():
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("CI is set but `nix-build` is not installed: .ci/run must install Nix (nix-bin)")
+    skip = pytest.mark.skip(reason="nix-build not installed (CI installs it; see .ci/run)")
+    for item in items:
+        if "nix" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def nix():
+    """The Nix runner (see tests/nixhelpers.py), with the double configured for this host."""
+    if nixhelpers.uses_double():
+        nixhelpers.configure_double()
+    return nixhelpers
+
+
+@pytest.fixture(scope="session")
+def pkgs_expr(nix) -> str:
+    """Nix expression of the nixpkgs under test (the double, or MACH_NIX_TEST_NIXPKGS)."""
+    return nix.nixpkgs_expr()

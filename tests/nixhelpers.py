@@ -1,0 +1,98 @@
+"""Run real Nix from the test suite, against the nixpkgs test double or a real nixpkgs.
+
+The offline configuration (no substituters, builds as the calling user, fast
+polling, flakes on) is applied to the Nix processes started here only, through
+``NIX_CONFIG``. Set ``MACH_NIX_TEST_NIXPKGS=/path/to/nixpkgs`` to run the Nix
+tests against a real nixpkgs checkout instead of ``tests/nixpkgs``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DOUBLE = REPO / "tests" / "nixpkgs"
+
+#: The offline Nix settings of shared/research/nix-feasibility.md (TL;DR).
+NIX_CONFIG = "\n".join([
+    "substituters =",
+    "experimental-features = nix-command flakes",
+    "build-users-group =",
+    "sandbox = false",
+    "build-poll-interval = 1",
+    "warn-dirty = false",
+])
+
+
+class NixError(AssertionError):
+    """A Nix command failed; carries its stderr."""
+
+    def __init__(self, cmd: list[str], stderr: str) -> None:
+        super().__init__(f"{' '.join(cmd)} failed:\n{stderr[-6000:]}")
+        self.stderr = stderr
+
+
+def nix_env() -> dict[str, str]:
+    """The environment for Nix subprocesses."""
+    env = dict(os.environ)
+    env["NIX_CONFIG"] = NIX_CONFIG
+    env.pop("NIX_PATH", None)
+    env.setdefault("NIX_BUILD_SHELL", "bash")  # nix-shell would look for <nixpkgs>.bashInteractive
+    return env
+
+
+def nixpkgs_expr() -> str:
+    """A Nix expression for the pkgs the tests use (the double unless overridden)."""
+    real = os.environ.get("MACH_NIX_TEST_NIXPKGS")
+    if real:
+        return f"(import {Path(real).resolve()} {{ config.allowAliases = true; }})"
+    return f"(import {DOUBLE} {{}})"
+
+
+def uses_double() -> bool:
+    return not os.environ.get("MACH_NIX_TEST_NIXPKGS")
+
+
+def configure_double() -> None:
+    """Write tests/nixpkgs/host.json for the interpreter running the tests."""
+    subprocess.run([sys.executable, str(DOUBLE / "configure.py")], check=True, capture_output=True)
+
+
+def have_nix() -> bool:
+    return shutil.which("nix-build") is not None
+
+
+def run(cmd: list[str], *, check: bool = True, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, env=nix_env(), capture_output=True, text=True, cwd=cwd or REPO, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise NixError(cmd, proc.stderr)
+    return proc
+
+
+def build(expr: str, *, check: bool = True, extra: list[str] | None = None) -> str | subprocess.CompletedProcess:
+    """``nix-build -E expr``: return the (first) output path, or the process if check=False."""
+    cmd = ["nix-build", "--no-out-link", "-E", expr] + (extra or [])
+    proc = run(cmd, check=check)
+    if not check:
+        return proc
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def eval_json(expr: str, *, check: bool = True, extra: list[str] | None = None):
+    """Evaluate ``expr`` strictly and return it as Python data (IFD allowed)."""
+    cmd = ["nix-instantiate", "--eval", "--strict", "--json", "--read-write-mode", "-E", expr] + (extra or [])
+    proc = run(cmd, check=check)
+    if not check:
+        return proc
+    return json.loads(proc.stdout)
+
+
+def instantiate(expr: str, *, extra: list[str] | None = None) -> str:
+    """``nix-instantiate -E expr``: return the .drv path."""
+    proc = run(["nix-instantiate", "-E", expr] + (extra or []))
+    return proc.stdout.strip().splitlines()[-1]
