@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Resolution time: mach-nix (offline, local DB) vs pip --dry-run vs uv pip compile.
+
+Usage::
+
+    python bench/resolve_bench.py [--db tests/data/pypi-db] [--repeat 5] [--venv DIR]
+
+What it does:
+
+1. creates (once) a virtual environment for the benchmark (default
+   ``$XDG_CACHE_HOME/mach-nix-bench/venv``) and installs into it, from PyPI,
+   the latest ``pip``, ``uv`` and this checkout of mach-nix (non-editable);
+2. warms pip's and uv's caches with one online run of every case;
+3. times every case ``--repeat`` times with each tool, as a fresh process:
+
+   * ``python -m mach_nix resolve --format json --db DB -r reqs.txt`` (offline);
+   * ``pip install --dry-run --ignore-installed --quiet --report FILE -r reqs.txt``
+     (warm HTTP cache; pip still revalidates with PyPI where the cache says so);
+   * ``uv pip compile --offline --quiet reqs.txt`` (warm cache, no network);
+
+4. prints the median time of each, the ratios pip/mach-nix and uv/mach-nix per
+   case, and the median ratios. Ratios > 1 mean mach-nix is faster.
+
+All three resolve for the benchmark interpreter (the target defaults to the
+venv's Python version on x86_64-linux for mach-nix). pip and uv resolve against
+live PyPI while mach-nix uses the snapshot DB, so the chosen versions can differ;
+the amount of work (the size of the closure) is similar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: name -> requirements.txt content. Cases that the snapshot DB covers.
+CASES: dict[str, str] = {
+    "six": "six\n",
+    "requests[socks]": "requests[socks,use-chardet-on-py3]\n",
+    "flask==1.0": "flask==1.0\n",
+    "black": "black\n",
+    "names": "pdfminer.six\npython_dateutil\nzope.interface\nruamel.yaml\nPillow\n",
+    "boto3": "boto3\n",
+    "boto3+old-botocore": "boto3\nbotocore<1.30\n",
+    "dask[complete]": "dask[complete]\n",
+    "build-tools": "setuptools\nwheel\nresolvelib\npackaging\ndistlib\ninstaller\nbuild\n",
+}
+
+
+def default_venv() -> Path:
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "mach-nix-bench" / "venv"
+
+
+def ensure_venv(venv: Path) -> Path:
+    """Create the benchmark venv with pip, uv and mach-nix; return its python."""
+    python = venv / "bin" / "python"
+    marker = venv / ".mach-nix-bench-ready"
+    if not marker.exists():
+        print(f"creating {venv} (pip, uv, mach-nix from this checkout)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", "pip", "uv"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", str(REPO)], check=True)
+        marker.write_text("ok\n")
+    return python
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    """Run a command, return its wall time; raise with its stderr on failure."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", default=str(REPO / "tests" / "data" / "pypi-db"))
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--venv", type=Path, default=default_venv())
+    parser.add_argument("--case", action="append", help="only these cases (repeatable)")
+    args = parser.parse_args()
+
+    python = ensure_venv(args.venv)
+    bindir = python.parent
+    uv = str(bindir / "uv")
+    version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    cases = {k: v for k, v in CASES.items() if not args.case or k in args.case}
+    work = Path(tempfile.mkdtemp(prefix="mach-nix-bench-"))
+    db = str(Path(args.db).resolve())
+    results = []
+    try:
+        commands = {}
+        for name, text in cases.items():
+            case_dir = work / name.replace("/", "_")
+            case_dir.mkdir()
+            (case_dir / "reqs.txt").write_text(text)
+            commands[name] = {
+                "mach-nix": [str(python), "-m", "mach_nix", "resolve", "--format", "json", "--db", db,
+                             "--python", version, "--system", "x86_64-linux", "-r", "reqs.txt"],
+                "pip": [str(python), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+                        "--report", "report.json", "-r", "reqs.txt"],
+                "uv": [uv, "pip", "compile", "--offline", "--quiet", "--python", str(python), "reqs.txt",
+                       "-o", "uv.txt"],
+            }
+        print("warming caches (one online run of pip and uv per case)", file=sys.stderr)
+        for name, cmds in commands.items():
+            case_dir = work / name.replace("/", "_")
+            run(cmds["pip"], case_dir, env)
+            online_uv = [c for c in cmds["uv"] if c != "--offline"]
+            run(online_uv, case_dir, env)
+            run(cmds["mach-nix"], case_dir, env)
+        for name, cmds in commands.items():
+            case_dir = work / name.replace("/", "_")
+            times = {tool: [] for tool in cmds}
+            for _ in range(args.repeat):
+                for tool, cmd in cmds.items():
+                    times[tool].append(run(cmd, case_dir, env))
+            med = {tool: statistics.median(values) for tool, values in times.items()}
+            results.append((name, med))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nmedian of {args.repeat} runs, seconds (Python {version}); ratio = tool / mach-nix\n")
+    header = f"{'case':22} {'mach-nix':>9} {'pip':>8} {'uv':>8} {'pip/mn':>8} {'uv/mn':>7}"
+    print(header)
+    print("-" * len(header))
+    pip_ratios, uv_ratios = [], []
+    for name, med in results:
+        pip_ratio = med["pip"] / med["mach-nix"]
+        uv_ratio = med["uv"] / med["mach-nix"]
+        pip_ratios.append(pip_ratio)
+        uv_ratios.append(uv_ratio)
+        print(f"{name:22} {med['mach-nix']:9.3f} {med['pip']:8.3f} {med['uv']:8.3f} {pip_ratio:8.1f} {uv_ratio:7.2f}")
+    print("-" * len(header))
+    print(f"{'median ratio':22} {'':9} {'':8} {'':8} {statistics.median(pip_ratios):8.1f} "
+          f"{statistics.median(uv_ratios):7.2f}")
+    print(f"{'min ratio':22} {'':9} {'':8} {'':8} {min(pip_ratios):8.1f} {min(uv_ratios):7.2f}")
+    goal_pip = all(r >= 10 for r in pip_ratios)
+    goal_uv = statistics.median(uv_ratios) >= 1
+    print(f"\ngoal: >= 10x faster than pip on every case: {'met' if goal_pip else 'NOT met'}; "
+          f"no slower than uv on the median: {'met' if goal_uv else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
