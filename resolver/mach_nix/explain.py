@@ -124,7 +124,15 @@ def _analyse_requirement(provider: MachNixProvider, req: Req) -> MachNixError | 
     matching_nix = [v for v in nix_versions if req.specifier.contains(Version(v), prereleases=True)]
     constraints = provider.constraints.get(name, [])
     if constraints:
-        matching = [(v, vs) for v, vs in matching if all(c.specifier.contains(v, prereleases=True) for c in constraints)]
+        allowed = [(v, vs) for v, vs in matching if all(c.specifier.contains(v, prereleases=True) for c in constraints)]
+        if matching and not allowed and not matching_nix:
+            lines = [f"{req.text} conflicts with your constraints:"]
+            lines.append("  " + " -> ".join(chain(provider, req)))
+            for constraint in constraints:
+                lines.append(f"  constraint {constraint.text} ({constraint.origin})")
+            lines.append(f"  {name} versions matching {req.text}: " + ", ".join(vs for _v, vs in matching[:10]))
+            return ResolutionError("\n".join(lines))
+        matching = allowed
     if not matching and not matching_nix:
         newest = versions[0][1] if versions else None
         known = [vs for _v, vs, _r in versions]

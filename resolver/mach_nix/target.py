@@ -67,10 +67,10 @@ def parse_python_version(text: str) -> str:
     except InvalidVersion:
         raise UsageError(f"invalid Python version {text!r}: expected e.g. 3.11 or 3.11.7") from None
     release = version.release
-    if version.epoch or version.local or len(release) not in (2, 3) or release[0] != 3:
+    if version.epoch or version.local or len(release) not in (2, 3):
         raise UsageError(f"invalid Python version {text!r}: expected e.g. 3.11 or 3.11.7")
     minor = release[1]
-    if minor not in SUPPORTED_MINORS:
+    if release[0] != 3 or minor not in SUPPORTED_MINORS:
         known = ", ".join(f"3.{m}" for m in SUPPORTED_MINORS)
         raise UsageError(f"unsupported Python version {text!r}: mach-nix targets {known}")
     patch = release[2] if len(release) == 3 else DEFAULT_PATCH[minor]
