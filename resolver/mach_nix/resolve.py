@@ -33,6 +33,7 @@ dependencies, so dependency cycles through extras (``dask[complete]``) work.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -231,6 +232,7 @@ class MachNixProvider:
         self.requested: dict[str, list[Req]] = {}
         self._projects: dict[str, Project | None] = {}
         self._versions: dict[str, list[tuple[Version, str, Release]]] = {}
+        self._ascending: dict[str, list[Version]] = {}
         self._candidates: dict[tuple[str, str, str], Candidate | None] = {}
         self._deps: dict[Candidate, list[Req]] = {}
         self._reqs: dict[str, Requirement | None] = {}
@@ -359,8 +361,12 @@ class MachNixProvider:
         self._candidates[cache_key] = candidate
         return candidate
 
-    def iter_base_candidates(self, name: str, provider: str) -> Iterator[Candidate]:
-        """Every base candidate of a provider, newest version first (lazily)."""
+    def iter_base_candidates(self, name: str, provider: str, specs: Sequence[SpecifierSet] = ()) -> Iterator[Candidate]:
+        """Base candidates of a provider, newest version first (lazily).
+
+        ``specs`` only narrows the versions looked at (a superset of those
+        satisfying them is returned: callers still check each candidate).
+        """
         if provider == "nixpkgs":
             packages = self.inventory.packages(name)
             if not packages:
@@ -377,10 +383,53 @@ class MachNixProvider:
                 if candidate is not None:
                     yield candidate
             return
-        for version, version_str, release in self.versions(name):
+        versions = self.versions(name)
+        start, stop = self.window(name, specs)
+        for version, version_str, release in versions[start:stop]:
             candidate = self.base_candidate(name, provider, version, version_str, release)
             if candidate is not None:
                 yield candidate
+
+    def window(self, name: str, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
+        """Slice of :meth:`versions` that can satisfy ``specs`` (a superset, by bisection).
+
+        Keeps find_matches O(log n) in the number of releases, which matters when
+        the resolver walks back through hundreds of boto3-style versions.
+        """
+        versions = self.versions(name)
+        count = len(versions)
+        if not specs or count == 0:
+            return 0, count
+        ascending = self._ascending.get(name)
+        if ascending is None:
+            ascending = [item[0] for item in reversed(versions)]
+            if any(v.local is not None for v in ascending):
+                ascending = []  # local versions break bound arithmetic: no pruning
+            self._ascending[name] = ascending
+        if not ascending:
+            return 0, count
+        low, high = 0, count
+        for spec_set in specs:
+            for spec in spec_set:
+                operator, text = spec.operator, spec.version
+                if operator in ("!=", "===") or text.endswith(".*"):
+                    continue
+                try:
+                    bound = Version(text)
+                except InvalidVersion:
+                    continue
+                if operator in (">=", ">", "~="):
+                    low = max(low, bisect.bisect_left(ascending, bound))
+                elif operator == "<":
+                    high = min(high, bisect.bisect_left(ascending, bound))
+                elif operator == "<=":
+                    high = min(high, bisect.bisect_right(ascending, bound))
+                elif operator == "==":
+                    low = max(low, bisect.bisect_left(ascending, bound))
+                    high = min(high, bisect.bisect_right(ascending, bound))
+        if low >= high:
+            return 0, 0
+        return count - high, count - low
 
     # -- requirements ------------------------------------------------------
 
@@ -485,7 +534,7 @@ class MachNixProvider:
 
         def generate(allow_pre: bool) -> Iterator[Candidate]:
             for provider in order:
-                for base in self.iter_base_candidates(name, provider):
+                for base in self.iter_base_candidates(name, provider, specs):
                     if exact and base.key != exact[0]:
                         continue
                     version = base.version
