@@ -1,0 +1,15 @@
+# The mach-nix Nix library. `import ./lib { pkgs; pypiData; python; }`.
+{ pkgs, pypiData, python ? "python3" }:
+let
+  util = import ./util.nix;
+  surface = import ./nixpkgs.nix pkgs;
+  builders = import ./mkPython.nix {
+    inherit util surface pkgs;
+    pypiData = util.toList pypiData;
+    defaultPython = python;
+  };
+in
+builders // {
+  inherit util;
+  version = builtins.replaceStrings [ "\n" ] [ "" ] (builtins.readFile ../VERSION);
+}

@@ -1,0 +1,22 @@
+# The nixpkgs inventory: what the interpreter's package set offers, as
+# [ { attr; pname; version; } … ], for the resolver's `nixpkgs` provider.
+# Each attribute is probed inside `tryEval` + `deepSeq`: throwing attributes, aliases that
+# are not derivations, disabled and broken packages are skipped, and neither `drvPath` nor
+# `outPath` is ever forced (contract doc §4).
+{ util }:
+pythonPackages:
+let
+  probe = attr:
+    let
+      result = builtins.tryEval (
+        let value = pythonPackages.${attr}; in
+        if util.isDerivation value && value ? pname && value ? version
+           && builtins.isString value.pname && builtins.isString value.version
+           && !((value.meta or { }).broken or false)
+           && !((value.passthru or { }).disabled or false)
+        then builtins.deepSeq [ value.pname value.version ] { inherit attr; inherit (value) pname version; }
+        else null);
+    in
+    if result.success then result.value else null;
+in
+builtins.filter (x: x != null) (map probe (builtins.attrNames pythonPackages))

@@ -1,0 +1,100 @@
+# mkPython and its views. All public builders take the same arguments and return views of
+# one result: the environment, whose passthru holds lock, pythonOverrides, python, overlay,
+# nixpkgs and dockerImage.
+{ util, surface, pkgs, pypiData, defaultPython }:
+let
+  parseProviders = import ./providers.nix { inherit util; };
+  inventoryOf = import ./inventory.nix { inherit util; };
+  resolve = import ./resolve.nix { inherit util surface; };
+  compose = import ./compose.nix { inherit util surface; };
+  underscoreOverrides = import ./underscore.nix { inherit util; };
+  curated = import ../overrides { inherit util surface; };
+
+  defaultProviders = { _default = "wheel,sdist,nixpkgs"; };
+
+  knownArgs = [ "requirements" "pyproject" "extras" "providers" "packagesExtra" "_" "overridesPre"
+    "overridesPost" "tests" "python" "ignoreCollisions" "postBuild" "lock" "pypiData" ];
+
+  /* The one result every view is taken from. */
+  machNix = argsOrList:
+    let
+      args = if builtins.isList argsOrList then { packagesExtra = argsOrList; } else argsOrList;
+      unknown = builtins.filter (a: !(builtins.elem a knownArgs)) (builtins.attrNames args);
+      checked = if unknown != [ ] then throw "mach-nix: unknown argument `${builtins.head unknown}`; the arguments are: ${builtins.concatStringsSep ", " knownArgs}" else args;
+
+      pythonAttr = checked.python or defaultPython;
+      basePython = if builtins.isString pythonAttr then surface.interpreter pythonAttr
+        else throw "mach-nix: `python` must be the name of an interpreter attribute, e.g. python = \"python311\";";
+      overridesPre = util.toList (checked.overridesPre or [ ]);
+      overridesPost = util.toList (checked.overridesPost or [ ]);
+      tests = checked.tests or false;
+      providers = parseProviders (checked.providers or defaultProviders);
+      dbs = util.toList (checked.pypiData or pypiData);
+
+      # The set the resolver sees: nixpkgs plus overridesPre (which may add packages).
+      prePython = basePython.override { packageOverrides = util.composeManyExtensions overridesPre; };
+
+      lock =
+        if checked ? lock then
+          (let l = if builtins.isAttrs checked.lock then checked.lock else builtins.fromJSON (builtins.readFile checked.lock); in
+           if (l.version or null) != 1 then throw "mach-nix: ${toString checked.lock} is not a mach-nix lock of format version 1; regenerate it with `mach-nix lock`"
+           else l)
+        else resolve {
+          requirements = checked.requirements or "";
+          pyproject = checked.pyproject or null;
+          extras = checked.extras or [ ];
+          inherit providers;
+          pypiData = dbs;
+          python = basePython;
+          resolverPython = basePython.withPackages (ps: [ ps.resolvelib ps.packaging ps.distlib ]);
+          inventory = if builtins.any (order: builtins.elem "nixpkgs" order) (builtins.attrValues providers)
+            then inventoryOf prePython.pkgs else [ ];
+        };
+
+      generated = compose { inherit lock tests; };
+      pythonOverrides = util.composeManyExtensions (overridesPre ++ [
+        generated.overrides
+        (curated lock)
+        (underscoreOverrides (checked._ or { }))
+      ] ++ overridesPost);
+
+      python = basePython.override { packageOverrides = pythonOverrides; self = python; };
+      env = (python.buildEnv.override {
+        extraLibs = generated.select python.pkgs;
+        ignoreCollisions = checked.ignoreCollisions or false;
+        postBuild = checked.postBuild or "";
+      });
+      overlay = final: prev: {
+        ${pythonAttr} = prev.${pythonAttr}.override { packageOverrides = pythonOverrides; self = final.${pythonAttr}; };
+      };
+      dockerImage = surface.buildLayeredImage {
+        name = "mach-nix-python";
+        tag = "latest";
+        contents = [ env ];
+        config.Cmd = [ "${env}/bin/${python.executable or "python3"}" ];
+      };
+      nixpkgs = surface.appendOverlays [ overlay ];
+    in
+    { inherit env lock pythonOverrides python overlay nixpkgs dockerImage; selectPkgs = generated.select; };
+
+  /* The environment, with the other views in passthru (and as attributes). */
+  mkPython = args:
+    let
+      r = machNix args;
+      views = { inherit (r) lock pythonOverrides python overlay nixpkgs dockerImage selectPkgs; };
+    in
+    r.env // views // { passthru = (r.env.passthru or { }) // views; };
+in
+{
+  inherit mkPython;
+  /* A shell (nix-shell / mkShell) with the environment on PATH. */
+  mkPythonShell = args: surface.mkShell { packages = [ (machNix args).env ]; };
+  /* A layered docker image with the environment and Cmd = [ python ]. */
+  mkDockerImage = args: (machNix args).dockerImage;
+  /* An overlay setting the interpreter attribute to the overridden interpreter. */
+  mkOverlay = args: (machNix args).overlay;
+  /* This nixpkgs with that overlay applied. */
+  mkNixpkgs = args: (machNix args).nixpkgs;
+  /* The pythonOverrides extension alone (self: super: { … }). */
+  mkPythonOverrides = args: (machNix args).pythonOverrides;
+}

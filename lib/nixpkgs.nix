@@ -1,0 +1,30 @@
+# The whole surface of nixpkgs that mach-nix's Nix code touches, in one place.
+# Everything else in lib/ reaches nixpkgs only through the attributes returned here,
+# so a nixpkgs change is fixed in this file, and the test double only has to provide these.
+#
+# Returns the surface for a `pkgs` and the name of its Python interpreter attribute.
+pkgs:
+{
+  # Nix system of the packages being built (x86_64-linux, aarch64-darwin, …).
+  system = pkgs.stdenv.hostPlatform.system;
+  isLinux = pkgs.stdenv.hostPlatform.isLinux;
+
+  # Interpreter by attribute name (`python3`, `python311`, …), or a clear error.
+  interpreter = name:
+    if builtins.hasAttr name pkgs then pkgs.${name}
+    else throw "mach-nix: `python = \"${name}\"` is not an interpreter of this nixpkgs (try \"python3\" or \"python311\")";
+
+  # Fixed-output download of a PyPI file.
+  fetchurl = pkgs.fetchurl;
+  writeText = pkgs.writeText;
+  runCommand = pkgs.runCommand;
+  mkShell = pkgs.mkShell;
+  buildLayeredImage = pkgs.dockerTools.buildLayeredImage;
+
+  # Native wheels: patch ELF files against these libraries (libstdc++/libgcc_s, zlib).
+  autoPatchelfHook = pkgs.autoPatchelfHook;
+  wheelLibraries = [ (pkgs.stdenv.cc.cc.lib or pkgs.stdenv.cc.cc) pkgs.zlib ];
+
+  # `nixpkgs` view: this package set with extra overlays.
+  appendOverlays = pkgs.appendOverlays;
+}

@@ -1,0 +1,42 @@
+# Resolution at evaluation time: a derivation runs the resolver (`python -m mach_nix lock`)
+# and import-from-derivation reads the lock back. A resolver error becomes a short Nix error
+# carrying the resolver's message.
+{ util, surface }:
+{ requirements          # requirements.txt text
+, pyproject ? null      # path of a pyproject.toml, or null
+, extras ? [ ]          # extras of the pyproject to install
+, providers             # normalised, see providers.nix
+, pypiData              # list of DB directories (layers, later wins)
+, python                # the interpreter resolved for (its exact version is used)
+, resolverPython        # an interpreter with resolvelib, packaging, distlib
+, inventory             # see inventory.nix
+}:
+let
+  source = builtins.path {
+    name = "mach-nix-resolver";
+    path = ../resolver;
+    filter = path: type: !(builtins.elem (baseNameOf path) [ "__pycache__" ".pytest_cache" ]) && !(util.hasSuffix ".egg-info" path);
+  };
+  requirementsFile = surface.writeText "requirements.txt" requirements;
+  inventoryFile = surface.writeText "nixpkgs-inventory.json" (builtins.toJSON inventory);
+  providerArgs = map (name: "--provider=${name}=${builtins.concatStringsSep "," providers.${name}}") (builtins.attrNames providers);
+  lockDrv = derivation {
+    name = "mach-nix-lock.json";
+    system = surface.system;
+    builder = "${resolverPython}/bin/${resolverPython.executable or "python3"}";
+    PATH = "${resolverPython}/bin";
+    PYTHONPATH = source;
+    PYTHONDONTWRITEBYTECODE = "1";
+    args = [ "${./resolve-builder.py}" "lock"
+      "-r" requirementsFile
+      "--python" python.version
+      "--system" surface.system
+      "--nixpkgs-inventory" inventoryFile
+    ] ++ providerArgs
+      ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
+      ++ util.optionals (pyproject != null) ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
+  };
+  result = builtins.fromJSON (builtins.readFile lockDrv);
+in
+if result ? error then throw "mach-nix could not resolve the requirements:\n${result.error}"
+else result

@@ -1,0 +1,46 @@
+# Small helpers over `builtins`, so the library needs nothing of nixpkgs' `lib`.
+rec {
+  /* PEP 503 normalised name: lowercase, runs of `-`, `_`, `.` become one `-`.
+     Example: normalizeName "Zope.Interface" => "zope-interface" */
+  normalizeName = name:
+    let
+      lower = toLower name;
+      parts = builtins.filter builtins.isString (builtins.split "[-_.]+" lower);
+    in builtins.concatStringsSep "-" parts;
+
+  toLower = builtins.replaceStrings
+    [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ]
+    [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+
+  /* Overlay composition (as nixpkgs' lib.composeExtensions). */
+  composeExtensions = f: g: final: prev:
+    let fApplied = f final prev; prev' = prev // fApplied;
+    in fApplied // g final prev';
+
+  /* Compose a list of overlays, first to last. */
+  composeManyExtensions = builtins.foldl' composeExtensions (final: prev: { });
+
+  /* True for a derivation (checks `type`, like lib.isDerivation). */
+  isDerivation = value: builtins.isAttrs value && (value.type or null) == "derivation";
+
+  optionals = cond: list: if cond then list else [ ];
+  optionalAttrs = cond: set: if cond then set else { };
+  toList = x: if builtins.isList x then x else [ x ];
+
+  hasSuffix = suffix: s:
+    let ls = builtins.stringLength s; lx = builtins.stringLength suffix;
+    in ls >= lx && builtins.substring (ls - lx) lx s == suffix;
+
+  /* Split a comma-separated string into trimmed, non-empty items. */
+  splitComma = s: builtins.filter (x: x != "")
+    (map (x: let m = builtins.match "[[:space:]]*(.*[^[:space:]])[[:space:]]*" x; in if m == null then "" else builtins.head m)
+      (builtins.filter builtins.isString (builtins.split "," s)));
+
+  /* The name part of a PEP 508 string ("setuptools>=40; python_version<'3.12'" => "setuptools"). */
+  requirementName = req:
+    let m = builtins.match "[[:space:]]*([A-Za-z0-9][A-Za-z0-9._-]*).*" req;
+    in if m == null then throw "mach-nix: cannot read a name from the requirement '${req}'" else normalizeName (builtins.head m);
+
+  /* Attribute names of a set, as a set name -> true (fast membership). */
+  toSet = names: builtins.listToAttrs (map (n: { name = n; value = true; }) names);
+}
