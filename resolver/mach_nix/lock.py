@@ -61,12 +61,16 @@ class Lock:
         return dumps_json(self.data)
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the lock to ``path`` (atomically: a temporary file, then a rename)."""
+        """Write the lock to ``path``.
+
+        Written in place (no temporary file next to it): inside a Nix builder
+        ``path`` is ``$out`` and nothing else may appear in the store. The
+        resolution finished before the file is opened, so a failed resolution
+        never leaves a partial lock.
+        """
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(self.dumps(), encoding="utf-8")
-            os.replace(tmp, path)
+            path.write_text(self.dumps(), encoding="utf-8")
         except OSError as error:
             raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
 
