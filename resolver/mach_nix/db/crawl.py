@@ -16,8 +16,11 @@ dependency metadata (:mod:`mach_nix.db.extract`, :mod:`mach_nix.db.pep517`).
 from __future__ import annotations
 
 import concurrent.futures as futures
+import fcntl
+import io
 import json
 import os
+import queue
 import sys
 import threading
 import time
@@ -38,7 +41,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from mach_nix.db import store
-from mach_nix.db.extract import ExtractError, build_system, parse_core_metadata, pkg_info_is_reliable, read_sdist, wheel_metadata
+from mach_nix.db.extract import ExtractError, build_system, parse_core_metadata, pkg_info_is_reliable, read_sdist, read_sdist_stream, wheel_metadata
 from mach_nix.db.http import Client, NotFound
 from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
@@ -206,6 +209,15 @@ class Journal:
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a kill
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.path.parent / "lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            raise UsageError(
+                f"another crawl or update is running on {str(root)!r} (lock {self.path.parent / 'lock'}); "
+                "wait for it to finish"
+            ) from None
         self._handle: TextIO = open(self.path, "a", encoding="utf-8")
 
     def add(self, sha256: str, result: FileResult) -> None:
@@ -223,6 +235,9 @@ class Journal:
         self._handle.close()
         if delete:
             self.path.unlink(missing_ok=True)
+            (self.path.parent / "lock").unlink(missing_ok=True)
+        self._lock.close()
+        if delete:
             try:
                 self.path.parent.rmdir()
             except OSError:
@@ -329,23 +344,41 @@ class Crawler:
         limit = self.options.max_sdist_mb * 1024**2
         if dist.size > limit:
             raise ExtractError("skipped", f"sdist is {dist.size} bytes, above --max-sdist-mb {self.options.max_sdist_mb}")
-        data = self.client.request(dist.url, max_bytes=limit).body
-        contents = read_sdist(dist.filename, data)
+        policy = self.options.hooks
+        hook_allowed = policy == "all" or (policy == "no-wheel" and not release_has_wheels)
+
+        def unreliable(pkg_info: bytes) -> bool:
+            _, version, dynamic = parse_core_metadata(pkg_info, "pkg-info")
+            return not pkg_info_is_reliable(version, dynamic)
+
+        data: bytes | None = None
+        if dist.filename.endswith(".zip") or hook_allowed:
+            data = self.client.request(dist.url, max_bytes=limit).body
+            contents = read_sdist(dist.filename, data)
+        else:
+            # stream: stop reading as soon as an unreliable PKG-INFO shows the hook is not wanted
+            # (downloaded whole: cheaper than a new connection per file; only the read stops early)
+            body = self.client.request(dist.url, max_bytes=limit).body
+            found = read_sdist_stream(io.BytesIO(body), unreliable)
+            if found is None:
+                raise self._skipped(dist)
+            contents = found
         requires = build_system(contents)[0]
-        version = "none"
         if contents.pkg_info is not None:
             meta, version, dynamic = parse_core_metadata(contents.pkg_info, "pkg-info", requires)
             if pkg_info_is_reliable(version, dynamic):
                 return meta
-        policy = self.options.hooks
-        if policy == "all" or (policy == "no-wheel" and not release_has_wheels):
+        if hook_allowed and data is not None:
             with self._hook_slots:
                 return self._hook_runner().metadata(dist.filename, data)
-        raise ExtractError(
+        raise self._skipped(dist)
+
+    def _skipped(self, dist: DistFile) -> ExtractError:
+        policy = self.options.hooks
+        return ExtractError(
             "skipped",
-            f"PKG-INFO is Metadata-Version {version} (dependencies not reliable before 2.2 or when Dynamic) "
-            f"and the PEP 517 hook was not run (--hooks {policy}"
-            + (", the release has wheels)" if release_has_wheels else ")"),
+            "PKG-INFO is older than Metadata-Version 2.2 or declares Requires-Dist Dynamic, and the PEP 517 "
+            f"hook was not run (--hooks {policy}" + (", the release has wheels)" if policy == "no-wheel" else ")"),
         )
 
     # -- project assembly ----------------------------------------------------
@@ -440,6 +473,12 @@ class Crawler:
         queued: set[str] = set()
         pool = futures.ThreadPoolExecutor(max_workers=self.options.concurrency)
         running: dict[futures.Future[Any], tuple[str, Any]] = {}
+        completed: queue.SimpleQueue[futures.Future[Any]] = queue.SimpleQueue()
+
+        def submit(fn: Any, *args: Any, tag: tuple[str, Any]) -> None:
+            future = pool.submit(fn, *args)
+            running[future] = tag
+            future.add_done_callback(completed.put)
         pending: dict[str, _Pending] = {}
         total_files = done_files = 0
         failures_seen = 0
@@ -452,7 +491,7 @@ class Crawler:
             follow[name] = follow.get(name, False) or follow_deps
             if name not in queued:
                 queued.add(name)
-                running[pool.submit(self.client.simple_project, name)] = ("simple", name)
+                submit(self.client.simple_project, name, tag=("simple", name))
             elif name in done and follow_deps:
                 expand(name)
 
@@ -518,7 +557,7 @@ class Crawler:
                         done_files += 1
                         continue
                     item.waiting.add(key)
-                    running[pool.submit(self.extract, dist, info, has_wheels)] = ("file", (name, dist))
+                    submit(self.extract, dist, info, has_wheels, tag=("file", (name, dist)))
             if not item.waiting:
                 finish(name)
 
@@ -530,7 +569,10 @@ class Crawler:
                     want(Requirement(str(canonicalize_name(name))), False)
             while running:
                 progress.update(len(done), len(queued), done_files, total_files, failures_seen)
-                finished, _ = futures.wait(list(running), timeout=0.5, return_when=futures.FIRST_COMPLETED)
+                try:
+                    finished = [completed.get(timeout=0.5)]
+                except queue.Empty:
+                    continue
                 for future in finished:
                     kind, payload = running.pop(future)
                     if kind == "simple":

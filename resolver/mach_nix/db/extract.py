@@ -18,6 +18,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -158,6 +159,28 @@ class SdistContents:
     pyproject: bytes | None = None
     setup_cfg: bytes | None = None
     setup_py: bytes | None = None
+
+
+def read_sdist_stream(stream: io.RawIOBase | Any, stop: Callable[[bytes], bool]) -> SdistContents | None:
+    """Read a tar sdist from a stream, stopping early when ``stop(pkg_info)`` is true.
+
+    Returns ``None`` when it stopped early (the rest of the archive is not read).
+    """
+    wanted = {"PKG-INFO": "pkg_info", "pyproject.toml": "pyproject", "setup.cfg": "setup_cfg", "setup.py": "setup_py"}
+    out = SdistContents()
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as archive:
+            for member in archive:
+                parts = member.name.lstrip("./").split("/")
+                if len(parts) == 2 and parts[1] in wanted and member.isfile():
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        setattr(out, wanted[parts[1]], handle.read())
+                        if parts[1] == "PKG-INFO" and stop(out.pkg_info or b""):
+                            return None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
+        raise ExtractError("invalid", f"cannot read the sdist archive: {error}") from None
+    return out
 
 
 def read_sdist(filename: str, data: bytes) -> SdistContents:

@@ -8,13 +8,15 @@ bounded by the caller's thread pool.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
 import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +42,38 @@ class Response:
     body: bytes
 
 
+class _Stream:
+    """A streamed response body; closing it closes its private connection."""
+
+    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
+        self._conn = conn
+        self._resp = resp
+
+    def read(self, size: int = -1) -> bytes:
+        """Read up to ``size`` bytes of the body."""
+        return self._resp.read(None if size is None or size < 0 else size)
+
+    def close(self) -> None:
+        """Close the response and its connection."""
+        self._resp.close()
+        self._conn.close()
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_TRANSIENT = (OSError, http.client.HTTPException, socket.timeout, TimeoutError, ConnectionError, ssl.SSLError)
+
+
 class Client:
-    """HTTP client with retries and backoff, safe to share between threads."""
+    """HTTP client with keep-alive connections, retries and backoff, safe to share between threads.
+
+    Each thread keeps one persistent HTTPS connection per host (no new DNS
+    lookup and TLS handshake per request).
+    """
 
     def __init__(self, *, timeout: float = 30.0, retries: int = 5, backoff: float = 0.5) -> None:
         """Create a client.
@@ -56,6 +88,51 @@ class Client:
         self.backoff = backoff
         self.requests = 0
         self.retried = 0
+        self._local = threading.local()
+        self._ssl = ssl.create_default_context()
+
+    def _connection(self, scheme: str, host: str, fresh: bool = False) -> http.client.HTTPConnection:
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        key = (scheme, host)
+        conn = None if fresh else pool.get(key)
+        if conn is None:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(host, timeout=self.timeout, context=self._ssl)
+            else:
+                conn = http.client.HTTPConnection(host, timeout=self.timeout)
+            if not fresh:
+                pool[key] = conn
+        return conn
+
+    def _drop(self, scheme: str, host: str) -> None:
+        pool = getattr(self._local, "pool", {})
+        conn = pool.pop((scheme, host), None)
+        if conn is not None:
+            conn.close()
+
+    def _sleep(self, attempt: int) -> None:
+        self.retried += 1
+        time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
+
+    def _open(self, url: str, headers: dict[str, str], stream: bool) -> tuple[Any, Any, str, str]:
+        """One GET following redirects; returns (conn, resp, scheme, host) of the final answer."""
+        for _ in range(6):
+            parts = urllib.parse.urlsplit(url)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            conn = self._connection(parts.scheme, parts.netloc, fresh=stream)
+            self.requests += 1
+            conn.request("GET", path or "/", headers={"User-Agent": USER_AGENT, **headers})
+            resp = conn.getresponse()
+            if resp.status in (301, 302, 303, 307, 308) and resp.getheader("Location"):
+                resp.read()
+                url = urllib.parse.urljoin(url, resp.getheader("Location"))
+                if stream:
+                    conn.close()
+                continue
+            return conn, resp, parts.scheme, parts.netloc
+        raise NetworkError(f"GET {url}: too many redirects")
 
     def request(self, url: str, headers: dict[str, str] | None = None, *, max_bytes: int | None = None) -> Response:
         """GET ``url``; retry transient failures; raise :class:`NotFound` on 404/410.
@@ -65,42 +142,69 @@ class Client:
             NetworkError: still failing after all retries, or the body is larger
                 than ``max_bytes``.
         """
-        all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
         last_error = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                self.retried += 1
-                time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
-            self.requests += 1
+                self._sleep(attempt)
+            parts = urllib.parse.urlsplit(url)
             try:
-                req = urllib.request.Request(url, headers=all_headers)
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    if max_bytes is not None:
-                        length = resp.headers.get("Content-Length")
-                        if length is not None and int(length) > max_bytes:
-                            raise NetworkError(f"{url} is {int(length)} bytes, above the limit of {max_bytes}")
-                        body = resp.read(max_bytes + 1)
-                        if len(body) > max_bytes:
-                            raise NetworkError(f"{url} is larger than the limit of {max_bytes} bytes")
-                    else:
-                        body = resp.read()
-                    return Response(resp.status, {k.lower(): v for k, v in resp.headers.items()}, body)
-            except urllib.error.HTTPError as error:
-                if error.code in (404, 410):
-                    raise NotFound(url) from None
-                if error.code == 304:
-                    return Response(304, {k.lower(): v for k, v in error.headers.items()}, b"")
-                if error.code == 429 or error.code >= 500:
-                    last_error = f"HTTP {error.code}"
-                    continue
-                raise NetworkError(f"GET {url} failed: HTTP {error.code} {error.reason}") from None
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
-                last_error = str(getattr(error, "reason", error))
+                conn, resp, scheme, host = self._open(url, headers or {}, stream=False)
+                length = resp.getheader("Content-Length")
+                if max_bytes is not None and length is not None and int(length) > max_bytes:
+                    self._drop(scheme, host)
+                    raise NetworkError(f"{url} is {int(length)} bytes, above the limit of {max_bytes}")
+                body = resp.read()
+                status = resp.status
+                hdrs = {k.lower(): v for k, v in resp.getheaders()}
+                if resp.will_close:
+                    self._drop(scheme, host)
+            except _TRANSIENT as error:
+                self._drop(parts.scheme, parts.netloc)
+                last_error = f"{type(error).__name__}: {error}"
                 continue
+            if status in (404, 410):
+                raise NotFound(url)
+            if status == 429 or status >= 500:
+                last_error = f"HTTP {status}"
+                continue
+            if status >= 400:
+                raise NetworkError(f"GET {url} failed: HTTP {status}")
+            if max_bytes is not None and len(body) > max_bytes:
+                raise NetworkError(f"{url} is larger than the limit of {max_bytes} bytes")
+            return Response(status, hdrs, body)
         raise NetworkError(
             f"GET {url} kept failing after {self.retries + 1} attempts (last: {last_error}); "
             "check the network and rerun: finished work is kept and the run resumes"
         )
+
+    def stream(self, url: str) -> _Stream:
+        """Open ``url`` for streaming on a private connection (retrying the connection).
+
+        Raises:
+            NotFound: the resource does not exist.
+            NetworkError: the connection kept failing.
+        """
+        last_error = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(attempt)
+            try:
+                conn, resp, _, _ = self._open(url, {}, stream=True)
+            except _TRANSIENT as error:
+                last_error = f"{type(error).__name__}: {error}"
+                continue
+            if resp.status in (404, 410):
+                conn.close()
+                raise NotFound(url)
+            if resp.status == 429 or resp.status >= 500:
+                conn.close()
+                last_error = f"HTTP {resp.status}"
+                continue
+            if resp.status >= 400:
+                conn.close()
+                raise NetworkError(f"GET {url} failed: HTTP {resp.status}")
+            return _Stream(conn, resp)
+        raise NetworkError(f"GET {url} kept failing after {self.retries + 1} attempts (last: {last_error})")
 
     def simple_project(self, name: str) -> dict[str, Any] | None:
         """Fetch the PEP 691 JSON simple page of project ``name``; ``None`` if unknown."""
@@ -114,7 +218,12 @@ class Client:
             raise NetworkError(f"the simple API answered non-JSON for {name!r}") from None
 
     def range(self, url: str, start: int, end: int | None = None) -> bytes:
-        """Return bytes ``start..end`` (inclusive) of ``url``; negative ``start`` = suffix."""
-        spec = f"bytes={start}" if start < 0 else f"bytes={start}-{'' if end is None else end}"
+        """Return bytes ``start..end`` (inclusive) of ``url``.
+
+        Servers that ignore ``Range`` (status 200) are handled by slicing.
+        """
+        spec = f"bytes={start}-{'' if end is None else end}"
         resp = self.request(url, {"Range": spec})
+        if resp.status == 200:
+            return resp.body[start : None if end is None else end + 1]
         return resp.body

@@ -142,6 +142,10 @@ class HookRunner:
             if cached is not None:
                 return cached
             target = self.workspace / f"env-{key}"
+            if not requires:
+                target.mkdir(mode=0o755)
+                self._envs[key] = target
+                return target
             cmd = [
                 self.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                 "--no-input", "--only-binary", ":all:", "--no-cache-dir", "--target", str(target), *requires,

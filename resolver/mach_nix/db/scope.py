@@ -84,24 +84,35 @@ def target_environments() -> tuple[dict[str, str], ...]:
     return tuple(envs)
 
 
-@lru_cache(maxsize=65536)
-def _marker_possible(marker_text: str, extras: frozenset[str]) -> bool:
-    marker = Marker(marker_text)
+_POSSIBLE: dict[tuple[str, frozenset[str]], bool] = {}
+
+
+def _marker_possible(marker: Marker, extras: frozenset[str]) -> bool:
+    key = (str(marker), extras)
+    cached = _POSSIBLE.get(key)
+    if cached is not None:
+        return cached
+    result = False
     for env in target_environments():
         for extra in extras or {""}:
             try:
                 if marker.evaluate({**env, "extra": extra}):
-                    return True
+                    result = True
             except Exception:  # an unevaluable marker: keep the dependency, be safe
-                return True
-    return False
+                result = True
+            if result:
+                break
+        if result:
+            break
+    _POSSIBLE[key] = result
+    return result
 
 
 def dependency_possible(requirement: Requirement, extras: Iterable[str]) -> bool:
     """True if ``requirement`` applies to some supported target with the given extras."""
     if requirement.marker is None:
         return True
-    return _marker_possible(str(requirement.marker), frozenset(str(canonicalize_name(e)) for e in extras))
+    return _marker_possible(requirement.marker, frozenset(str(canonicalize_name(e)) for e in extras))
 
 
 def parse_requirement(text: str) -> Requirement | None:
