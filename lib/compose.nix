@@ -42,6 +42,9 @@ let
           };
     in (builtins.foldl' visit { done = { }; onPath = { }; cut = { }; } names).cut;
 
+  # A package whose dependency edge was cut cannot import that dependency while it is built.
+  hasCutEdge = name: builtins.any (dep: backEdges ? "${name}>${dep}") (packages.${name}.dependencies or [ ]);
+
   depsOf = name: builtins.filter (dep: packages ? ${dep} && !(backEdges ? "${name}>${dep}")) (packages.${name}.dependencies or [ ]);
 
   isNativeWheel = filename: builtins.match ".*-(manylinux|musllinux|linux)_.*\\.whl" filename != null;
@@ -61,6 +64,8 @@ let
     # The resolver has already checked every Requires-Dist against the lock.
     dontCheckRuntimeDeps = true;
     passthru = { machNix = { inherit (entry) provider; root = entry.root or false; }; };
+  } // util.optionalAttrs (hasCutEdge entry.name) {
+    dontUsePythonImportsCheck = true;
   } // util.optionalAttrs (!tests) {
     nativeCheckInputs = [ ];
     checkInputs = [ ];

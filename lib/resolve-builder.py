@@ -24,4 +24,5 @@ if code != 0:
         message = message[len(prefix):]
     with open(out, "w") as handle:
         json.dump({"error": message or f"the resolver exited with code {code}"}, handle)
-sys.stderr.write(stderr.getvalue())
+else:
+    sys.stderr.write(stderr.getvalue())

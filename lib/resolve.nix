@@ -36,7 +36,7 @@ let
       ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
       ++ util.optionals (pyproject != null) ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
   };
-  result = builtins.fromJSON (builtins.readFile lockDrv);
+  result = builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile lockDrv));
 in
 if result ? error then throw "mach-nix could not resolve the requirements:\n${result.error}"
 else result

@@ -20,13 +20,14 @@ let
   overridePackage = pkg: specs:
     let f = old: builtins.mapAttrs (attr: spec: apply attr spec old) specs; in
     if pkg ? overridePythonAttrs then pkg.overridePythonAttrs f else pkg.overrideAttrs f;
+  # Specs grouped by normalised name (`_.Requests` and `_.requests` are the same package).
+  grouped = builtins.foldl'
+    (acc: name: let attr = util.normalizeName name; in acc // { ${attr} = (acc.${attr} or [ ]) ++ [ underscore.${name} ]; })
+    { }
+    (builtins.attrNames underscore);
 in
-self: super: builtins.listToAttrs (map
-  (name:
-    let attr = util.normalizeName name; in
-    {
-      name = attr;
-      value = if super ? ${attr} then overridePackage super.${attr} underscore.${name}
-        else throw "mach-nix: `_.${name}` overrides a package that is not in the environment or the package set";
-    })
-  (builtins.attrNames underscore))
+self: super: builtins.mapAttrs
+  (attr: specsList:
+    if super ? ${attr} then builtins.foldl' overridePackage super.${attr} specsList
+    else throw "mach-nix: `_.${attr}` overrides a package that is not in the environment or the package set")
+  grouped

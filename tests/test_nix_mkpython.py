@@ -1,0 +1,181 @@
+"""mkPython and its views, through real Nix and the nixpkgs double (issue: the Nix library).
+
+Resolution reads the committed DB snapshot; builds fetch the real PyPI artifacts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from nixhelpers import REPO
+
+pytestmark = pytest.mark.nix
+
+DB = Path(os.environ.get("MACH_NIX_TEST_DB", REPO / "tests" / "data" / "pypi-db"))
+
+
+def machnix(pkgs_expr: str, body: str) -> str:
+    return f"""let
+      pkgs = {pkgs_expr};
+      machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
+      python = pkgs.python3;
+    in {body}"""
+
+
+def run_python(env: str, code: str) -> list[str]:
+    return subprocess.run([f"{env}/bin/python", "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
+def lock_of(nix, pkgs_expr, args: str) -> dict:
+    return nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ {args} }}).lock"))
+
+
+def test_requests_env_imports_from_env_and_replaces_inside_set(nix, pkgs_expr):
+    lock = lock_of(nix, pkgs_expr, 'requirements = "requests";')
+    version = lock["packages"]["requests"]["version"]
+    base = nix.eval_json(machnix(pkgs_expr, "python.pkgs.requests.version"))
+    assert version != base, "the double's requests must be older than the resolved one"
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "requests"; }'))
+    got_version, path, idna_path = run_python(env, "import requests, idna; print(requests.__version__, requests.__file__, idna.__file__)")
+    assert got_version == version
+    assert path.startswith(env + "/") and idna_path.startswith(env + "/")
+    # Replaced inside the set: the overridden interpreter's set has the lock's version.
+    inner = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests"; }).python.pkgs.requests.version'))
+    assert inner == version
+
+
+def test_wheel_sdist_and_nixpkgs_give_three_derivations_that_import(nix, pkgs_expr):
+    outs = {}
+    for provider in ("wheel", "sdist", "nixpkgs"):
+        expr = machnix(pkgs_expr, f'machNix.mkPython {{ requirements = "six==1.16.0"; providers.six = "{provider}"; }}')
+        lock = nix.eval_json(machnix(pkgs_expr, f'(machNix.mkPython {{ requirements = "six==1.16.0"; providers.six = "{provider}"; }}).lock.packages.six'))
+        assert lock["provider"] == provider
+        env = nix.build(expr)
+        assert run_python(env, "import six; print(six.__version__)") == ["1.16.0"]
+        outs[provider] = nix.eval_json(machnix(pkgs_expr, f'(machNix.mkPython {{ requirements = "six==1.16.0"; providers.six = "{provider}"; }}).python.pkgs.six.outPath'))
+    assert len(set(outs.values())) == 3, outs
+    # nixpkgs provider with matching dependencies: the set's derivation, untouched.
+    assert outs["nixpkgs"] == nix.eval_json(machnix(pkgs_expr, "python.pkgs.six.outPath"))
+
+
+def test_underscore_add_mod_replace(nix, pkgs_expr):
+    facts = nix.eval_json(machnix(pkgs_expr, """
+      let p = (machNix.mkPython {
+        requirements = "requests";
+        _.requests.postInstall = "echo replaced";
+        _.requests.pythonImportsCheck.add = [ "requests.adapters" ];
+        _.Requests.pname.mod = old: old + "-renamed";
+      }).python.pkgs.requests;
+      in { post = p.postInstall; checks = p.pythonImportsCheck; pname = p.pname; }"""))
+    assert facts == {"post": "echo replaced", "checks": ["requests", "requests.adapters"], "pname": "requests-renamed"}
+
+
+def test_overrides_post_wins_and_pre_is_seen(nix, pkgs_expr):
+    facts = nix.eval_json(machnix(pkgs_expr, """
+      let r = machNix.mkPython {
+        requirements = "requests";
+        overridesPre = [ (self: super: { fromPre = "pre"; }) ];
+        overridesPost = [ (self: super: { requests = super.requests.overridePythonAttrs (old: { postInstall = "echo post"; }); }) ];
+      };
+      in { post = r.python.pkgs.requests.postInstall; pre = r.python.pkgs.fromPre; version = r.python.pkgs.requests.version;
+           locked = r.lock.packages.requests.version; }"""))
+    assert facts["post"] == "echo post" and facts["pre"] == "pre"
+    assert facts["version"] == facts["locked"]
+
+
+def test_tests_off_by_default_and_check_inputs_dropped(nix, pkgs_expr):
+    facts = nix.eval_json(machnix(pkgs_expr, """
+      let
+        off = (machNix.mkPython { requirements = "six"; }).python.pkgs.six;
+        on = (machNix.mkPython { requirements = "six"; tests = true; }).python.pkgs.six;
+      in { off = off.doInstallCheck; offInputs = off.nativeInstallCheckInputs; on = on.doInstallCheck; }"""))
+    assert facts == {"off": False, "offInputs": [], "on": True}
+
+
+def test_resolver_error_is_a_short_nix_error(nix, pkgs_expr):
+    proc = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests==0.0.1\\nurllib3<0"; }).drvPath'), check=False)
+    assert proc.returncode != 0
+    assert "mach-nix could not resolve the requirements" in proc.stderr
+    assert "builder for" not in proc.stderr
+    unknown = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "reqeusts"; }).drvPath'), check=False)
+    assert unknown.returncode != 0 and "requests" in unknown.stderr  # did-you-mean
+
+
+def test_lock_mode_needs_no_ifd_and_gives_the_same_drv(nix, pkgs_expr, tmp_path):
+    version = nix.eval_json(f"({pkgs_expr}).python3.version")
+    lock_file = tmp_path / "mach-nix.lock.json"
+    req = tmp_path / "requirements.txt"
+    req.write_text("requests\n")
+    subprocess.run(["mach-nix", "lock", "-r", str(req), "--python", version, "--system", "x86_64-linux",
+                    "--db", str(DB), "-o", str(lock_file)], check=True, capture_output=True)
+    lock_drv = nix.instantiate(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {lock_file}; }}"),
+                               extra=["--option", "allow-import-from-derivation", "false"])
+    ifd_drv = nix.instantiate(machnix(pkgs_expr, 'machNix.mkPython { requirements = "requests"; }'))
+    assert lock_drv == ifd_drv
+    stale = tmp_path / "bad.lock.json"
+    stale.write_text(json.dumps({"version": 99, "packages": {}}))
+    proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {stale}; }}).drvPath"), check=False)
+    assert proc.returncode != 0 and "format version 1" in proc.stderr
+
+
+def test_dependency_cycle_builds(nix, pkgs_expr, tmp_path):
+    """A lock whose packages form a cycle (idna <-> requests here) still builds and imports."""
+    version = nix.eval_json(f"({pkgs_expr}).python3.version")
+    req = tmp_path / "requirements.txt"
+    req.write_text("requests\n")
+    lock_file = tmp_path / "lock.json"
+    subprocess.run(["mach-nix", "lock", "-r", str(req), "--python", version, "--db", str(DB), "-o", str(lock_file)],
+                   check=True, capture_output=True)
+    lock = json.loads(lock_file.read_text())
+    lock["packages"]["idna"]["dependencies"] = ["requests"]
+    lock_file.write_text(json.dumps(lock))
+    env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {lock_file}; }}"))
+    assert len(run_python(env, "import requests, idna; print(requests.__version__, idna.__version__)")) == 2
+
+
+def test_views_shell_overlay_nixpkgs_docker(nix, pkgs_expr, tmp_path):
+    facts = nix.eval_json(machnix(pkgs_expr, """
+      let
+        args = { requirements = "six"; };
+        r = machNix.mkPython args;
+      in {
+        nixpkgsView = (machNix.mkNixpkgs args).python3.pkgs.six.version;
+        overlayView = ((pkgs.appendOverlays [ (machNix.mkOverlay args) ]).python3.pkgs.six.version);
+        overridesView = ((pkgs.python3.override { packageOverrides = machNix.mkPythonOverrides args; }).pkgs.six.version);
+        locked = r.lock.packages.six.version;
+        passthru = builtins.attrNames r.passthru;
+      }"""))
+    assert facts["nixpkgsView"] == facts["overlayView"] == facts["overridesView"] == facts["locked"]
+    assert {"lock", "pythonOverrides", "python", "overlay", "nixpkgs", "dockerImage"} <= set(facts["passthru"])
+
+    shell = tmp_path / "shell.nix"
+    shell.write_text(machnix(pkgs_expr, 'machNix.mkPythonShell { requirements = "six"; }'))
+    proc = nix.run(["nix-shell", str(shell), "--run", 'python -c "import six; print(six.__version__)"'])
+    assert proc.stdout.split() == [facts["locked"]]
+
+    image = nix.build(machnix(pkgs_expr, 'machNix.mkDockerImage { requirements = "six"; }'))
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "six"; }'))
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(Path(image).read_bytes()))) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        config = json.load(tar.extractfile(manifest[0]["Config"]))
+        names = set()
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=tar.extractfile(layer)) as inner:
+                names.update(inner.getnames())
+    assert config["config"]["Cmd"] == [f"{env}/bin/python3.11"]
+    assert env.lstrip("/") in names
+
+
+def test_bad_arguments_are_explained(nix, pkgs_expr):
+    proc = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirement = "six"; }).drvPath'), check=False)
+    assert proc.returncode != 0 and "unknown argument `requirement`" in proc.stderr
+    proc = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "six"; providers._default = "conda"; }).drvPath'), check=False)
+    assert proc.returncode != 0 and "unknown provider 'conda'" in proc.stderr
