@@ -60,6 +60,16 @@ def test_override_propagates_through_fixpoint(nix, pkgs_expr):
     assert out[1].startswith(env + "/")
 
 
+def test_callpackage_override_swaps_an_input(nix, pkgs_expr):
+    facts = nix.eval_json(with_pkgs(pkgs_expr, """
+      let r = python.pkgs.requests.override { urllib3 = python.pkgs.urllib3_1; }; in {
+        hasOverride = python.pkgs.requests ? override;
+        urllib3 = map (d: d.version or null) (builtins.filter (d: (d.pname or "") == "urllib3") r.propagatedBuildInputs);
+        keepsPythonAttrs = r ? overridePythonAttrs;
+      }"""))
+    assert facts == {"hasOverride": True, "urllib3": ["1.26.18"], "keepsPythonAttrs": True}
+
+
 def test_second_override_replaces_first(nix, pkgs_expr):
     expr = with_pkgs(pkgs_expr, """
       let

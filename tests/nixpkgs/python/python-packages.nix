@@ -88,14 +88,17 @@ in
     nativeBuildInputs = [ pkgs.autoPatchelfHook ];
     pythonImportsCheck = [ "charset_normalizer" ];
   };
-  requests = wheelPackage {
-    pname = "requests"; version = "2.31.0";
-    src = pypi "70/8e/0e2d847013cb52cd35b38c009bb167a1a26b2ce6cd6965bf26b47bc0bf44/requests-2.31.0-py3-none-any.whl"
-      "58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f";
-    dependencies = [ self.charset-normalizer self.idna self.urllib3 self.certifi ];
-    pythonImportsCheck = [ "requests" ];
-    meta.description = "HTTP library for Python";
-  };
+  # Defined through callPackage, as nixpkgs does: `requests.override { idna = …; }` swaps an input.
+  requests = self.callPackage ({ buildPythonPackage, charset-normalizer, idna, urllib3, certifi }:
+    buildPythonPackage {
+      pname = "requests"; version = "2.31.0";
+      format = "wheel";
+      src = pypi "70/8e/0e2d847013cb52cd35b38c009bb167a1a26b2ce6cd6965bf26b47bc0bf44/requests-2.31.0-py3-none-any.whl"
+        "58cd2187c01e70e6e26505bca751777aa9f2ee0b7f4300988b709f44e013003f";
+      dependencies = [ charset-normalizer idna urllib3 certifi ];
+      pythonImportsCheck = [ "requests" ];
+      meta.description = "HTTP library for Python";
+    }) { };
   # Built from the real sdist (pyproject build with setuptools as the build system).
   six = self.buildPythonPackage {
     pname = "six"; version = "1.16.0";
