@@ -291,6 +291,18 @@ class _Pending:
     results: dict[str, FileResult] = field(default_factory=dict)
 
 
+class NeedsHook(Exception):
+    """Raised by :meth:`Crawler.extract` when an sdist needs its PEP 517 hook run.
+
+    The main loop then queues :meth:`Crawler.run_hook` on the (CPU-sized) hook
+    pool, so slow hooks never hold the HTTP workers.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__("needs the PEP 517 hook")
+        self.data = data
+
+
 class Crawler:
     """Crawl projects (optionally their dependency closure) into a database directory."""
 
@@ -308,7 +320,6 @@ class Crawler:
             self.old = store.DatabaseLayer(self.root)
         self.summary = Summary()
         self._hooks: HookRunner | None = None
-        self._hook_slots = threading.Semaphore(max(1, (os.cpu_count() or 1)))
         self._hook_lock = threading.Lock()
 
     # -- per-file extraction (worker threads) --------------------------------
@@ -340,6 +351,13 @@ class Crawler:
         except NetworkError as error:
             return None, Failure(dist.filename, "download", error.message)
 
+    def run_hook(self, dist: DistFile, data: bytes) -> FileResult:
+        """Run the confined PEP 517 hook of sdist ``dist`` (runs in a hook-pool thread)."""
+        try:
+            return self._hook_runner().metadata(dist.filename, data), None
+        except ExtractError as error:
+            return None, error.failure(dist.filename)
+
     def _extract_sdist(self, dist: DistFile, release_has_wheels: bool) -> Metadata:
         limit = self.options.max_sdist_mb * 1024**2
         if dist.size > limit:
@@ -369,8 +387,7 @@ class Crawler:
             if pkg_info_is_reliable(version, dynamic):
                 return meta
         if hook_allowed and data is not None:
-            with self._hook_slots:
-                return self._hook_runner().metadata(dist.filename, data)
+            raise NeedsHook(data)
         raise self._skipped(dist)
 
     def _skipped(self, dist: DistFile) -> ExtractError:
@@ -472,11 +489,12 @@ class Crawler:
         expanded: dict[str, set[tuple[str, str]]] = {}
         queued: set[str] = set()
         pool = futures.ThreadPoolExecutor(max_workers=self.options.concurrency)
+        hook_pool = futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
         running: dict[futures.Future[Any], tuple[str, Any]] = {}
         completed: queue.SimpleQueue[futures.Future[Any]] = queue.SimpleQueue()
 
-        def submit(fn: Any, *args: Any, tag: tuple[str, Any]) -> None:
-            future = pool.submit(fn, *args)
+        def submit(fn: Any, *args: Any, tag: tuple[str, Any], on: Any = pool) -> None:
+            future = on.submit(fn, *args)
             running[future] = tag
             future.add_done_callback(completed.put)
         pending: dict[str, _Pending] = {}
@@ -579,7 +597,11 @@ class Crawler:
                         handle_page(payload, future.result())
                     else:
                         name, dist = payload
-                        result = future.result()
+                        try:
+                            result = future.result()
+                        except NeedsHook as needs:
+                            submit(self.run_hook, dist, needs.data, tag=("file", (name, dist)), on=hook_pool)
+                            continue
                         journal.add(dist.sha256, result)
                         done_files += 1
                         self.summary.files_extracted += 1
@@ -597,11 +619,13 @@ class Crawler:
             for future in running:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)
+            hook_pool.shutdown(wait=False, cancel_futures=True)
             journal.close()
             if self._hooks is not None:
                 self._hooks.close()
             raise
         pool.shutdown()
+        hook_pool.shutdown()
         if self._hooks is not None:
             self._hooks.close()
 
