@@ -1,0 +1,136 @@
+"""Crawling the live registry: a small closure, incremental update, and kill-and-resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mach_nix.db import store
+from mach_nix.db.crawl import CrawlOptions, Crawler, file_version, read_requirements_file
+from mach_nix.db.model import DistFile, Metadata, Project, Release
+from mach_nix.errors import UsageError
+
+network = pytest.mark.network
+
+
+def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mach_nix", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and ".partial" not in p.parts}
+
+
+def test_file_version_and_requirements(tmp_path: Path) -> None:
+    assert str(file_version("python-dateutil-2.8.2.tar.gz")) == "2.8.2"
+    assert str(file_version("zope.interface-5.0.0-cp38-cp38-manylinux2010_x86_64.whl")) == "5.0.0"
+    assert str(file_version("pdfminer.six-20221105.zip")) == "20221105"
+    reqs = tmp_path / "r.txt"
+    reqs.write_text("# comment\nrequests[socks] >=2  # trailing\n\nflask==1.0\n")
+    assert [str(r) for r in read_requirements_file(reqs)] == ["requests[socks]>=2", "flask==1.0"]
+    reqs.write_text("-e git+https://example.org/x\n")
+    with pytest.raises(UsageError, match="invalid requirement"):
+        read_requirements_file(reqs)
+
+
+@network
+def test_crawl_closure_of_a_small_project(tmp_path: Path) -> None:
+    db_dir = tmp_path / "db"
+    crawler = Crawler(db_dir, CrawlOptions(progress=False, hooks="never", concurrency=8))
+    from packaging.requirements import Requirement
+
+    summary = crawler.run([Requirement("pyproject-hooks==1.0.0")], closure=True)
+    db = store.open_database([db_dir])
+    assert db.names() == ["pyproject-hooks", "tomli"]  # tomli: python_version < "3.11" holds for 3.8-3.10
+    hooks = db.project("Pyproject_Hooks")
+    assert hooks is not None and "1.0.0" in hooks.releases and len(hooks.releases) > 3  # all history
+    release = hooks.releases["1.0.0"]
+    wheel = next(f for f in release.files if f.is_wheel)
+    meta = release.metadata_of(wheel)
+    assert meta is not None and meta.source in ("wheel", "pep658")
+    assert any(r.startswith("tomli") for r in meta.requires_dist)
+    assert len(wheel.sha256) == 64 and wheel.url.startswith("https://files.pythonhosted.org/packages/")
+    assert wheel.url_path.count("/") == 2 and wheel.url.endswith("/" + wheel.filename)
+    assert summary.failures == db.manifest["failures_by_kind"]
+    assert db.manifest["crawl"]["roots"] == [{"requirement": "pyproject-hooks==1.0.0", "closure": True}]
+    assert not (db_dir / ".partial").exists()
+
+    # update with nothing changed on PyPI: no file is extracted, bytes identical apart from crawl_time
+    before = tree_digest(db_dir)
+    os.environ["SOURCE_DATE_EPOCH"] = "1700000000"
+    try:
+        result = run_cli("db", "update", "--db", str(db_dir), "--no-progress")
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
+    assert result.returncode == 0, result.stderr
+    assert "0 extracted now" in result.stdout and "2 unchanged" in result.stdout
+    after = tree_digest(db_dir)
+    assert {k: v for k, v in before.items() if k != "manifest.json"} == {
+        k: v for k, v in after.items() if k != "manifest.json"}
+
+
+def fake_old_db(db_dir: Path) -> None:
+    """A DB holding one made-up release of resolvelib with serial 0: an update must refetch."""
+    fake = Release("0.0.1", (DistFile("resolvelib-0.0.1.tar.gz", "0" * 64, 1, "2000-01-01T00:00:00Z", "00/00/" + "0" * 60,
+                                      None, None, 0),), (Metadata(source="pkg-info", build_requires=()),))
+    store.write_database(db_dir, [Project("resolvelib", {"0.0.1": fake}, 0)],
+                         crawl={"roots": [{"requirement": "resolvelib", "closure": False}], "hooks": "never"})
+
+
+@network
+def test_update_killed_part_way_keeps_old_db_and_resumes(tmp_path: Path) -> None:
+    db_dir = tmp_path / "db"
+    fake_old_db(db_dir)
+    before = tree_digest(db_dir)
+    journal = db_dir / ".partial" / "journal.jsonl"
+    cmd = [sys.executable, "-m", "mach_nix", "db", "update", "--db", str(db_dir), "--concurrency", "1",
+           "--hooks", "never", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    lines = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.exists():
+            lines = len(journal.read_text().splitlines())
+            if lines >= 5:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the update finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the previous DB is intact, byte for byte, and loads
+    assert tree_digest(db_dir) == before
+    old = store.open_database([db_dir]).project("resolvelib")
+    assert old is not None and list(old.releases) == ["0.0.1"]
+    done_before_kill = len(journal.read_text().splitlines())
+    assert done_before_kill >= 5
+
+    # a rerun resumes from the journal and completes
+    result = run_cli("db", "update", "--db", str(db_dir), "--hooks", "never", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    reused = int(result.stdout.split(" reused)")[0].rsplit("(", 1)[1].split(" extracted now, ")[1])
+    assert reused >= done_before_kill - 1  # (a line cut by the kill is ignored)
+    new = store.open_database([db_dir]).project("resolvelib")
+    assert new is not None and "1.0.1" in new.releases and "0.0.1" not in new.releases
+    assert not (db_dir / ".partial").exists()
+    manifest = json.loads((db_dir / "manifest.json").read_text())
+    assert manifest["counts"]["projects"] == 1
+
+
+def test_concurrent_crawl_is_refused(tmp_path: Path) -> None:
+    from mach_nix.db.crawl import Journal
+
+    first = Journal(tmp_path)
+    try:
+        with pytest.raises(UsageError, match="another crawl"):
+            Journal(tmp_path)
+    finally:
+        first.close(delete=True)
