@@ -71,16 +71,21 @@ let
     checkInputs = [ ];
   };
 
+  # A wheel needs no build: the recipe's build tools are dropped (their setup hooks, e.g.
+  # cmake's or maturin's, would take over phases), its libraries are kept for autoPatchelf.
   wheelArgs = entry: old: {
     src = fetchArtifact entry.artifact;
     format = "wheel";
     pyproject = null;
     patches = [ ];
     postPatch = "";
+    preConfigure = "";
+    preBuild = "";
+    sourceRoot = ".";
     build-system = [ ];
+    nativeBuildInputs = util.optionals (surface.isLinux && isNativeWheel entry.artifact.filename) [ surface.autoPatchelfHook ];
     dontStrip = true;
   } // util.optionalAttrs (surface.isLinux && isNativeWheel entry.artifact.filename) {
-    nativeBuildInputs = (old.nativeBuildInputs or [ ]) ++ [ surface.autoPatchelfHook ];
     buildInputs = (old.buildInputs or [ ]) ++ surface.wheelLibraries;
   };
 
@@ -96,6 +101,9 @@ let
       (entry.build_requires or [ ]);
     # pypa/build would refuse the set's build tools when the sdist pins other versions.
     pypaBuildFlags = [ "--skip-dependency-check" ];
+  } // util.optionalAttrs ((old.version or null) != entry.version) {
+    # The recipe's patches were written for its own version.
+    patches = [ ];
   };
 
   known = super: name: super ? ${name} && (builtins.tryEval (util.isDerivation super.${name})).value;
