@@ -41,6 +41,9 @@
         default = mach-nix;
       });
 
+      # `nix run mach-nix#gen.python.requests`, `nix build mach-nix#gen.docker.requests`
+      legacyPackages = forAllSystems (system: { gen = (machNixFor system).gen; });
+
       apps = forAllSystems (system: {
         mach-nix = { type = "app"; program = "${cliFor system}/bin/mach-nix"; };
         default = { type = "app"; program = "${cliFor system}/bin/mach-nix"; };

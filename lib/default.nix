@@ -8,8 +8,13 @@ let
     pypiData = util.toList pypiData;
     defaultPython = python;
   };
+  gen = import ./gen.nix {
+    inherit util surface builders;
+    pypiData = util.toList pypiData;
+    resolverPython = (surface.interpreter python).withPackages (ps: [ ps.resolvelib ps.packaging ps.distlib ]);
+  };
 in
 builders // {
-  inherit util;
+  inherit util gen;
   version = builtins.replaceStrings [ "\n" ] [ "" ] (builtins.readFile ../VERSION);
 }

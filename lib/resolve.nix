@@ -12,11 +12,7 @@
 , inventory             # see inventory.nix
 }:
 let
-  source = builtins.path {
-    name = "mach-nix-resolver";
-    path = ../resolver;
-    filter = path: type: !(builtins.elem (baseNameOf path) [ "__pycache__" ".pytest_cache" ]) && !(util.hasSuffix ".egg-info" path);
-  };
+  source = import ./resolver-source.nix { inherit util; };
   requirementsFile = surface.writeText "requirements.txt" requirements;
   inventoryFile = surface.writeText "nixpkgs-inventory.json" (builtins.toJSON inventory);
   providerArgs = map (name: "--provider=${name}=${builtins.concatStringsSep "," providers.${name}}") (builtins.attrNames providers);

@@ -33,3 +33,9 @@ def test_flake_lib_equals_legacy_import(nix, pkgs_expr):
     legacy = nix.eval_json(
         f'((import {REPO} {{ pkgs = {pkgs_expr}; pypiData = {REPO}/tests/data/pypi-db; }}).mkPython {{ requirements = "six"; }}).drvPath')
     assert proc.stdout == legacy
+
+
+def test_flake_gen_python_runs(nix):
+    proc = nix.run(["nix", "run", f"path:{REPO}#gen.python.six"] + flake_args(nix)
+                   + ["--", "-c", "import six, sys; print(six.__file__.startswith(sys.prefix))"])
+    assert proc.stdout.split() == ["True"]
