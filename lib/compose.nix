@@ -56,14 +56,15 @@ let
   };
 
   # Arguments every generated or overridden package gets.
-  commonArgs = entry: deps: {
+  commonArgs = entry: deps: old: {
     version = entry.version;
     dependencies = deps;
     propagatedBuildInputs = [ ];
     doCheck = tests;
     # The resolver has already checked every Requires-Dist against the lock.
     dontCheckRuntimeDeps = true;
-    passthru = { machNix = { inherit (entry) provider; root = entry.root or false; }; };
+    # nixpkgs' passthru (e.g. numpy.blas) is kept, plus what mach-nix chose.
+    passthru = (old.passthru or { }) // { machNix = { inherit (entry) provider; root = entry.root or false; }; };
   } // util.optionalAttrs (hasCutEdge entry.name) {
     dontUsePythonImportsCheck = true;
   } // util.optionalAttrs (!tests) {
@@ -113,7 +114,7 @@ let
       entry = packages.${name};
       deps = map (dep: self.${dep}) (depsOf name);
       override = drv: f: if drv ? overridePythonAttrs then drv.overridePythonAttrs f else drv.overrideAttrs f;
-      fresh = extra: self.buildPythonPackage ({ pname = name; } // commonArgs entry deps // extra);
+      fresh = extra: self.buildPythonPackage ({ pname = name; } // commonArgs entry deps { } // extra);
     in
     if entry.provider == "nixpkgs" then
       let
@@ -130,11 +131,11 @@ let
         // util.optionalAttrs (!tests) { nativeCheckInputs = [ ]; checkInputs = [ ]; })
     else if entry.provider == "wheel" then
       if known super name
-      then override super.${name} (old: commonArgs entry deps // wheelArgs entry old)
+      then override super.${name} (old: commonArgs entry deps old // wheelArgs entry old)
       else fresh (wheelArgs entry { })
     else if entry.provider == "sdist" then
       if known super name
-      then override super.${name} (old: commonArgs entry deps // sdistArgs self super entry old)
+      then override super.${name} (old: commonArgs entry deps old // sdistArgs self super entry old)
       else fresh (sdistArgs self super entry { })
     else throw "mach-nix: unknown provider '${entry.provider}' for ${name} in the lock";
 
