@@ -68,9 +68,9 @@ def synthetic_record(rng: random.Random, name: str) -> dict[str, Any]:
             "serial": rng.randrange(10**8)}
 
 
-def build_synthetic(path: Path, filler: int, seed: int = 1) -> dict[str, Any]:
+def build_synthetic(path: Path, filler: int, small_db: Path = SNAPSHOT, seed: int = 1) -> dict[str, Any]:
     """Write snapshot projects + ``filler`` generated ones as a DB at ``path``; return its manifest."""
-    snapshot = store.DatabaseLayer(SNAPSHOT)
+    snapshot = store.DatabaseLayer(small_db)
     real = {name: snapshot.raw(name) for name in snapshot.names()}
     total = len(real) + filler
     prefix = store.prefix_length_for(total)
@@ -138,33 +138,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--projects", type=int, default=700_000, help="filler projects (default 700000)")
     parser.add_argument("--repeat", type=int, default=5, help="measurements per DB (default 5; median used)")
+    parser.add_argument("--snapshot", type=Path, default=SNAPSHOT, help="the small DB (default tests/data/pypi-db)")
     parser.add_argument("--keep", type=Path, help="build the synthetic DB here (and keep it); reused if present")
     args = parser.parse_args()
-    if not (SNAPSHOT / store.MANIFEST).exists():
-        print(f"no snapshot at {SNAPSHOT}", file=sys.stderr)
+    snapshot = args.snapshot
+    if not (snapshot / store.MANIFEST).exists():
+        print(f"no snapshot at {snapshot}", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="mach-nix-bench-"))
     big = args.keep or workdir / "synthetic-db"
     try:
         if not (big / store.MANIFEST).exists():
             started = time.monotonic()
-            manifest = build_synthetic(big, args.projects)
+            manifest = build_synthetic(big, args.projects, snapshot)
             print(f"synthetic DB: {manifest['counts']['projects']} projects, {len(manifest['shards'])} shards, "
                   f"{manifest['bytes'] / 1e6:.0f} MB, built in {time.monotonic() - started:.0f}s")
-        small_manifest = store.read_manifest(SNAPSHOT)
+        small_manifest = store.read_manifest(snapshot)
         print(f"snapshot DB: {small_manifest['counts']['projects']} projects, {len(small_manifest['shards'])} shards")
         mode = "resolve"
         measure = time_resolve
         try:
-            time_resolve(SNAPSHOT)
+            time_resolve(snapshot)
         except Exception as error:  # the resolver is not usable: fall back to lookups
             print(f"resolver unavailable ({type(error).__name__}: {error}); timing lookups instead")
             mode = "lookups"
-            names = store.DatabaseLayer(SNAPSHOT).names()
+            names = store.DatabaseLayer(snapshot).names()
             measure = lambda path: time_lookups(path, names)  # noqa: E731
         small_times, big_times = [], []
         for _ in range(args.repeat):  # interleaved, so both see the same machine state
-            t, small_out = measure(SNAPSHOT)
+            t, small_out = measure(snapshot)
             small_times.append(t)
             t, big_out = measure(big)
             big_times.append(t)

@@ -124,6 +124,13 @@ def test_platform_scope() -> None:
     assert not file_in_scope("demo-1.0-cp311-cp311-manylinux_2_17_i686.whl")
     assert not file_in_scope("demo-1.0-cp311-cp311-manylinux_2_17_ppc64le.whl")
     assert not file_in_scope("demo-1.0-py2.7.egg")
+    # binary wheels only for Pythons older than 3.8 are left out; pure wheels are always kept
+    assert not file_in_scope("demo-1.0-cp27-cp27mu-manylinux1_x86_64.whl")
+    assert not file_in_scope("demo-1.0-cp37-cp37m-manylinux1_x86_64.whl")
+    assert file_in_scope("demo-1.0-cp36-abi3-manylinux1_x86_64.whl")
+    assert file_in_scope("demo-1.0-pp39-pypy39_pp73-manylinux_2_17_x86_64.whl")
+    assert file_in_scope("demo-1.0-py2-none-any.whl")
+    assert file_in_scope("demo-1.0-cp27.cp38-cp27mu.cp38-manylinux1_x86_64.whl")
 
 
 def test_markers_for_every_target() -> None:

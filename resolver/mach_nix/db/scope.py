@@ -3,8 +3,10 @@
 Kept: sdists, pure wheels (platform ``any``), and wheels with at least one tag
 for Linux on x86_64/aarch64 (``manylinux*``, ``musllinux*``, ``linux``) or macOS
 on x86_64/arm64 (``x86_64``, ``arm64``, ``universal2``, and the older fat
-``intel``/``universal`` tags, which contain x86_64). Everything else (Windows,
-i686, ppc64le, s390x, armv7l, riscv64, Android, iOS, ...) is left out.
+``intel``/``universal`` tags, which contain x86_64), when their interpreter tag
+can serve CPython (or PyPy) 3.8 or newer (``cp38``..., ``cp3X-abi3``, ``py3``).
+Everything else (Windows, i686, ppc64le, s390x, armv7l, riscv64, Android, iOS,
+binary wheels only for Python 2.7-3.7, ...) is left out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from packaging.markers import Marker
+from packaging.tags import Tag
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -41,6 +44,35 @@ def platform_in_scope(platform: str) -> bool:
     return False
 
 
+#: Oldest Python 3 minor the resolver targets; binary wheels only for older ones are left out.
+MIN_MINOR = min(PYTHON_MINORS)
+
+
+def interpreter_in_scope(interpreter: str, abi: str) -> bool:
+    """True if a binary wheel's interpreter tag can serve some CPython/PyPy 3.8+.
+
+    ``cp311`` yes, ``cp36`` only with ``abi3`` (stable ABI, forward compatible),
+    ``cp27``/``pp27`` no, ``py3``-style generic tags yes.
+    """
+    for prefix in ("cp", "pp"):
+        if interpreter.startswith(prefix):
+            digits = interpreter[len(prefix):]
+            if not digits.isdigit() or digits[0] != "3":
+                return False
+            minor = int(digits[1:] or 0)
+            return minor >= MIN_MINOR or (abi == "abi3" and prefix == "cp")
+    if interpreter.startswith("py"):
+        return interpreter[2:3] == "3"
+    return False
+
+
+def tag_in_scope(tag: Tag) -> bool:
+    """True if one wheel tag is kept (see the module docstring)."""
+    if tag.platform == "any":
+        return True  # pure wheels are always kept
+    return platform_in_scope(tag.platform) and interpreter_in_scope(tag.interpreter, tag.abi)
+
+
 def is_sdist(filename: str) -> bool:
     """True if ``filename`` looks like a source distribution we keep."""
     return filename.endswith(SDIST_SUFFIXES)
@@ -56,7 +88,7 @@ def file_in_scope(filename: str) -> bool:
             _, _, _, tags = parse_wheel_filename(filename)
         except InvalidWheelFilename:
             return False
-        return any(platform_in_scope(tag.platform) for tag in tags)
+        return any(tag_in_scope(tag) for tag in tags)
     return is_sdist(filename)
 
 
