@@ -239,7 +239,7 @@ def test_real_wheel_and_sdists() -> None:
     crawler = Crawler("unused-db-dir", CrawlOptions(hooks="no-wheel", hook_timeout=60))
     grouped = crawler._group_files("six", page)
     sdist, info = next(item for item in grouped["1.0.0"] if item[0].filename == "six-1.0.0.tar.gz")
-    meta, fail = crawler.extract(sdist, info, release_has_wheels=False)  # sdist-only: the hook runs
+    meta, fail = crawler.extract_now(sdist, info, release_has_wheels=False)  # sdist-only: the hook runs
     assert fail is None and meta is not None and meta.source == "pep517"
     assert meta.build_requires == ("setuptools>=40.8.0",)
 
@@ -257,7 +257,7 @@ def test_real_pkg_info_2_2() -> None:
     grouped = crawler._group_files("hatchling", page)
     newest = max(grouped, key=lambda v: __import__("packaging.version").version.Version(v))
     sdist, info = next(item for item in grouped[newest] if not item[0].is_wheel)
-    meta, fail = crawler.extract(sdist, info, release_has_wheels=True)
+    meta, fail = crawler.extract_now(sdist, info, release_has_wheels=True)
     assert fail is None and meta is not None, fail
     assert meta.source == "pkg-info"
     assert any(r.startswith("packaging") for r in meta.requires_dist)

@@ -122,6 +122,8 @@ def register(subparsers: Any) -> None:
 
 def run_crawl(args: argparse.Namespace) -> int:
     """``mach-nix db crawl``."""
+    from packaging.utils import canonicalize_name
+
     from mach_nix.db.crawl import Crawler, parse_root, read_requirements_file
 
     roots = [parse_root(n) for n in args.names]
@@ -131,8 +133,8 @@ def run_crawl(args: argparse.Namespace) -> int:
         raise UsageError("nothing to crawl: give NAMEs or -r FILE (see 'mach-nix db crawl --help')")
     summary = Crawler(args.db, _crawl_options(args)).run(roots, closure=args.closure)
     print(summary.text())
-    root_names = {r.name for r in roots}
-    missing = [n for n in summary.not_found if n in {str(__import__('packaging.utils').utils.canonicalize_name(x)) for x in root_names}]
+    root_names = {str(canonicalize_name(r.name)) for r in roots}
+    missing = [n for n in summary.not_found if n in root_names]
     if missing:
         raise NotFoundError(f"not on PyPI: {', '.join(missing)} (check the spelling)")
     return ExitCode.OK

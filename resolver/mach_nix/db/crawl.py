@@ -351,6 +351,13 @@ class Crawler:
         except NetworkError as error:
             return None, Failure(dist.filename, "download", error.message)
 
+    def extract_now(self, dist: DistFile, info: dict[str, Any], release_has_wheels: bool) -> FileResult:
+        """:meth:`extract`, running the PEP 517 hook in this thread if one is needed."""
+        try:
+            return self.extract(dist, info, release_has_wheels)
+        except NeedsHook as needs:
+            return self.run_hook(dist, needs.data)
+
     def run_hook(self, dist: DistFile, data: bytes) -> FileResult:
         """Run the confined PEP 517 hook of sdist ``dist`` (runs in a hook-pool thread)."""
         try:
