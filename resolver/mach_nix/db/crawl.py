@@ -195,9 +195,14 @@ def _meta_from_json(data: dict[str, Any]) -> Metadata:
 class Journal:
     """Append-only per-file results of the running crawl (``DIR/.partial/journal.jsonl``)."""
 
-    def __init__(self, root: Path) -> None:
-        """Open (and load) the journal of the database at ``root``."""
+    def __init__(self, root: Path, policy: str = "") -> None:
+        """Open (and load) the journal of the database at ``root``.
+
+        ``skipped`` results are only reused by a crawl with the same ``policy``
+        (``--hooks`` and ``--max-sdist-mb``); ``download`` failures never are.
+        """
         self.path = root / JOURNAL
+        self.policy = policy
         self.results: dict[str, FileResult] = {}
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -205,6 +210,8 @@ class Journal:
                     item = json.loads(line)
                     meta = _meta_from_json(item["meta"]) if item.get("meta") else None
                     fail = Failure(*item["failure"]) if item.get("failure") else None
+                    if fail is not None and fail.kind == "skipped" and item.get("policy") != policy:
+                        continue
                     self.results[item["sha256"]] = (meta, fail)
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a kill
@@ -223,10 +230,12 @@ class Journal:
     def add(self, sha256: str, result: FileResult) -> None:
         """Record the result for file ``sha256`` (flushed immediately)."""
         meta, fail = result
-        if fail is not None and fail.kind in TRANSIENT_KINDS:
+        if fail is not None and fail.kind == "download":
             return
         line = {"sha256": sha256, "meta": _meta_to_json(meta) if meta else None,
                 "failure": [fail.filename, fail.kind, fail.reason] if fail else None}
+        if fail is not None and fail.kind == "skipped":
+            line["policy"] = self.policy
         self._handle.write(store.dumps(line) + "\n")
         self._handle.flush()
 
@@ -407,6 +416,14 @@ class Crawler:
 
     # -- project assembly ----------------------------------------------------
 
+    @property
+    def policy(self) -> str:
+        """What decides ``skipped`` results: the hook policy and the sdist size limit."""
+        return f"hooks={self.options.hooks},max-sdist-mb={self.options.max_sdist_mb}"
+
+    def _same_policy_as_old(self) -> bool:
+        return self.old is not None and self.old.manifest.get("crawl", {}).get("policy") == self.policy
+
     def _old_results(self, name: str) -> dict[str, FileResult]:
         if self.old is None:
             return {}
@@ -418,7 +435,8 @@ class Crawler:
             fails = {f.filename: f for f in release.failures}
             for dist in release.files:
                 fail = fails.get(dist.filename)
-                if fail is not None and fail.kind in TRANSIENT_KINDS:
+                if fail is not None and fail.kind in TRANSIENT_KINDS and not (
+                        fail.kind == "skipped" and self._same_policy_as_old()):
                     continue
                 out[dist.sha256] = (release.metadata_of(dist), fail)
         return out
@@ -486,7 +504,7 @@ class Crawler:
         Projects of an existing database that are not reached are kept unchanged.
         """
         start = time.monotonic()
-        journal = Journal(self.root)
+        journal = Journal(self.root, self.policy)
         progress = Progress(self.options.progress)
         done: dict[str, Project] = {}
         # requirement state per project name, for --closure
@@ -647,7 +665,7 @@ class Crawler:
         crawl_roots = self._merged_roots(roots, closure)
         manifest = store.write_database(
             self.root, projects.values(),
-            crawl={"roots": crawl_roots, "hooks": self.options.hooks},
+            crawl={"roots": crawl_roots, "hooks": self.options.hooks, "policy": self.policy},
         )
         journal.close(delete=True)
         counts = manifest["counts"]
