@@ -181,6 +181,14 @@ def _analyse_requirement(provider: MachNixProvider, req: Req) -> MachNixError | 
     return NotFoundError("\n".join(lines))
 
 
+def _valid(version: str) -> bool:
+    try:
+        Version(version)
+    except ValueError:
+        return False
+    return True
+
+
 def _asks_newer(req: Req, newest: Version) -> bool:
     """Does a specifier have a lower bound above the newest version in the DB?"""
     for spec in req.specifier:
@@ -207,9 +215,23 @@ def explain_impossible(provider: MachNixProvider, causes: Sequence) -> MachNixEr
             if specific is not None:
                 return specific
     lines = ["the requirements cannot be satisfied together:"]
-    seen: set[str] = set()
+    # Requirements that differ only by the version of the package declaring them
+    # (black 22.1.0 … 24.3.0 all require click>=8) are shown once, with the versions.
+    groups: dict[tuple[str, str, str], list[Req]] = {}
     for req in reqs:
-        text = " -> ".join(chain(provider, req))
+        parent = req.parent
+        key = (parent.name if parent else "", req.text, "" if parent else (req.origin or ""))
+        groups.setdefault(key, []).append(req)
+    seen: set[str] = set()
+    for members in groups.values():
+        newest = max(members, key=lambda r: r.parent.version if r.parent else 0)
+        links = chain(provider, newest)
+        if len(members) > 1 and newest.parent is not None:
+            versions = sorted({r.parent.version_str for r in members if r.parent},
+                              key=lambda v: Version(v) if _valid(v) else Version("0"))
+            summary = ", ".join(versions) if len(versions) <= 4 else f"{versions[0]} … {versions[-1]}"
+            links[-1] = (f"{newest.parent.name} {summary} ({len(versions)} versions) each require {newest.text}")
+        text = " -> ".join(links)
         if text in seen:
             continue
         seen.add(text)
