@@ -70,6 +70,9 @@ def ensure_venv(venv: Path) -> Path:
         subprocess.run([str(python), "-m", "pip", "install", "-q", "-U", "pip", "uv"], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", str(REPO)], check=True)
         marker.write_text("ok\n")
+    # always benchmark the checkout as it is now
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return python
 
 

@@ -233,6 +233,9 @@ class MachNixProvider:
         self._projects: dict[str, Project | None] = {}
         self._versions: dict[str, list[tuple[Version, str, Release]]] = {}
         self._ascending: dict[str, list[Version]] = {}
+        self._bounds: dict[str, Version] = {}
+        self._windows: dict[tuple, tuple[int, int]] = {}
+        self._display: dict[str, str] = {}
         self._candidates: dict[tuple[str, str, str], Candidate | None] = {}
         self._deps: dict[Candidate, list[Req]] = {}
         self._reqs: dict[str, Requirement | None] = {}
@@ -400,6 +403,17 @@ class MachNixProvider:
         count = len(versions)
         if not specs or count == 0:
             return 0, count
+        cache_key = (name, tuple(str(spec) for spec in specs))
+        cached = self._windows.get(cache_key)
+        if cached is not None:
+            return cached
+        result = self._compute_window(name, versions, specs)
+        self._windows[cache_key] = result
+        return result
+
+    def _compute_window(self, name: str, versions: list, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
+        """Uncached :meth:`window`."""
+        count = len(versions)
         ascending = self._ascending.get(name)
         if ascending is None:
             ascending = [item[0] for item in reversed(versions)]
@@ -414,10 +428,12 @@ class MachNixProvider:
                 operator, text = spec.operator, spec.version
                 if operator in ("!=", "===") or text.endswith(".*"):
                     continue
-                try:
-                    bound = Version(text)
-                except InvalidVersion:
-                    continue
+                bound = self._bounds.get(text)
+                if bound is None:
+                    try:
+                        bound = self._bounds[text] = Version(text)
+                    except InvalidVersion:
+                        continue
                 if operator in (">=", ">", "~="):
                     low = max(low, bisect.bisect_left(ascending, bound))
                 elif operator == "<":
@@ -618,12 +634,15 @@ class MachNixProvider:
                             f"{candidate.name}=={candidate.version_str}", parent=candidate,
                             exact=candidate.key))
         own = _identifier(candidate.name, candidate.extras)
-        for requirement in self.dependencies_of(candidate):
+        for text, requirement in self.dependencies_of(candidate):
+            display = self._display.get(text)
+            if display is None:
+                display = self._display[text] = str(requirement)  # normalised spelling for messages
             req = Req(
                 canonicalize_name(requirement.name),
                 frozenset(canonicalize_name(e) for e in requirement.extras),
                 requirement.specifier,
-                str(requirement),
+                display,
                 parent=candidate,
                 url=requirement.url,
             )
@@ -633,11 +652,12 @@ class MachNixProvider:
         self._deps[candidate] = deps
         return deps
 
-    def dependencies_of(self, candidate: Candidate) -> list[Requirement]:
+    def dependencies_of(self, candidate: Candidate) -> list[tuple[str, Requirement]]:
         """The ``Requires-Dist`` entries that apply to this candidate on the target.
 
         For a base candidate: those whose marker holds without an extra; for an
         extras candidate: those that hold only thanks to one of its extras.
+        Returns ``(text as declared, parsed requirement)`` pairs.
         """
         meta = candidate.metadata
         if meta is None:
@@ -654,9 +674,9 @@ class MachNixProvider:
                 if base or marker is None:
                     continue
                 if any(self.marker_true(marker, extra) for extra in sorted(candidate.extras)):
-                    result.append(requirement)
+                    result.append((text, requirement))
             elif base:
-                result.append(requirement)
+                result.append((text, requirement))
         return result
 
     def build_requirements(self, candidate: Candidate) -> list[str]:
