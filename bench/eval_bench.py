@@ -79,6 +79,8 @@ def main() -> int:
                 warm.append(timed(["nix-instantiate", "-E", ifd_expr(text)]))
                 lcold.append(timed(["nix-instantiate", "--option", "allow-import-from-derivation", "false", "-E", lock_expr]))
                 lwarm.append(timed(["nix-instantiate", "--option", "allow-import-from-derivation", "false", "-E", lock_expr]))
+            if os.environ.get("BENCH_DEBUG"):
+                print(cold, warm, lcold, lwarm)
             med = statistics.median
             print(f"{case.stem:<10}{count:>9}{med(cold):>10.2f}{med(warm):>10.2f}{med(lcold):>11.2f}{med(lwarm):>11.2f}"
                   f"{5.5 / med(warm):>14.1f}x")
