@@ -59,10 +59,20 @@ let
       ] ++ overridesPost);
 
       python = basePython.override { packageOverrides = pythonOverrides; self = python; };
+      # packagesExtra: Python modules (derivations with `pythonModule`, e.g. built with
+      # python.pkgs.buildPythonPackage) join the environment; any other derivation has its
+      # bin/ linked into the environment's bin/ (and is in the docker image).
+      extras = util.toList (checked.packagesExtra or [ ]);
+      extraModules = builtins.filter (p: p ? pythonModule) extras;
+      extraPrograms = builtins.filter (p: !(p ? pythonModule)) extras;
+      linkPrograms = builtins.concatStringsSep "\n" (map (p: ''
+        if [ -d ${p}/bin ]; then
+          for f in ${p}/bin/*; do [ -e "$out/bin/$(basename "$f")" ] || ln -s "$f" "$out/bin/"; done
+        fi'') extraPrograms);
       env = (python.buildEnv.override {
-        extraLibs = generated.select python.pkgs;
+        extraLibs = generated.select python.pkgs ++ extraModules;
         ignoreCollisions = checked.ignoreCollisions or false;
-        postBuild = checked.postBuild or "";
+        postBuild = linkPrograms + "\n" + (checked.postBuild or "");
       });
       overlay = final: prev: {
         ${pythonAttr} = prev.${pythonAttr}.override { packageOverrides = pythonOverrides; self = final.${pythonAttr}; };
@@ -70,7 +80,7 @@ let
       dockerImage = surface.buildLayeredImage {
         name = "mach-nix-python";
         tag = "latest";
-        contents = [ env ];
+        contents = [ env ] ++ extraPrograms;
         config.Cmd = [ "${env}/bin/${python.executable or "python3"}" ];
       };
       nixpkgs = surface.appendOverlays [ overlay ];

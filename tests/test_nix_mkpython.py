@@ -200,3 +200,13 @@ def test_native_wheels_and_dotted_names_build(nix, pkgs_expr):
     out = run_python(env, "import ruamel.yaml, _ruamel_yaml, zope.interface, PIL.Image; "
                           "PIL.Image.new('RGB', (2, 2)).tobytes(); print(_ruamel_yaml.__file__.startswith('" + env + "'))")
     assert out == ["True"]
+
+
+def test_packages_extra_modules_and_programs(nix, pkgs_expr):
+    env = nix.build(machnix(pkgs_expr, """
+      let hello = pkgs.writeTextFile { name = "hello"; destination = "/bin/hello-extra"; executable = true;
+                                       text = "#!/bin/sh\\necho hello from packagesExtra"; };
+      in machNix.mkPython { requirements = "six"; packagesExtra = [ python.pkgs.greenlet hello ]; }"""))
+    assert run_python(env, "import greenlet, six; print(greenlet.__version__)") == ["3.0.3"]
+    out = subprocess.run([f"{env}/bin/hello-extra"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "hello from packagesExtra"
