@@ -19,7 +19,9 @@ What it does:
    * ``uv pip compile --offline --quiet reqs.txt`` (warm cache, no network);
 
 4. prints the median time of each, the ratios pip/mach-nix and uv/mach-nix per
-   case, and the median ratios. Ratios > 1 mean mach-nix is faster.
+   case, and the median ratios. Ratios > 1 mean mach-nix is faster. A last
+   column gives mach-nix's resolution alone, timed inside a running
+   interpreter (imports done), to separate resolver cost from process start-up.
 
 All three resolve for the benchmark interpreter (the target defaults to the
 venv's Python version on x86_64-linux for mach-nix). pip and uv resolve against
@@ -86,6 +88,23 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     return elapsed
 
 
+#: Times the resolution alone (imports done, DB opened per run) inside one process.
+IN_PROCESS = """
+import statistics, sys, time
+from mach_nix.db.store import open_database
+from mach_nix.requirements import parse_requirements_file
+from mach_nix.resolve import resolve
+from mach_nix.target import Target
+db_path, reqs_path, version, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+times = []
+for _ in range(repeat):
+    start = time.perf_counter()
+    resolve(parse_requirements_file(reqs_path), Target.create(version), None, open_database([db_path]))
+    times.append(time.perf_counter() - start)
+print(statistics.median(times))
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default=str(REPO / "tests" / "data" / "pypi-db"))
@@ -134,12 +153,16 @@ def main() -> int:
                 for tool, cmd in cmds.items():
                     times[tool].append(run(cmd, case_dir, env))
             med = {tool: statistics.median(values) for tool, values in times.items()}
+            inproc = subprocess.run([str(python), "-c", IN_PROCESS, db, str(case_dir / "reqs.txt"), version,
+                                     str(args.repeat)], capture_output=True, text=True, check=True, env=env)
+            med["in-process"] = float(inproc.stdout.strip())
             results.append((name, med))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\nmedian of {args.repeat} runs, seconds (Python {version}); ratio = tool / mach-nix\n")
-    header = f"{'case':22} {'mach-nix':>9} {'pip':>8} {'uv':>8} {'pip/mn':>8} {'uv/mn':>7}"
+    header = (f"{'case':22} {'mach-nix':>9} {'pip':>8} {'uv':>8} {'pip/mn':>8} {'uv/mn':>7}"
+              f" {'mn resolve only':>16}")
     print(header)
     print("-" * len(header))
     pip_ratios, uv_ratios = [], []
@@ -148,13 +171,17 @@ def main() -> int:
         uv_ratio = med["uv"] / med["mach-nix"]
         pip_ratios.append(pip_ratio)
         uv_ratios.append(uv_ratio)
-        print(f"{name:22} {med['mach-nix']:9.3f} {med['pip']:8.3f} {med['uv']:8.3f} {pip_ratio:8.1f} {uv_ratio:7.2f}")
+        print(f"{name:22} {med['mach-nix']:9.3f} {med['pip']:8.3f} {med['uv']:8.3f} {pip_ratio:8.1f} {uv_ratio:7.2f}"
+              f" {med['in-process']:16.3f}")
     print("-" * len(header))
     print(f"{'median ratio':22} {'':9} {'':8} {'':8} {statistics.median(pip_ratios):8.1f} "
           f"{statistics.median(uv_ratios):7.2f}")
     print(f"{'min ratio':22} {'':9} {'':8} {'':8} {min(pip_ratios):8.1f} {min(uv_ratios):7.2f}")
     goal_pip = all(r >= 10 for r in pip_ratios)
     goal_uv = statistics.median(uv_ratios) >= 1
+    startup = statistics.median(med["mach-nix"] - med["in-process"] for _n, med in results)
+    print(f"\nmach-nix process overhead (interpreter start + imports + output), median: {startup:.3f} s;"
+          " 'mn resolve only' = resolve() inside a running interpreter")
     print(f"\ngoal: >= 10x faster than pip on every case: {'met' if goal_pip else 'NOT met'}; "
           f"no slower than uv on the median: {'met' if goal_uv else 'NOT met'}")
     return 0
