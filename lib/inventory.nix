@@ -4,9 +4,8 @@
 # are not derivations, disabled and broken packages are skipped, and neither `drvPath` nor
 # `outPath` is ever forced (contract doc §4).
 { util }:
-pythonPackages:
 let
-  probe = attr:
+  probe = pythonPackages: attr:
     let
       result = builtins.tryEval (
         let value = pythonPackages.${attr}; in
@@ -19,4 +18,12 @@ let
     in
     if result.success then result.value else null;
 in
-builtins.filter (x: x != null) (map probe (builtins.attrNames pythonPackages))
+{
+  /* Every package of the set (forces every attribute: the expensive part of an evaluation
+     against a real nixpkgs, so mkPython uses it only when it has to). */
+  all = pythonPackages: builtins.filter (x: x != null) (map (probe pythonPackages) (builtins.attrNames pythonPackages));
+
+  /* Only the given attribute names (those that exist). */
+  only = pythonPackages: attrs: builtins.filter (x: x != null)
+    (map (probe pythonPackages) (builtins.filter (a: pythonPackages ? ${a}) attrs));
+}

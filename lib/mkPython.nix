@@ -34,22 +34,36 @@ let
       # The set the resolver sees: nixpkgs plus overridesPre (which may add packages).
       prePython = basePython.override { packageOverrides = util.composeManyExtensions overridesPre; };
 
+      # Resolution at evaluation time. Enumerating a real nixpkgs' whole Python set costs
+      # seconds, so when `nixpkgs` is only a fallback of `_default` the first resolution sees
+      # just the packages whose own order names nixpkgs; only if it fails is it run again
+      # with the whole inventory.
+      defaultOrder = providers._default or [ "wheel" "sdist" "nixpkgs" ];
+      nixpkgsNamed = builtins.filter (n: n != "_default" && builtins.elem "nixpkgs" providers.${n}) (builtins.attrNames providers);
+      nixpkgsPreferred = defaultOrder != [ ] && builtins.head defaultOrder == "nixpkgs";
+      resolveWith = inventory: resolve {
+        requirements = checked.requirements or "";
+        pyproject = checked.pyproject or null;
+        extras = checked.extras or [ ];
+        inherit providers inventory;
+        pypiData = dbs;
+        python = basePython;
+        resolverPython = basePython.withPackages (ps: [ ps.resolvelib ps.packaging ps.distlib ]);
+      };
+      fullInventory = inventoryOf.all prePython.pkgs;
+      resolved =
+        if nixpkgsPreferred then resolveWith fullInventory
+        else
+          let first = resolveWith (inventoryOf.only prePython.pkgs nixpkgsNamed); in
+          if first ? error && builtins.elem "nixpkgs" defaultOrder then resolveWith fullInventory else first;
+
       lock =
         if checked ? lock then
           (let l = if builtins.isAttrs checked.lock then checked.lock else builtins.fromJSON (builtins.readFile checked.lock); in
            if (l.version or null) != 1 then throw "mach-nix: ${toString checked.lock} is not a mach-nix lock of format version 1; regenerate it with `mach-nix lock`"
            else l)
-        else resolve {
-          requirements = checked.requirements or "";
-          pyproject = checked.pyproject or null;
-          extras = checked.extras or [ ];
-          inherit providers;
-          pypiData = dbs;
-          python = basePython;
-          resolverPython = basePython.withPackages (ps: [ ps.resolvelib ps.packaging ps.distlib ]);
-          inventory = if builtins.any (order: builtins.elem "nixpkgs" order) (builtins.attrValues providers)
-            then inventoryOf prePython.pkgs else [ ];
-        };
+        else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
+        else resolved;
 
       generated = compose { inherit lock tests; };
       pythonOverrides = util.composeManyExtensions (overridesPre ++ [

@@ -1,6 +1,6 @@
 # Resolution at evaluation time: a derivation runs the resolver (`python -m mach_nix lock`)
-# and import-from-derivation reads the lock back. A resolver error becomes a short Nix error
-# carrying the resolver's message.
+# and import-from-derivation reads the lock back. A resolver error comes back as data,
+# { error = "<message>"; }, which mkPython turns into a short Nix error.
 { util, surface }:
 { requirements          # requirements.txt text
 , pyproject ? null      # path of a pyproject.toml, or null
@@ -34,5 +34,5 @@ let
   };
   result = builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile lockDrv));
 in
-if result ? error then throw "mach-nix could not resolve the requirements:\n${result.error}"
-else result
+# The lock, or { error = "<the resolver's message>"; } (mkPython decides what to do with it).
+result

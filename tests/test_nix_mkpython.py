@@ -210,3 +210,19 @@ def test_packages_extra_modules_and_programs(nix, pkgs_expr):
     assert run_python(env, "import greenlet, six; print(greenlet.__version__)") == ["3.0.3"]
     out = subprocess.run([f"{env}/bin/hello-extra"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "hello from packagesExtra"
+
+
+def test_overrides_pre_injects_a_package_only_nixpkgs_has(nix, pkgs_expr):
+    """A package the DB lacks, added by overridesPre, resolves through the nixpkgs provider
+    (the second, full-inventory resolution) and is in the environment."""
+    facts = nix.eval_json(machnix(pkgs_expr, """
+      let r = machNix.mkPython {
+        requirements = "six\\nmy-local-tool";
+        overridesPre = [ (self: super: {
+          my-local-tool = super.buildPythonPackage {
+            pname = "my-local-tool"; version = "1.0"; format = "other"; dontUnpack = true;
+            installPhase = "mkdir -p $out/${python.sitePackages}; echo 'X = 1' > $out/${python.sitePackages}/my_local_tool.py";
+          };
+        }) ];
+      }; in { provider = r.lock.packages.my-local-tool.provider; six = r.lock.packages.six.provider; }"""))
+    assert facts == {"provider": "nixpkgs", "six": "wheel"}
