@@ -5,11 +5,9 @@ PyPI metadata database and its crawler, providers, the resolver, the lock file
 and the command-line interface.
 """
 
-from importlib import metadata as _metadata
-
-try:
-    __version__ = _metadata.version("mach-nix")
-except _metadata.PackageNotFoundError:  # running from a source tree (e.g. a Nix builder)
-    __version__ = "4.0.0.dev0"
+#: The version of mach-nix (also in the repository's VERSION file, read by the Nix library;
+#: a test keeps the two equal). A plain string: reading package metadata at import time
+#: would cost every command tens of milliseconds.
+__version__ = "4.0.0.dev0"
 
 __all__ = ["__version__"]
