@@ -226,9 +226,10 @@ def explain_impossible(provider: MachNixProvider, causes: Sequence) -> MachNixEr
     for members in groups.values():
         newest = max(members, key=lambda r: r.parent.version if r.parent else 0)
         links = chain(provider, newest)
-        if len(members) > 1 and newest.parent is not None:
-            versions = sorted({r.parent.version_str for r in members if r.parent},
-                              key=lambda v: Version(v) if _valid(v) else Version("0"))
+        versions = sorted({r.parent.version_str for r in members if r.parent},
+                          key=lambda v: Version(v) if _valid(v) else Version("0"))
+        # Several candidates of one version (its wheel and its sdist) are one line as it is.
+        if len(versions) > 1 and newest.parent is not None:
             summary = ", ".join(versions) if len(versions) <= 4 else f"{versions[0]} … {versions[-1]}"
             links[-1] = (f"{newest.parent.name} {summary} ({len(versions)} versions) each require {newest.text}")
         text = " -> ".join(links)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -63,6 +63,10 @@ _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 
 
 # --------------------------------------------------------------------------- records
+
+
+#: Build requirements assumed for an sdist whose own are unknown (PEP 517's default).
+DEFAULT_BUILD_REQUIRES: tuple[str, ...] = ("setuptools>=40.8.0",)
 
 
 class Candidate:
@@ -312,18 +316,34 @@ class MachNixProvider:
                 best = (key, dist, meta)
         return None if best is None else (best[1], best[2])
 
-    def best_sdist(self, release: Release) -> tuple[DistFile, Metadata] | None:
-        """The release's usable sdist (non-yanked first, ``.tar.gz`` preferred)."""
-        best: tuple[tuple[bool, int, str], DistFile, Metadata] | None = None
+    def best_sdist(self, release: Release, name: str | None = None) -> tuple[DistFile, Metadata] | None:
+        """The release's usable sdist (non-yanked first, ``.tar.gz`` preferred).
+
+        An sdist whose own metadata is unknown (the crawler did not run its build
+        backend) borrows the dependency metadata of the release's best wheel for the
+        target, when ``name`` is given: a wheel is built from that same sdist, so its
+        Requires-Dist is the sdist's. Its build requirements are then unknown (``None``).
+        """
+        best: tuple[tuple[bool, bool, int, str], DistFile, Metadata] | None = None
+        borrowed: Metadata | None = None
         for dist in release.files:
             lower = dist.filename.lower()
             if dist.is_wheel or not lower.endswith(_SDIST_SUFFIXES):
                 continue
             meta = self._file_ok(release, dist)
+            if meta is None and name is not None and release.metadata_of(dist) is None:
+                if borrowed is None:
+                    wheel = self.best_wheel(name, release)
+                    if wheel is None:
+                        continue
+                    borrowed = replace(wheel[1], build_requires=None, source="wheel-for-sdist")
+                if not self.python_ok(dist.requires_python):
+                    continue
+                meta = borrowed
             if meta is None:
                 continue
             suffix_rank = next(i for i, s in enumerate(_SDIST_SUFFIXES) if lower.endswith(s))
-            key = (dist.yanked is not None, suffix_rank, dist.filename)
+            key = (dist.yanked is not None, meta is borrowed, suffix_rank, dist.filename)
             if best is None or key < best[0]:
                 best = (key, dist, meta)
         return None if best is None else (best[1], best[2])
@@ -354,7 +374,7 @@ class MachNixProvider:
                 candidate = Candidate(name, version, version_str, "wheel", found[0], found[1],
                                       yanked=found[0].yanked is not None)
         elif provider == "sdist" and release is not None:
-            found = self.best_sdist(release)
+            found = self.best_sdist(release, name)
             if found is not None:
                 candidate = Candidate(name, version, version_str, "sdist", found[0], found[1],
                                       yanked=found[0].yanked is not None)
@@ -682,8 +702,10 @@ class MachNixProvider:
     def build_requirements(self, candidate: Candidate) -> list[str]:
         """Target-filtered build requirements of an sdist, as normalised PEP 508 strings."""
         meta = candidate.metadata
-        if candidate.provider != "sdist" or meta is None or not meta.build_requires:
+        if candidate.provider != "sdist" or meta is None:
             return []
+        if meta.build_requires is None:  # unknown: PEP 517's default backend
+            return list(DEFAULT_BUILD_REQUIRES)
         result: list[str] = []
         for text in meta.build_requires:
             requirement = self.parse_dependency(text)
