@@ -49,6 +49,9 @@
         default = { type = "app"; program = "${cliFor system}/bin/mach-nix"; };
       });
 
+      # `nix flake check`: the CLI builds (its import check runs).
+      checks = forAllSystems (system: { mach-nix = cliFor system; });
+
       templates.default = {
         path = ./examples/flake-template;
         description = "A Python environment from requirements.txt with mach-nix";

@@ -59,8 +59,16 @@ let
 
       lock =
         if checked ? lock then
-          (let l = if builtins.isAttrs checked.lock then checked.lock else builtins.fromJSON (builtins.readFile checked.lock); in
+          (let
+            l = if builtins.isAttrs checked.lock then checked.lock else builtins.fromJSON (builtins.readFile checked.lock);
+            lockPython = l.target.python or "";
+            lockMinor = builtins.concatStringsSep "." (builtins.genList (builtins.elemAt (builtins.splitVersion lockPython)) 2);
+            lockSystem = l.target.system or surface.system;
+            redo = "re-run `mach-nix lock --python ${basePython.version} --system ${surface.system}`";
+           in
            if (l.version or null) != 1 then throw "mach-nix: ${toString checked.lock} is not a mach-nix lock of format version 1; regenerate it with `mach-nix lock`"
+           else if lockMinor != basePython.pythonVersion then throw "mach-nix: the lock was made for Python ${lockPython}, but `${pythonAttr}` is Python ${basePython.version}; ${redo}"
+           else if lockSystem != surface.system then throw "mach-nix: the lock was made for ${lockSystem}, but this build is for ${surface.system}; ${redo}"
            else l)
         else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
         else resolved;

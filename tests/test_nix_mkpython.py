@@ -226,3 +226,13 @@ def test_overrides_pre_injects_a_package_only_nixpkgs_has(nix, pkgs_expr):
         }) ];
       }; in { provider = r.lock.packages.my-local-tool.provider; six = r.lock.packages.six.provider; }"""))
     assert facts == {"provider": "nixpkgs", "six": "wheel"}
+
+
+def test_lock_for_another_target_is_refused(nix, pkgs_expr, tmp_path):
+    for python, system, fragment in (("3.12", "x86_64-linux", "the lock was made for Python 3.12"),
+                                     ("3.11", "aarch64-darwin", "the lock was made for aarch64-darwin")):
+        lock_file = tmp_path / f"{python}-{system}.json"
+        subprocess.run(["mach-nix", "lock", "six", "--python", python, "--system", system, "--db", str(DB),
+                        "-o", str(lock_file)], check=True, capture_output=True)
+        proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {lock_file}; }}).drvPath"), check=False)
+        assert proc.returncode != 0 and fragment in proc.stderr and "re-run `mach-nix lock --python" in proc.stderr
