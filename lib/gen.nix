@@ -4,17 +4,12 @@
 # `gen.python` or `gen.docker` is looked into.
 { util, surface, pypiData, resolverPython, builders }:
 let
-  source = import ./resolver-source.nix { inherit util; };
-  namesDrv = derivation {
+  names = import ./run-resolver.nix { inherit util surface; } {
     name = "mach-nix-db-names.json";
-    system = surface.system;
-    builder = "${resolverPython}/bin/${resolverPython.executable or "python3"}";
-    PATH = "${resolverPython}/bin";
-    PYTHONPATH = source;
-    PYTHONDONTWRITEBYTECODE = "1";
-    args = [ "${./db-names.py}" ] ++ map (db: "${db}") pypiData;
+    inherit resolverPython;
+    script = ./db-names.py;
+    args = map (db: "${db}") pypiData;
   };
-  names = builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile namesDrv));
   perName = f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
 in
 {

@@ -12,27 +12,21 @@
 , inventory             # see inventory.nix
 }:
 let
-  source = import ./resolver-source.nix { inherit util; };
   requirementsFile = surface.writeText "requirements.txt" requirements;
   inventoryFile = surface.writeText "nixpkgs-inventory.json" (builtins.toJSON inventory);
   providerArgs = map (name: "--provider=${name}=${builtins.concatStringsSep "," providers.${name}}") (builtins.attrNames providers);
-  lockDrv = derivation {
-    name = "mach-nix-lock.json";
-    system = surface.system;
-    builder = "${resolverPython}/bin/${resolverPython.executable or "python3"}";
-    PATH = "${resolverPython}/bin";
-    PYTHONPATH = source;
-    PYTHONDONTWRITEBYTECODE = "1";
-    args = [ "${./resolve-builder.py}" "lock"
-      "-r" requirementsFile
-      "--python" python.version
-      "--system" surface.system
-      "--nixpkgs-inventory" inventoryFile
-    ] ++ providerArgs
-      ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
-      ++ util.optionals (pyproject != null) ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
-  };
-  result = builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile lockDrv));
 in
 # The lock, or { error = "<the resolver's message>"; } (mkPython decides what to do with it).
-result
+import ./run-resolver.nix { inherit util surface; } {
+  name = "mach-nix-lock.json";
+  inherit resolverPython;
+  script = ./resolve-builder.py;
+  args = [ "lock"
+    "-r" requirementsFile
+    "--python" python.version
+    "--system" surface.system
+    "--nixpkgs-inventory" inventoryFile
+  ] ++ providerArgs
+    ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
+    ++ util.optionals (pyproject != null) ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
+}

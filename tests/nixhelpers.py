@@ -96,3 +96,19 @@ def instantiate(expr: str, *, extra: list[str] | None = None) -> str:
     """``nix-instantiate -E expr``: return the .drv path."""
     proc = run(["nix-instantiate", "-E", expr] + (extra or []))
     return proc.stdout.strip().splitlines()[-1]
+
+
+def read_docker_image(path: str) -> tuple[dict, dict, set[str]]:
+    """Read a docker-archive .tar.gz: (manifest entry, image config, paths in all layers)."""
+    import gzip
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(Path(path).read_bytes()))) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        config = json.load(tar.extractfile(manifest["Config"]))
+        names: set[str] = set()
+        for layer in manifest["Layers"]:
+            with tarfile.open(fileobj=tar.extractfile(layer)) as inner:
+                names.update(inner.getnames())
+    return manifest, config, names

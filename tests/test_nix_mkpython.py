@@ -5,12 +5,9 @@ Resolution reads the committed DB snapshot; builds fetch the real PyPI artifacts
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -175,13 +172,7 @@ def test_views_shell_overlay_nixpkgs_docker(nix, pkgs_expr, tmp_path):
 
     image = nix.build(machnix(pkgs_expr, 'machNix.mkDockerImage { requirements = "six"; }'))
     env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "six"; }'))
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(Path(image).read_bytes()))) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))
-        config = json.load(tar.extractfile(manifest[0]["Config"]))
-        names = set()
-        for layer in manifest[0]["Layers"]:
-            with tarfile.open(fileobj=tar.extractfile(layer)) as inner:
-                names.update(inner.getnames())
+    _manifest, config, names = nix.read_docker_image(image)
     assert config["config"]["Cmd"] == [f"{env}/bin/python3.11"]
     assert env.lstrip("/") in names
 

@@ -5,11 +5,8 @@ Every test runs real Nix: evaluations, and builds from real PyPI artifacts.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -224,14 +221,8 @@ def test_docker_image_manifest_lists_env(nix, pkgs_expr):
       pkgs.dockerTools.buildLayeredImage { name = "six-image"; tag = "latest"; contents = [ env ];
         config.Cmd = [ "${env}/bin/python" ]; }"""))
     env = nix.build(with_pkgs(pkgs_expr, "python.withPackages (ps: [ ps.six ])"))
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(Path(image).read_bytes()))) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))
-        config = json.load(tar.extractfile(manifest[0]["Config"]))
-        layer_files = set()
-        for layer in manifest[0]["Layers"]:
-            with tarfile.open(fileobj=tar.extractfile(layer)) as inner:
-                layer_files.update(inner.getnames())
-    assert manifest[0]["RepoTags"] == ["six-image:latest"]
+    manifest, config, layer_files = nix.read_docker_image(image)
+    assert manifest["RepoTags"] == ["six-image:latest"]
     assert config["config"]["Cmd"] == [f"{env}/bin/python"]
     assert env.lstrip("/") in layer_files
     bad = nix.eval_json(with_pkgs(pkgs_expr, 'pkgs.dockerTools.buildLayeredImage { name = "x"; bogus = 1; }'), check=False)

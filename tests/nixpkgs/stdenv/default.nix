@@ -4,18 +4,20 @@
 let
   system = host.system;
 
-  # The `stdenv` store path: contains `setup`, as nixpkgs' does (nix-shell sources it).
-  stdenvDir = derivation {
-    name = "stdenv-double";
-    inherit system;
+  # A derivation built by a bash script with the host's tools (no stdenv: it is made here).
+  # The script ends with a builtin: bash would otherwise exec the last external command,
+  # which Nix 2.8 then reports as killed by signal 9.
+  hostCommand = name: script: derivation {
+    inherit name system;
     builder = host.bash;
-    args = [ "-c" ''
-      set -e
-      PATH=${host.path}
-      mkdir -p $out
-      sed -e "s|@hostPath@|${host.path}|g" -e "s|@hostPython@|${host.python}|g" ${./setup.sh} > $out/setup
-    '' ];
+    args = [ "-c" "set -e\nPATH=${host.path}\n${script}\n:\n" ];
   };
+
+  # The `stdenv` store path: contains `setup`, as nixpkgs' does (nix-shell sources it).
+  stdenvDir = hostCommand "stdenv-double" ''
+    mkdir -p $out
+    sed -e "s|@hostPath@|${host.path}|g" -e "s|@hostPython@|${host.python}|g" ${./setup.sh} > $out/setup
+  '';
 
   # Names a derivation attribute may hold that are not passed to the builder.
   nonDrvAttrs = [ "meta" "passthru" "pos" "env" ];
@@ -52,21 +54,11 @@ let
         in result;
     in make (self: attrsFn self);
 
-  ccLib = derivation {
-    name = "gcc-lib-double";
-    inherit system;
-    builder = host.bash;
-    args = [ "-c" ''
-      set -e
-      PATH=${host.path}
-      mkdir -p $out/lib
-      ${lib.concatStringsSep "\n" (builtins.attrValues (builtins.mapAttrs
-        (soname: path: "ln -s ${path} $out/lib/${soname}") host.ccLibs))}
-      # (a builtin last: bash would otherwise exec the final external command, which Nix 2.8
-      # then reports as killed by signal 9)
-      :
-    '' ];
-  };
+  ccLib = hostCommand "gcc-lib-double" ''
+    mkdir -p $out/lib
+    ${lib.concatStringsSep "\n" (builtins.attrValues (builtins.mapAttrs
+      (soname: path: "ln -s ${path} $out/lib/${soname}") host.ccLibs))}
+  '';
 in
 {
   inherit mkDerivation;

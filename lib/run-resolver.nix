@@ -1,0 +1,28 @@
+# Import-from-derivation helper: run one of mach-nix's Python scripts at evaluation time,
+# with the resolver's sources (resolver/) on PYTHONPATH and an interpreter that has its
+# dependencies, and read back the JSON the script writes to $out.
+# Only resolver/ is copied to the store, so edits elsewhere do not invalidate results.
+{ util, surface }:
+{ name               # name of the output file
+, resolverPython     # an interpreter with resolvelib, packaging, distlib
+, script             # a Python file of lib/
+, args               # its arguments (strings; paths are copied to the store)
+}:
+let
+  source = builtins.path {
+    name = "mach-nix-resolver";
+    path = ../resolver;
+    filter = path: type: !(builtins.elem (baseNameOf path) [ "__pycache__" ".pytest_cache" ]) && !(util.hasSuffix ".egg-info" path);
+  };
+  output = derivation {
+    inherit name;
+    system = surface.system;
+    builder = "${resolverPython}/bin/${resolverPython.executable or "python3"}";
+    # The interpreter finds its environment from PATH (a builder's argv[0] is a bare name).
+    PATH = "${resolverPython}/bin";
+    PYTHONPATH = source;
+    PYTHONDONTWRITEBYTECODE = "1";
+    args = [ "${script}" ] ++ args;
+  };
+in
+builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile output))
