@@ -36,13 +36,16 @@ Long description.
 """
 
 
-def make_wheel(metadata: str = METADATA, padding: int = 0) -> bytes:
+def make_wheel(metadata: str = METADATA, padding: int = 0, metadata_first: bool = False) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as whl:
+        if metadata_first:
+            whl.writestr("demo-1.0.dist-info/METADATA", metadata)
         whl.writestr("demo/__init__.py", "x = 1\n#" + os.urandom(padding).hex())
         for i in range(50):
             whl.writestr(f"demo/data/file{i}.txt", os.urandom(2000).hex())
-        whl.writestr("demo-1.0.dist-info/METADATA", metadata)
+        if not metadata_first:
+            whl.writestr("demo-1.0.dist-info/METADATA", metadata)
         whl.writestr("demo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
         whl.writestr("demo-1.0.dist-info/RECORD", "")
     return buf.getvalue()
@@ -81,7 +84,11 @@ def test_wheel_range_read_uses_few_requests() -> None:
 
     meta = wheel_metadata(fetch, len(data))
     assert meta.requires_dist[0] == "six>=1.0" and meta.source == "wheel"
-    assert len(calls) == 2
+    assert len(calls) == 1  # METADATA lies in the fetched tail
+    calls.clear()
+    data = make_wheel(padding=200_000, metadata_first=True)
+    assert wheel_metadata(fetch, len(data)).requires_python == ">=3.8"
+    assert len(calls) == 2  # tail, then the METADATA member
     assert sum(e - s + 1 for s, e in calls) < len(data) / 2
 
 

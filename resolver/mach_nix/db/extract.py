@@ -80,18 +80,16 @@ def _find_eocd(tail: bytes) -> int:
     return pos
 
 
-def wheel_metadata_bytes(
-    fetch_range: Callable[[int, int], bytes], size: int, dist_info_prefix: str | None = None
-) -> bytes:
+def wheel_metadata_bytes(fetch_range: Callable[[int, int], bytes], size: int) -> bytes:
     """Read ``*.dist-info/METADATA`` out of a remote wheel with HTTP range requests.
 
     Args:
         fetch_range: ``(start, end_inclusive) -> bytes`` of the wheel.
         size: the wheel's size in bytes.
-        dist_info_prefix: unused hint (the top-level ``.dist-info`` is found).
 
     Two requests in the common case: the last 64 KiB (end-of-central-directory
-    and central directory), then the METADATA member's local header and data.
+    and central directory), then the METADATA member's local header and data
+    (one request for wheels smaller than 64 KiB).
     """
     start = max(0, size - TAIL_BYTES)
     tail = fetch_range(start, size - 1)
@@ -122,13 +120,11 @@ def wheel_metadata_bytes(
     if entry is None:
         raise ExtractError("no-metadata", "the wheel has no top-level *.dist-info/METADATA")
     method, csize, local = entry
-    if local >= start and local + 30 + 1024 + csize <= size:
-        blob_start = local
-        blob = fetch_range(local, min(size - 1, local + 30 + 1024 + csize))
+    if local >= base and local + 30 + 1024 + csize <= base + len(central):
+        blob = central[local - base : local - base + 30 + 1024 + csize]  # already fetched
     else:
-        blob_start = local
+        # local header (30 bytes + name + extra, which may differ from the central one) and data
         blob = fetch_range(local, min(size - 1, local + 30 + 1024 + csize))
-    del blob_start
     if blob[:4] != b"PK\x03\x04":
         raise ExtractError("invalid", "bad local file header for METADATA")
     nlen, elen = struct.unpack("<HH", blob[26:30])
