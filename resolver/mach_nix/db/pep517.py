@@ -81,6 +81,15 @@ def _probe(cmd: list[str]) -> bool:
         return False
 
 
+#: Environment variables pip needs to reach the index, passed through to the pip that
+#: installs build requirements (everything else is cleared).
+_PIP_NETWORK_ENV = frozenset({
+    "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NIX_SSL_CERT_FILE",
+    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy", "ALL_PROXY",
+})
+
+
 @dataclass
 class HookLimits:
     """Resource limits of one hook run."""
@@ -152,6 +161,8 @@ class HookRunner:
             ]
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.workspace),
                    "PIP_CONFIG_FILE": os.devnull, "LANG": "C.UTF-8"}
+            # How to reach the index (certificates, proxies, a mirror) is the user's to choose.
+            env.update({k: v for k, v in os.environ.items() if k in _PIP_NETWORK_ENV})
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
