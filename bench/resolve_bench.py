@@ -182,6 +182,9 @@ def main() -> int:
     startup = statistics.median(med["mach-nix"] - med["in-process"] for _n, med in results)
     print(f"\nmach-nix process overhead (interpreter start + imports + output), median: {startup:.3f} s;"
           " 'mn resolve only' = resolve() inside a running interpreter")
+    bare = statistics.median(run([str(python), "-c", "pass"], REPO) for _ in range(max(3, args.repeat)))
+    print(f"bare interpreter start ('python -c pass') on this machine: {bare:.3f} s — the floor of any "
+          f"CPython tool; pip's fastest case is {min(med['pip'] for _n, med in results) / bare:.1f}x that")
     print(f"\ngoal: >= 10x faster than pip on every case: {'met' if goal_pip else 'NOT met'}; "
           f"no slower than uv on the median: {'met' if goal_uv else 'NOT met'}")
     return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from collections.abc import Sequence
 
 from mach_nix import __version__
@@ -74,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mach-nix: interrupted", file=sys.stderr)
         return 130
     except Exception:  # a bug: show everything
+        import traceback
+
         traceback.print_exc()
         print(
             "mach-nix: internal error (this is a bug in mach-nix; please report it with the traceback above)",

@@ -25,8 +25,6 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -294,6 +292,9 @@ def write_database(
         seen.add(name)
         count_project(project, counts, kinds)
         by_shard.setdefault(shard_of(name, prefix_length), []).append((name, project_bytes(project)))
+
+    import shutil  # writer-only modules: kept out of the reader's start-up time
+    import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
     try:
