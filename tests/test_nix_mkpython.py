@@ -229,3 +229,14 @@ def test_lock_for_another_target_is_refused(nix, pkgs_expr, tmp_path):
                         "-o", str(lock_file)], check=True, capture_output=True)
         proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {lock_file}; }}).drvPath"), check=False)
         assert proc.returncode != 0 and fragment in proc.stderr and "re-run `mach-nix lock --python" in proc.stderr
+
+
+def test_large_real_world_env_jupyterlab(nix, pkgs_expr):
+    """The original's jupyterlab reference case: ~90 packages, native wheels (pyzmq, tornado,
+    rpds-py, argon2-cffi-bindings, psutil), console scripts."""
+    lock = lock_of(nix, pkgs_expr, 'requirements = "jupyterlab";')
+    assert len(lock["packages"]) > 80
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "jupyterlab"; }'))
+    version = subprocess.run([f"{env}/bin/jupyter-lab", "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.strip() == lock["packages"]["jupyterlab"]["version"]
+    assert run_python(env, "import zmq, tornado, rpds, argon2, psutil; print('ok')") == ["ok"]
