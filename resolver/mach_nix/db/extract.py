@@ -157,23 +157,33 @@ class SdistContents:
     setup_py: bytes | None = None
 
 
+#: Files of an sdist's top directory that metadata extraction reads, and their fields.
+_SDIST_MEMBERS = {"PKG-INFO": "pkg_info", "pyproject.toml": "pyproject", "setup.cfg": "setup_cfg", "setup.py": "setup_py"}
+
+
+def _read_tar_members(archive: tarfile.TarFile, out: SdistContents, stop: Callable[[bytes], bool] | None) -> bool:
+    """Fill ``out`` from a tar archive's top-level members; False if ``stop`` ended it early."""
+    for member in archive:
+        parts = member.name.lstrip("./").split("/")
+        if len(parts) == 2 and parts[1] in _SDIST_MEMBERS and member.isfile():
+            handle = archive.extractfile(member)
+            if handle is not None:
+                setattr(out, _SDIST_MEMBERS[parts[1]], handle.read())
+                if stop is not None and parts[1] == "PKG-INFO" and stop(out.pkg_info or b""):
+                    return False
+    return True
+
+
 def read_sdist_stream(stream: io.RawIOBase | Any, stop: Callable[[bytes], bool]) -> SdistContents | None:
     """Read a tar sdist from a stream, stopping early when ``stop(pkg_info)`` is true.
 
     Returns ``None`` when it stopped early (the rest of the archive is not read).
     """
-    wanted = {"PKG-INFO": "pkg_info", "pyproject.toml": "pyproject", "setup.cfg": "setup_cfg", "setup.py": "setup_py"}
     out = SdistContents()
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as archive:
-            for member in archive:
-                parts = member.name.lstrip("./").split("/")
-                if len(parts) == 2 and parts[1] in wanted and member.isfile():
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        setattr(out, wanted[parts[1]], handle.read())
-                        if parts[1] == "PKG-INFO" and stop(out.pkg_info or b""):
-                            return None
+            if not _read_tar_members(archive, out, stop):
+                return None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise ExtractError("invalid", f"cannot read the sdist archive: {error}") from None
     return out
@@ -184,23 +194,17 @@ def read_sdist(filename: str, data: bytes) -> SdistContents:
 
     Only members directly below the archive's top directory are considered.
     """
-    wanted = {"PKG-INFO": "pkg_info", "pyproject.toml": "pyproject", "setup.cfg": "setup_cfg", "setup.py": "setup_py"}
     out = SdistContents()
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 for name in archive.namelist():
                     parts = name.split("/")
-                    if len(parts) == 2 and parts[1] in wanted:
-                        setattr(out, wanted[parts[1]], archive.read(name))
+                    if len(parts) == 2 and parts[1] in _SDIST_MEMBERS:
+                        setattr(out, _SDIST_MEMBERS[parts[1]], archive.read(name))
         else:
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-                for member in archive:
-                    parts = member.name.lstrip("./").split("/")
-                    if len(parts) == 2 and parts[1] in wanted and member.isfile():
-                        handle = archive.extractfile(member)
-                        if handle is not None:
-                            setattr(out, wanted[parts[1]], handle.read())
+                _read_tar_members(archive, out, None)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
         raise ExtractError("invalid", f"cannot open the sdist archive: {error}") from None
     return out
