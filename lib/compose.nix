@@ -8,9 +8,10 @@
 #                           patches of the recipe's own build kept for sdists);
 #   wheel/sdist, unknown    a fresh buildPythonPackage.
 # Every package replaces its attribute *inside* the set, so dependants built from `self`
-# all see it and catch-conflicts passes. Tests are off unless `tests = true`, and then
-# test-only inputs are dropped so they never reach the runtime closure. Dependency cycles
-# are cut at their back edge (the environment still contains every package).
+# all see it and catch-conflicts passes. Tests are off unless `tests = true`; while they are
+# off, test-only inputs are dropped so they never reach the runtime closure (nixpkgs issue
+# #118452). Dependency cycles are cut at their back edge (the environment still contains
+# every package).
 { util, surface }:
 { lock, tests ? false }:
 let
