@@ -11,7 +11,7 @@ let
   gen = import ./gen.nix {
     inherit util surface builders;
     pypiData = util.toList pypiData;
-    resolverPython = (surface.interpreter python).withPackages (ps: [ ps.resolvelib ps.packaging ps.distlib ]);
+    inherit (surface) resolverPython;
   };
 in
 builders // {

@@ -48,7 +48,7 @@ let
         inherit providers inventory;
         pypiData = dbs;
         python = basePython;
-        resolverPython = basePython.withPackages (ps: [ ps.resolvelib ps.packaging ps.distlib ]);
+        inherit (surface) resolverPython;
       };
       fullInventory = inventoryOf.all prePython.pkgs;
       resolved =

@@ -14,6 +14,10 @@ pkgs:
     if builtins.hasAttr name pkgs then pkgs.${name}
     else throw "mach-nix: `python = \"${name}\"` is not an interpreter of this nixpkgs (try \"python3\" or \"python311\")";
 
+  # The interpreter the resolver itself runs on (evaluation-time builds): nixpkgs' default
+  # Python with the resolver's three dependencies, whatever Python the environment targets.
+  resolverPython = pkgs.python3.withPackages (ps: [ ps.resolvelib ps.packaging ps.distlib ]);
+
   # Fixed-output download of a PyPI file.
   fetchurl = pkgs.fetchurl;
   writeText = pkgs.writeText;
