@@ -81,8 +81,12 @@ let
     pyproject = null;
     patches = [ ];
     postPatch = "";
+    # The recipe's phase snippets expect its source tree, which a wheel does not have
+    # (`_.<name>.postInstall = …` adds one back).
     preConfigure = "";
     preBuild = "";
+    preInstall = "";
+    postInstall = "";
     sourceRoot = ".";
     build-system = [ ];
     nativeBuildInputs = util.optionals (surface.isLinux && isNativeWheel entry.artifact.filename) [ surface.autoPatchelfHook ];
