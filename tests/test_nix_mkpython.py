@@ -240,3 +240,14 @@ def test_large_real_world_env_jupyterlab(nix, pkgs_expr):
     version = subprocess.run([f"{env}/bin/jupyter-lab", "--version"], capture_output=True, text=True, check=True).stdout
     assert version.strip() == lock["packages"]["jupyterlab"]["version"]
     assert run_python(env, "import zmq, tornado, rpds, argon2, psutil; print('ok')") == ["ok"]
+
+
+def test_pyproject_with_extras(nix, pkgs_expr):
+    project = REPO / "tests" / "data" / "projects" / "app-with-extras" / "pyproject.toml"
+    facts = nix.eval_json(machnix(pkgs_expr, f"""
+      let
+        plain = (machNix.mkPython {{ pyproject = {project}; }}).lock;
+        socks = (machNix.mkPython {{ pyproject = {project}; extras = [ "socks" ]; }}).lock;
+      in {{ plain = builtins.attrNames plain.packages; socks = builtins.attrNames socks.packages; roots = socks.roots; }}"""))
+    assert "pysocks" not in facts["plain"] and {"requests", "six"} <= set(facts["plain"])
+    assert "pysocks" in facts["socks"] and {"pysocks", "requests", "six"} <= set(facts["roots"])
