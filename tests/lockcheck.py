@@ -109,7 +109,12 @@ def tag_ok(target: Mapping[str, Any], interpreter: str, abi: str, platform: str)
 
 
 def _find_release(db: Any, name: str, version: str):
-    project = db.project(name)
+    # Whole records (with sha256 and URL path): the on-disk reader's default
+    # view carries only what resolution needs.
+    try:
+        project = db.project(name, details=True)
+    except TypeError:  # in-memory sources keep whole records anyway
+        project = db.project(name)
     if project is None:
         return None
     release = project.releases.get(version)

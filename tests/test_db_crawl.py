@@ -51,7 +51,7 @@ def test_crawl_closure_of_a_small_project(tmp_path: Path) -> None:
     summary = crawler.run([Requirement("pyproject-hooks==1.0.0")], closure=True)
     db = store.open_database([db_dir])
     assert db.names() == ["pyproject-hooks", "tomli"]  # tomli: python_version < "3.11" holds for 3.8-3.10
-    hooks = db.project("Pyproject_Hooks")
+    hooks = db.project("Pyproject_Hooks", details=True)
     assert hooks is not None and "1.0.0" in hooks.releases and len(hooks.releases) > 3  # all history
     release = hooks.releases["1.0.0"]
     wheel = next(f for f in release.files if f.is_wheel)

@@ -41,12 +41,21 @@ def test_round_trip(tmp_path: Path) -> None:
     assert manifest["counts"] == {"projects": 2, "releases": 5, "files": 8, "failures": 2}
     assert manifest["failures_by_kind"] == {"hook-error": 2}
     db = store.open_database([tmp_path / "db"])
-    got = db.project("FOO.bar")
+    got = db.project("FOO.bar", details=True)
     assert got is not None and got.name == "foo-bar"
     want = projects[0]
     assert set(got.releases) == set(want.releases)
     for version, release in want.releases.items():
         assert got.releases[version] == release
+    # The resolver's view: the graph only; the four file-index fields come on request.
+    graph = db.project("foo-bar")
+    dist = graph.releases["2.0"].files[0]
+    assert (dist.sha256, dist.size, dist.upload_time, dist.url_path, dist.url) == (None,) * 5
+    assert graph.releases["2.0"] == want.releases["2.0"].__class__(
+        "2.0", tuple(f._replace(sha256=None, size=None, upload_time=None, url_path=None)
+                     for f in want.releases["2.0"].files),
+        want.releases["2.0"].metadata, want.releases["2.0"].failures)
+    assert db.file_details("foo_bar", [dist.filename, "nope.whl"]) == {dist.filename: want.releases["2.0"].files[0]}
     assert got.releases["2.0"].metadata_of(got.releases["2.0"].files[1]).build_requires == ("setuptools>=40.8.0",)
     assert db.project("nope") is None
     assert db.names() == ["foo-bar", "six"]

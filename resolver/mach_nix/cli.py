@@ -56,8 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], ...] = ()) -> int:
+    """Run the command line; return the process exit code.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        reraise: error types to let through instead of reporting them (for
+            callers that handle them, like the Nix resolution builder).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
@@ -66,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     try:
         return int(func(args) or ExitCode.OK)
+    except reraise:
+        raise
     except MachNixError as error:
         print(f"mach-nix: error: {error}", file=sys.stderr)
         return error.exit_code

@@ -50,7 +50,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from mach_nix.db.model import DistFile, Metadata, Project, ProjectSource, Release
-from mach_nix.errors import NotFoundError, ResolutionError, UsageError
+from mach_nix.errors import DatabaseError, NotFoundError, ResolutionError, UsageError
 from mach_nix.inventory import Inventory, NixpkgsPackage
 from mach_nix.providers import ProviderConfig
 from mach_nix.requirements import RequirementSet, RootRequirement, parse_requirement
@@ -604,9 +604,16 @@ class MachNixProvider:
         """
         assert req.url is not None
         filename = req.url.split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        hashes: dict[str, str | None] = {}
+        if req.sha256:  # match by content: read the project's file index
+            names = [d.filename for _v, _s, r in self.versions(req.name) for d in r.files]
+            hashes = {f: d.sha256 for f, d in self.db.file_details(req.name, names).items()}
         for version, version_str, release in self.versions(req.name):
             for dist in release.files:
-                if (req.sha256 and dist.sha256 == req.sha256) or (not req.sha256 and dist.filename == filename):
+                if (req.sha256 and hashes.get(dist.filename) == req.sha256) or (
+                        not req.sha256 and dist.filename == filename):
+                    if req.sha256:
+                        dist = self.db.file_details(req.name, [dist.filename])[dist.filename]
                     meta = release.metadata_of(dist)
                     if meta is None:
                         continue
@@ -835,6 +842,42 @@ def resolve_packages(
     return dict(sorted(packages.items())), provider
 
 
+def complete_artifacts(packages: Mapping[str, ResolvedPackage], db: ProjectSource) -> None:
+    """Give every chosen artifact its file-index fields (sha256, size, time, URL).
+
+    Resolution reads only the dependency graph; this reads the file index for
+    the artifacts of the lock, all at once.
+
+    Raises:
+        MissingFilesError: file-index shards are missing (all of them listed).
+        DatabaseError: a chosen file is absent from the file index.
+    """
+    from mach_nix.db.store import MissingFilesError
+
+    missing: MissingFilesError | None = None
+    for name, package in packages.items():
+        candidate = package.candidate
+        dist = candidate.dist
+        if dist is None or candidate.provider == "nixpkgs" or dist.has_details:
+            continue
+        try:
+            found = db.file_details(name, [dist.filename])
+        except MissingFilesError as error:
+            if missing is None:
+                missing = error
+            else:
+                missing.merge(error)
+            continue
+        if dist.filename not in found:
+            raise DatabaseError(f"{dist.filename} of {name} is missing from the database's file index; re-crawl {name}")
+        full = found[dist.filename]
+        candidate.dist = full
+        if candidate.url is None:
+            candidate.url = full.url
+    if missing is not None:
+        raise missing
+
+
 def resolve(
     requirements: RequirementSet | Sequence[str] | str,
     target: Target,
@@ -867,4 +910,5 @@ def resolve(
         providers = ProviderConfig.from_mapping(providers)
     requirement_set = coerce_requirements(requirements)
     packages, provider = resolve_packages(requirement_set, target, providers, db, inventory)
+    complete_artifacts(packages, db)
     return build_lock(packages, requirement_set, target, providers, inventory, warnings=provider.warnings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
@@ -117,7 +118,48 @@ def register(subparsers: Any) -> None:
     info.add_argument("name", nargs="?", metavar="NAME[==VERSION]",
                       help="a project (any spelling), optionally one version")
     info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--offline", action="store_true",
+                      help="never fetch file-index shards of a graph-only DB (hashes then show as '-')")
     info.set_defaults(func=run_info)
+
+    slim = sub.add_parser("slim", help="copy a DB without its file index, for publishing",
+                          description=SLIM_DESCRIPTION, epilog=SLIM_EPILOG, formatter_class=fmt)
+    slim.add_argument("--db", required=True, metavar="DIR", help="the full database")
+    slim.add_argument("--out", required=True, metavar="DIR", help="where to write the graph-only copy")
+    slim.add_argument("--files-url", required=True, metavar="URL",
+                      help="base URL where DIR itself is published (https://…, or file:// for a local mirror)")
+    slim.set_defaults(func=run_slim)
+
+
+SLIM_DESCRIPTION = """\
+Write a graph-only copy of a database: its manifest and dependency graph, which
+is all that resolution reads (about a tenth of the bytes), plus FILES_URL, the
+place where the full database is published. The file index (sha256, size,
+upload time and URL of every file) stays there; mach-nix fetches only the
+shards holding the artifacts it locks, each checked against the sha256 that the
+manifest records, and keeps them in ~/.cache/mach-nix/files. The Nix library
+does the same with fixed-output fetches, so evaluation stays pure.
+"""
+
+SLIM_EPILOG = """\
+example:
+  mach-nix db slim --db ./pypi-db --out ./pypi-db-graph \\
+      --files-url https://example.org/pypi-db
+  # publish ./pypi-db at that URL, ship ./pypi-db-graph to users
+"""
+
+
+def run_slim(args: argparse.Namespace) -> int:
+    """``mach-nix db slim``."""
+    from mach_nix.db.store import write_graph_only
+
+    if not args.files_url.startswith(("https://", "http://", "file://")):
+        raise UsageError(f"--files-url must be an https://, http:// or file:// URL, not {args.files_url!r}")
+    manifest = write_graph_only(args.db, args.out, args.files_url)
+    print(f"wrote {args.out}: dependency graph of {manifest['counts']['projects']} projects "
+          f"({manifest['bytes']['graph']} bytes; file index left at {manifest['files_url']}, "
+          f"{manifest['bytes']['files']} bytes)")
+    return ExitCode.OK
 
 
 def run_crawl(args: argparse.Namespace) -> int:
@@ -178,9 +220,9 @@ def run_info(args: argparse.Namespace) -> int:
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.version import InvalidVersion, Version
 
-    from mach_nix.db.store import open_database
+    from mach_nix.db.store import MissingFilesError, default_files_cache, open_database
 
-    db = open_database(args.db)
+    db = open_database(args.db, files_cache=[default_files_cache()], fetch=not args.offline)
     if args.name is None:
         if args.json:
             print(json.dumps(db.manifests if len(db.manifests) > 1 else db.manifest, indent=1, sort_keys=True))
@@ -194,8 +236,13 @@ def run_info(args: argparse.Namespace) -> int:
                       f"files: {counts['files']}   failures: {counts['failures']}")
                 kinds = ", ".join(f"{k} {v}" for k, v in manifest.get("failures_by_kind", {}).items()) or "none"
                 print(f"  failures by kind: {kinds}")
-                print(f"  shards:      {len(manifest['shards'])} (prefix length {manifest['shard_prefix_length']}), "
-                      f"{manifest.get('bytes', 0)} bytes")
+                sizes = manifest["bytes"]
+                local = "" if (Path(path) / manifest["shards_dir"] / "files").is_dir() else \
+                    f" (not here: graph-only, fetched from {manifest.get('files_url')})"
+                print(f"  graph:       {len(manifest['shards'])} shards (prefix length "
+                      f"{manifest['shard_prefix_length']}), {sizes['graph']} bytes")
+                print(f"  file index:  {len(manifest['files_shards'])} shards (prefix length "
+                      f"{manifest['files_prefix_length']}), {sizes['files']} bytes{local}")
                 roots = manifest.get("crawl", {}).get("roots", [])
                 if roots:
                     print(f"  crawl roots: {len(roots)} ({sum(1 for r in roots if r.get('closure'))} with --closure)")
@@ -204,7 +251,11 @@ def run_info(args: argparse.Namespace) -> int:
         req = Requirement(args.name)
     except InvalidRequirement as error:
         raise UsageError(f"invalid NAME {args.name!r}: {error}") from None
-    project = db.project(req.name)
+    try:
+        project = db.project(req.name, details=True)
+    except MissingFilesError as error:
+        print(f"mach-nix: {error}", file=sys.stderr)
+        project = db.project(req.name)
     if project is None:
         hint = ""
         import difflib
@@ -239,7 +290,7 @@ def run_info(args: argparse.Namespace) -> int:
                 print(f"    build: {', '.join(meta.build_requires)}")
         for dist in release.files:
             tag = "" if dist.metadata is None else f"  (metadata #{dist.metadata})" if len(release.metadata) > 1 else ""
-            print(f"  file {dist.filename}  sha256:{dist.sha256}{tag}")
+            print(f"  file {dist.filename}  sha256:{dist.sha256 or '-'}{tag}")
         for fail in release.failures:
             print(f"  no metadata for {fail.filename}: {fail.kind}: {fail.reason}")
     return ExitCode.OK

@@ -36,7 +36,10 @@ target:
 
 database:
   --db DIR (repeatable: later layers win per release); default: $MACH_NIX_DB
-  (directories separated by ':').
+  (directories separated by ':'). Resolution reads only the dependency graph;
+  the lock needs the file index (hash, URL) of the chosen artifacts. A
+  graph-only database fetches those shards from its files_url, checked by
+  sha256, into ~/.cache/mach-nix/files ($MACH_NIX_CACHE); --offline forbids it.
 
 exit codes:
   0 ok   2 bad usage or input   3 requirements conflict   4 name, version or
@@ -86,6 +89,10 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
                         help="provider order, e.g. _default=wheel,sdist,nixpkgs or numba=wheel (repeatable)")
     parser.add_argument("--db", action="append", default=[], metavar="DIR",
                         help="PyPI database directory (repeatable; later layers win)")
+    parser.add_argument("--offline", action="store_true",
+                        help="never fetch: a graph-only --db must find its file-index shards in the cache")
+    parser.add_argument("--files-cache", action="append", default=[], metavar="DIR",
+                        help="more directories of file-index shards named by their sha256 (read-only)")
     parser.add_argument("--nixpkgs-inventory", metavar="FILE",
                         help="JSON list of {attr, pname, version}: the Python packages of your nixpkgs")
 
@@ -131,9 +138,21 @@ def database_paths(args: argparse.Namespace) -> list[str]:
     return paths
 
 
+def open_db(args: argparse.Namespace):
+    """Open the databases named by ``--db``/``$MACH_NIX_DB``.
+
+    File-index shards of a graph-only database are cached in
+    :func:`~mach_nix.db.store.default_files_cache` and fetched (verified by
+    sha256) unless ``--offline``.
+    """
+    from mach_nix.db.store import default_files_cache, open_database
+
+    caches = [default_files_cache(), *getattr(args, "files_cache", [])]
+    return open_database(database_paths(args), files_cache=caches, fetch=not getattr(args, "offline", False))
+
+
 def lock_from_args(args: argparse.Namespace):
     """Parse the shared inputs and run the resolution; return the Lock."""
-    from mach_nix.db.store import open_database
     from mach_nix.inventory import Inventory, load_inventory
     from mach_nix.providers import ProviderConfig
     from mach_nix.requirements import (
@@ -161,7 +180,7 @@ def lock_from_args(args: argparse.Namespace):
     if not requirements.requirements:
         raise UsageError("no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments")
     inventory = load_inventory(args.nixpkgs_inventory) if args.nixpkgs_inventory else Inventory()
-    db = open_database(database_paths(args))
+    db = open_db(args)
     lock = resolve(requirements, target, providers, db, inventory)
     for warning in lock.warnings:
         print(f"mach-nix: warning: {warning}", file=sys.stderr)

@@ -327,6 +327,12 @@ class Crawler:
         self.old: store.DatabaseLayer | None = None
         if (self.root / store.MANIFEST).exists():
             self.old = store.DatabaseLayer(self.root)
+            if self.old.manifest["files_shards"] and not (self.old.path / self.old.manifest["shards_dir"] / store.FILES_DIR).is_dir():
+                raise UsageError(
+                    f"{self.root} is a graph-only database (its file index is published at "
+                    f"{self.old.manifest.get('files_url')}); crawl into a database of your own and layer it "
+                    "over this one (--db BASE --db MINE), or update the full database"
+                )
         self.summary = Summary()
         self._hooks: HookRunner | None = None
         self._hook_lock = threading.Lock()
@@ -427,7 +433,7 @@ class Crawler:
     def _old_results(self, name: str) -> dict[str, FileResult]:
         if self.old is None:
             return {}
-        project = self.old.project(name)
+        project = self.old.project(name, details=True)
         out: dict[str, FileResult] = {}
         if project is None:
             return out
@@ -576,7 +582,7 @@ class Crawler:
                 return
             meta = page.get("meta", {})
             serial = int(meta.get("_last-serial") or page.get("_last-serial") or 0)
-            old_project = self.old.project(name) if self.old is not None else None
+            old_project = self.old.project(name, details=True) if self.old is not None else None
             if (old_project is not None and not self.options.force and serial and
                     old_project.last_serial == serial):
                 self.summary.projects_unchanged += 1
@@ -658,7 +664,7 @@ class Crawler:
         if self.old is not None:
             for name in self.old.names():
                 if name not in done:
-                    project = self.old.project(name)
+                    project = self.old.project(name, details=True)
                     if project is not None:
                         projects[name] = project
         projects.update(done)

@@ -10,6 +10,8 @@ returns and what the crawler produces; the on-disk encoding is described in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Iterable
+from typing import NamedTuple
 
 #: Base of every download URL; the path after it comes from PyPI's simple API.
 FILES_HOST = "https://files.pythonhosted.org/packages/"
@@ -41,19 +43,27 @@ class Metadata:
     source: str = "wheel"
 
 
-@dataclass(frozen=True)
-class DistFile:
+class DistFile(NamedTuple):
     """One downloadable artifact (an sdist or a wheel) of a release.
+
+    A named tuple (cheap to build: the reader makes one per file it decodes).
+    The database stores a file in two parts (``docs/db-format.md`` §1): what
+    resolution needs (name, ``Requires-Python``, yank, metadata) in the
+    dependency graph, and what fetching needs (hash, size, time, URL) in the
+    file index. Records read for resolution carry ``None`` in the four
+    file-index fields; :meth:`ProjectSource.file_details` returns them whole.
 
     Attributes:
         filename: the file name as on PyPI (wheel names parse with
             ``packaging.utils.parse_wheel_filename``).
-        sha256: lowercase hex SHA-256 of the file.
-        size: size in bytes.
-        upload_time: ISO 8601 UTC, second precision, e.g. ``2023-05-22T15:12:44Z``.
+        sha256: lowercase hex SHA-256 of the file (``None``: not loaded).
+        size: size in bytes (``None``: not loaded).
+        upload_time: ISO 8601 UTC, second precision, e.g.
+            ``2023-05-22T15:12:44Z`` (``None``: not loaded).
         url_path: the part of the download URL after :data:`FILES_HOST`
             (``"0e/f9/6647…/six-0.9.0.tar.gz"`` minus the file name, i.e.
-            ``"0e/f9/6647…"``); together with ``filename`` it rebuilds the URL.
+            ``"0e/f9/6647…"``); together with ``filename`` it rebuilds the URL
+            (``None``: not loaded).
         requires_python: the file's ``data-requires-python`` from the simple API.
         yanked: ``None`` when not yanked, otherwise the reason (``""`` if none given).
         metadata: index into :attr:`Release.metadata` of this file's dependency
@@ -62,23 +72,30 @@ class DistFile:
     """
 
     filename: str
-    sha256: str
-    size: int
-    upload_time: str
-    url_path: str
+    sha256: str | None
+    size: int | None
+    upload_time: str | None
+    url_path: str | None
     requires_python: str | None = None
     yanked: str | None = None
     metadata: int | None = None
 
     @property
-    def url(self) -> str:
-        """The direct download URL on files.pythonhosted.org."""
+    def url(self) -> str | None:
+        """The direct download URL on files.pythonhosted.org (``None`` if not loaded)."""
+        if self.url_path is None:
+            return None
         return f"{FILES_HOST}{self.url_path}/{self.filename}"
 
     @property
     def is_wheel(self) -> bool:
         """True for a ``.whl`` file, False for an sdist."""
         return self.filename.endswith(".whl")
+
+    @property
+    def has_details(self) -> bool:
+        """True when the file-index fields (sha256, size, time, URL) are loaded."""
+        return self.sha256 is not None
 
 
 @dataclass(frozen=True)
@@ -172,6 +189,22 @@ class ProjectSource:
     def project(self, name: str) -> Project | None:  # pragma: no cover - protocol
         """Return the project with this (any-spelling) name, or ``None``."""
         raise NotImplementedError
+
+    def file_details(self, name: str, filenames: Iterable[str]) -> dict[str, DistFile]:
+        """Return the complete records (with sha256, size, time, URL) of some files of ``name``.
+
+        The default looks the files up in :meth:`project`, for sources that keep
+        whole records in memory. Unknown file names are left out of the result.
+        """
+        wanted = set(filenames)
+        project = self.project(name)
+        found: dict[str, DistFile] = {}
+        if project is not None:
+            for release in project.releases.values():
+                for dist in release.files:
+                    if dist.filename in wanted:
+                        found[dist.filename] = dist
+        return found
 
     def names(self) -> list[str]:  # pragma: no cover - protocol
         """Every normalised project name (may be slow: used for suggestions only)."""

@@ -3,14 +3,19 @@
 The format is specified in ``docs/db-format.md``. In short, a database is a
 directory::
 
-    DIR/manifest.json              format version, crawl time, counts, shard hashes
-    DIR/<generation>/<p>.idx       per shard: "name<TAB>offset<TAB>length" lines, sorted
-    DIR/<generation>/<p>.dat       per shard: one gzip member per project, same order
+    DIR/manifest.json                  format version, crawl time, counts, shard hashes
+    DIR/<generation>/<p>.idx           dependency graph, per shard: "name<TAB>offset<TAB>length" lines
+    DIR/<generation>/<p>.dat           per shard: one raw-DEFLATE member per project, same order
+    DIR/<generation>/files/<q>.idx     file index (sha256, size, time, URL), sharded finer
+    DIR/<generation>/files/<q>.dat
 
 ``<p>`` is the first ``shard_prefix_length`` hex digits of
-``sha256(normalised name)``. A lookup reads one small ``.idx`` file, seeks into
-the ``.dat`` file and decompresses one project: its cost does not depend on the
-number of projects in the database.
+``sha256(normalised name)``, ``<q>`` the first ``files_prefix_length``. A
+lookup reads one small ``.idx`` file, seeks into the ``.dat`` file and
+decompresses one project: its cost does not depend on the number of projects
+in the database. Resolution reads only the graph; the file index is read for
+the artifacts that end up in the lock, and may live elsewhere (a graph-only
+database fetches its shards by hash: :func:`write_graph_only`).
 
 Writes are atomic: a new generation directory (named after its content hash) is
 written and fsync'ed next to the current one, then ``manifest.json`` is
@@ -21,10 +26,10 @@ The public entry point for readers is :func:`open_database`.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
+import sys
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -40,12 +45,17 @@ from mach_nix.errors import DatabaseError
 #: Identifies a mach-nix database manifest.
 FORMAT_NAME = "mach-nix-pypi-db"
 #: Version of the on-disk format written by this module (readers accept only this).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 #: A shard holds at most this many projects on average (chooses the prefix length).
 TARGET_PROJECTS_PER_SHARD = 256
 #: The shard prefix never gets longer than this (16**4 = 65536 shards).
 MAX_PREFIX_LENGTH = 4
+#: The file index is sharded this many hex digits finer than the graph, so
+#: that fetching the hashes of one chosen artifact downloads little.
+FILES_PREFIX_EXTRA = 1
+#: Subdirectory of a generation that holds the file-index shards.
+FILES_DIR = "files"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -93,11 +103,6 @@ def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    """Deterministic gzip (mtime 0, no file name, level 9)."""
-    return gzip.compress(data, compresslevel=9, mtime=0)
-
-
 # --------------------------------------------------------------------------- encoding
 
 
@@ -141,16 +146,7 @@ def encode_project(project: Project) -> dict[str, Any]:
                 metas.append(encoded)
             local.append(mix)
         files = [
-            [
-                f.filename,
-                f.sha256,
-                f.size,
-                f.upload_time,
-                f.url_path,
-                f.requires_python,
-                f.yanked,
-                f.metadata,
-            ]
+            [f.filename, f.requires_python, f.yanked, f.metadata]
             for f in sorted(release.files, key=lambda f: f.filename)
         ]
         rel: dict[str, Any] = {"v": release.version, "f": files}
@@ -171,8 +167,31 @@ def encode_project(project: Project) -> dict[str, Any]:
     }
 
 
-def decode_project(data: Mapping[str, Any]) -> Project:
-    """Decode the JSON object of one project back into a :class:`Project`."""
+def encode_files(project: Project) -> dict[str, Any]:
+    """Encode the file-index part of a :class:`Project` (see docs/db-format.md §3.5).
+
+    Raises:
+        ValueError: a file lacks its sha256, size, upload time or URL path.
+    """
+    files = []
+    for release in project.releases.values():
+        for f in release.files:
+            if not f.has_details or f.size is None or f.upload_time is None or f.url_path is None:
+                raise ValueError(f"file {f.filename} of {project.name} lacks its file-index fields")
+            files.append([f.filename, f.sha256, f.size, f.upload_time, f.url_path])
+    files.sort()
+    return {"name": normalize(project.name), "files": files}
+
+
+def decode_project(data: Mapping[str, Any], files: Mapping[str, Sequence[Any]] | None = None) -> Project:
+    """Decode the stored graph object of one project back into a :class:`Project`.
+
+    Args:
+        data: the project's dependency-graph object.
+        files: the project's file index (filename -> ``[sha256, size,
+            upload_time, url_path]``); without it the files' four file-index
+            fields are ``None``.
+    """
     requires = [tuple(r) for r in data["requires"]]
     metas = [
         Metadata(
@@ -184,33 +203,41 @@ def decode_project(data: Mapping[str, Any]) -> Project:
         )
         for m in data["metadata"]
     ]
+    no_details = (None, None, None, None)
     releases: dict[str, Release] = {}
     for rel in data["releases"]:
-        files = tuple(
-            DistFile(
-                filename=f[0],
-                sha256=f[1],
-                size=f[2],
-                upload_time=f[3],
-                url_path=f[4],
-                requires_python=f[5],
-                yanked=f[6],
-                metadata=f[7],
-            )
-            for f in rel["f"]
-        )
+        if files is None:
+            dists = tuple(DistFile(f[0], None, None, None, None, f[1], f[2], f[3]) for f in rel["f"])
+        else:
+            dists = tuple(DistFile(f[0], *files.get(f[0], no_details), f[1], f[2], f[3]) for f in rel["f"])
         releases[rel["v"]] = Release(
             version=rel["v"],
-            files=files,
+            files=dists,
             metadata=tuple(metas[i] for i in rel.get("m", ())),
             failures=tuple(Failure(*x) for x in rel.get("x", ())),
         )
     return Project(name=data["name"], releases=releases, last_serial=data["serial"])
 
 
-def project_bytes(project: Project) -> bytes:
-    """The compressed member stored for ``project`` in its shard's ``.dat`` file."""
-    return gzip_bytes(dumps(encode_project(project)).encode())
+def decode_files(data: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Decode a project's file-index object: filename -> ``[sha256, size, upload_time, url_path]``."""
+    return {f[0]: f[1:] for f in data["files"]}
+
+
+def compress(data: bytes) -> bytes:
+    """Deterministic raw DEFLATE (level 9, no header: shard hashes guard integrity)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush()
+
+
+def decompress(data: bytes) -> bytes:
+    """Inverse of :func:`compress`."""
+    return zlib.decompress(data, -15)
+
+
+def project_bytes(project: Project) -> tuple[bytes, bytes]:
+    """The compressed members stored for ``project``: (dependency graph, file index)."""
+    return (compress(dumps(encode_project(project)).encode()), compress(dumps(encode_files(project)).encode()))
 
 
 # --------------------------------------------------------------------------- writer
@@ -259,6 +286,7 @@ def write_database(
     crawl: Mapping[str, Any] | None = None,
     crawl_time: str | None = None,
     prefix_length: int | None = None,
+    files_url: str | None = None,
 ) -> dict[str, Any]:
     """Write ``projects`` as a complete database at ``path``, atomically.
 
@@ -271,17 +299,23 @@ def write_database(
         crawl: free-form crawl parameters stored in the manifest (roots,
             closure flag...), used by ``mach-nix db update``.
         crawl_time: ISO 8601 UTC time to record; default :func:`crawl_time_now`.
-        prefix_length: shard prefix length; default :func:`prefix_length_for`.
+        prefix_length: shard prefix length of the dependency graph; default
+            :func:`prefix_length_for`. The file index uses
+            :data:`FILES_PREFIX_EXTRA` more digits (16 times more, smaller shards).
+        files_url: where the file-index shards of this database are published
+            (recorded in the manifest; see :func:`write_graph_only`).
 
     Returns:
         The manifest written.
     """
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
-    by_shard: dict[str, list[tuple[str, bytes]]] = {}
+    graph_shards: dict[str, list[tuple[str, bytes]]] = {}
+    files_shards: dict[str, list[tuple[str, bytes]]] = {}
     all_projects = sorted(projects, key=lambda p: normalize(p.name))
     if prefix_length is None:
         prefix_length = prefix_length_for(len(all_projects))
+    files_prefix = prefix_length + FILES_PREFIX_EXTRA
     counts = {"projects": 0, "releases": 0, "files": 0, "failures": 0}
     kinds: dict[str, int] = {}
     seen: set[str] = set()
@@ -291,60 +325,126 @@ def write_database(
             raise ValueError(f"duplicate project {name!r} given to write_database")
         seen.add(name)
         count_project(project, counts, kinds)
-        by_shard.setdefault(shard_of(name, prefix_length), []).append((name, project_bytes(project)))
+        graph, files = project_bytes(project)
+        digest = name_hash(name)
+        graph_shards.setdefault(digest[:prefix_length], []).append((name, graph))
+        files_shards.setdefault(digest[:files_prefix], []).append((name, files))
 
     import shutil  # writer-only modules: kept out of the reader's start-up time
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
     try:
-        shards: dict[str, dict[str, Any]] = {}
-        unpacked = 0
-        for key in sorted(by_shard):
-            idx_lines = []
-            dat = bytearray()
-            for name, member in by_shard[key]:
-                idx_lines.append(f"{name}\t{len(dat)}\t{len(member)}\n")
-                dat += member
-            idx = "".join(idx_lines).encode()
-            _fsync_write(tmp / f"{key}.idx", idx)
-            _fsync_write(tmp / f"{key}.dat", bytes(dat))
-            unpacked += len(idx) + len(dat)
-            shards[key] = {
-                "projects": len(by_shard[key]),
-                "idx_sha256": hashlib.sha256(idx).hexdigest(),
-                "dat_sha256": hashlib.sha256(dat).hexdigest(),
-                "bytes": len(idx) + len(dat),
-            }
-        content_hash = hashlib.sha256(dumps(shards).encode()).hexdigest()
+        (tmp / FILES_DIR).mkdir()
+        shards = _write_shards(tmp, graph_shards)
+        file_shards = _write_shards(tmp / FILES_DIR, files_shards)
+        graph_bytes = sum(entry["bytes"] for entry in shards.values())
+        files_bytes = sum(entry["bytes"] for entry in file_shards.values())
+        content_hash = hashlib.sha256(dumps([shards, file_shards]).encode()).hexdigest()
         generation = f"shards-{content_hash[:16]}"
+        _fsync_dir(tmp / FILES_DIR)
         _fsync_dir(tmp)
         manifest: dict[str, Any] = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "crawl_time": crawl_time or crawl_time_now(),
             "shard_prefix_length": prefix_length,
+            "files_prefix_length": files_prefix,
             "shards_dir": generation,
             "counts": counts,
             "failures_by_kind": dict(sorted(kinds.items())),
-            "bytes": unpacked,
+            "bytes": {"graph": graph_bytes, "files": files_bytes, "total": graph_bytes + files_bytes},
             "crawl": dict(crawl or {}),
             "shards": shards,
+            "files_shards": file_shards,
         }
+        if files_url:
+            manifest["files_url"] = files_url
         target = root / generation
         if target.exists():  # identical content already present (e.g. a no-op update)
             shutil.rmtree(tmp)
         else:
             os.replace(tmp, target)
         _fsync_dir(root)
-        manifest_tmp = root / f".{MANIFEST}.tmp"
-        _fsync_write(manifest_tmp, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode())
-        os.replace(manifest_tmp, root / MANIFEST)
-        _fsync_dir(root)
+        _write_manifest(root, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     # The new generation is live: remove old generations and stray temp dirs.
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name != generation and (
+            entry.name.startswith("shards-") or entry.name.startswith(".gen-tmp-")
+        ):
+            shutil.rmtree(entry, ignore_errors=True)
+    return manifest
+
+
+def _write_shards(directory: Path, by_shard: Mapping[str, list[tuple[str, bytes]]]) -> dict[str, dict[str, Any]]:
+    """Write one ``.idx``/``.dat`` pair per shard into ``directory``; return their manifest entries."""
+    shards: dict[str, dict[str, Any]] = {}
+    for key in sorted(by_shard):
+        idx_lines = []
+        dat = bytearray()
+        for name, member in by_shard[key]:
+            idx_lines.append(f"{name}\t{len(dat)}\t{len(member)}\n")
+            dat += member
+        idx = "".join(idx_lines).encode()
+        _fsync_write(directory / f"{key}.idx", idx)
+        _fsync_write(directory / f"{key}.dat", bytes(dat))
+        shards[key] = {
+            "projects": len(by_shard[key]),
+            "idx_sha256": hashlib.sha256(idx).hexdigest(),
+            "dat_sha256": hashlib.sha256(dat).hexdigest(),
+            "bytes": len(idx) + len(dat),
+        }
+    return shards
+
+
+def _write_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
+    """Replace ``root/manifest.json`` atomically (write, fsync, rename, fsync the directory)."""
+    manifest_tmp = root / f".{MANIFEST}.tmp"
+    _fsync_write(manifest_tmp, (json.dumps(manifest, sort_keys=True, indent=1) + "\n").encode())
+    os.replace(manifest_tmp, root / MANIFEST)
+    _fsync_dir(root)
+
+
+def write_graph_only(source: str | os.PathLike[str], out: str | os.PathLike[str], files_url: str) -> dict[str, Any]:
+    """Copy the database at ``source`` to ``out`` without its file index.
+
+    The copy holds the manifest and the dependency-graph shards (all that
+    resolution reads) and records ``files_url``: the base URL under which the
+    full database's generation directory is published, so that
+    ``<files_url>/<shards_dir>/files/<key>.idx|.dat`` are its file-index
+    shards. Readers fetch only the shards of the artifacts they lock, and
+    check each against the sha256 in the manifest. ``out`` is replaced
+    atomically (same procedure as :func:`write_database`).
+
+    Returns:
+        The manifest written.
+    """
+    import shutil
+    import tempfile
+
+    manifest = dict(read_manifest(source))
+    manifest["files_url"] = files_url.rstrip("/")
+    generation = manifest["shards_dir"]
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
+    try:
+        for key in sorted(manifest["shards"]):
+            for suffix in ("idx", "dat"):
+                _fsync_write(tmp / f"{key}.{suffix}", (Path(source) / generation / f"{key}.{suffix}").read_bytes())
+        _fsync_dir(tmp)
+        target = root / generation
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        _fsync_dir(root)
+        _write_manifest(root, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for entry in root.iterdir():
         if entry.is_dir() and entry.name != generation and (
             entry.name.startswith("shards-") or entry.name.startswith(".gen-tmp-")
@@ -387,7 +487,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"database {str(root)!r} has format version {version}, this mach-nix reads only "
             f"version {FORMAT_VERSION}; use a matching mach-nix or re-crawl the database"
         )
-    for key in ("shard_prefix_length", "shards_dir", "shards", "counts"):
+    for key in ("shard_prefix_length", "files_prefix_length", "shards_dir", "shards", "files_shards", "counts"):
         if key not in manifest:
             raise DatabaseError(f"{str(file)!r} lacks the field {key!r}; the database is corrupt")
     if not (root / manifest["shards_dir"]).is_dir():
@@ -397,62 +497,161 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return manifest
 
 
-class DatabaseLayer:
-    """One database directory, read lazily (one shard index and one member per lookup)."""
+def default_files_cache() -> Path:
+    """Where fetched file-index shards are kept: ``$MACH_NIX_CACHE/files``,
+    else ``$XDG_CACHE_HOME/mach-nix/files``, else ``~/.cache/mach-nix/files``."""
+    base = os.environ.get("MACH_NIX_CACHE")
+    if base:
+        return Path(base) / "files"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "mach-nix" / "files"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+
+class DatabaseLayer:
+    """One database directory, read lazily (one shard index and one member per lookup).
+
+    The file index may be absent from the directory (a *graph-only* database,
+    see :func:`write_graph_only`): its shards are then looked up by their
+    sha256 in ``files_cache`` directories and, when ``fetch`` is true, fetched
+    from the manifest's ``files_url`` into the first of them.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        files_cache: Sequence[str | os.PathLike[str]] = (),
+        fetch: bool = False,
+    ) -> None:
         """Open the database at ``path`` (reads only its manifest)."""
         self.path = Path(path)
         self.manifest = read_manifest(self.path)
+        self.files_cache = [Path(p) for p in files_cache]
+        self.fetch = fetch
         self._prefix = int(self.manifest["shard_prefix_length"])
+        self._files_prefix = int(self.manifest["files_prefix_length"])
         self._dir = self.path / self.manifest["shards_dir"]
         self._index: dict[str, dict[str, tuple[int, int]]] = {}
+        self._files_index: dict[str, tuple[Path, dict[str, tuple[int, int]]]] = {}
+
+    def _read_index(self, file: Path, what: str) -> dict[str, tuple[int, int]]:
+        index = {}
+        try:
+            with open(file, encoding="utf-8") as handle:
+                text = handle.read()
+            for line in text.splitlines():
+                name, offset, length = line.split("\t")
+                index[name] = (int(offset), int(length))
+        except (OSError, ValueError) as error:
+            raise DatabaseError(
+                f"{what} of database {str(self.path)!r} is unreadable ({error}); re-crawl it"
+            ) from None
+        return index
 
     def _shard_index(self, key: str) -> dict[str, tuple[int, int]]:
         index = self._index.get(key)
-        if index is not None:
-            return index
-        index = {}
-        if key in self.manifest["shards"]:
-            try:
-                with open(self._dir / f"{key}.idx", encoding="utf-8") as handle:
-                    text = handle.read()
-                for line in text.splitlines():
-                    name, offset, length = line.split("\t")
-                    index[name] = (int(offset), int(length))
-            except (OSError, ValueError) as error:
-                raise DatabaseError(
-                    f"shard index {key}.idx of database {str(self.path)!r} is unreadable ({error}); re-crawl it"
-                ) from None
-        self._index[key] = index
+        if index is None:
+            index = {}
+            if key in self.manifest["shards"]:
+                index = self._read_index(self._dir / f"{key}.idx", f"shard index {key}.idx")
+            self._index[key] = index
         return index
 
+    def _member(self, file: Path, entry: tuple[int, int], what: str) -> dict[str, Any]:
+        offset, length = entry
+        try:
+            with open(file, "rb") as handle:
+                handle.seek(offset)
+                member = handle.read(length)
+            return json.loads(decompress(member))
+        except (OSError, ValueError, zlib.error) as error:
+            raise DatabaseError(
+                f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it"
+            ) from None
+
     def raw(self, name: str) -> dict[str, Any] | None:
-        """Return the stored JSON object of project ``name`` (any spelling), or ``None``."""
+        """Return the stored dependency-graph object of project ``name`` (any spelling), or ``None``."""
         norm = normalize(name)
         key = shard_of(norm, self._prefix)
         entry = self._shard_index(key).get(norm)
         if entry is None:
             return None
-        offset, length = entry
-        try:
-            with open(self._dir / f"{key}.dat", "rb") as handle:
-                handle.seek(offset)
-                member = handle.read(length)
-            return json.loads(gzip.decompress(member))
-        except (OSError, EOFError, ValueError, zlib.error) as error:
-            raise DatabaseError(
-                f"record of {norm!r} in shard {key}.dat of database {str(self.path)!r} is corrupt "
-                f"({error}); re-crawl it"
-            ) from None
+        return self._member(self._dir / f"{key}.dat", entry, f"record of {norm!r} in shard {key}.dat")
 
-    def project(self, name: str) -> Project | None:
-        """Return project ``name`` (any spelling) from this layer, or ``None``."""
+    # -- file index ---------------------------------------------------------
+
+    def files_shard(self, name: str) -> str | None:
+        """The file-index shard key holding project ``name``, or ``None`` if it has none."""
+        key = shard_of(name, self._files_prefix)
+        return key if key in self.manifest["files_shards"] else None
+
+    def files_shard_sources(self, key: str) -> list[dict[str, str]]:
+        """The two files of file-index shard ``key``: ``{"file", "sha256", "url"}`` each.
+
+        ``url`` is empty when the manifest names no ``files_url``.
+        """
+        entry = self.manifest["files_shards"][key]
+        base = self.manifest.get("files_url", "")
+        out = []
+        for suffix, digest in (("idx", entry["idx_sha256"]), ("dat", entry["dat_sha256"])):
+            file = f"{self.manifest['shards_dir']}/{FILES_DIR}/{key}.{suffix}"
+            out.append({"file": file, "sha256": digest, "url": f"{base.rstrip('/')}/{file}" if base else ""})
+        return out
+
+    def _locate_files_shard(self, key: str) -> tuple[Path, Path]:
+        """Paths of the ``.idx`` and ``.dat`` of file-index shard ``key`` (fetching if allowed).
+
+        Raises:
+            MissingFilesError: not in the database, the caches, nor fetchable.
+        """
+        local = self._dir / FILES_DIR
+        if (local / f"{key}.idx").is_file() and (local / f"{key}.dat").is_file():
+            return local / f"{key}.idx", local / f"{key}.dat"
+        sources = self.files_shard_sources(key)
+        found: list[Path] = []
+        for source in sources:
+            hit = next((d / source["sha256"] for d in self.files_cache if (d / source["sha256"]).is_file()), None)
+            if hit is None and self.fetch and source["url"] and self.files_cache:
+                hit = fetch_verified(source["url"], source["sha256"], self.files_cache[0])
+            if hit is None:
+                raise MissingFilesError(self, sources)
+            found.append(hit)
+        return found[0], found[1]
+
+    def files_raw(self, name: str) -> dict[str, list[Any]] | None:
+        """Return project ``name``'s file index (filename -> ``[sha256, size, upload_time, url_path]``).
+
+        Raises:
+            MissingFilesError: the shard is neither present nor fetchable.
+        """
+        norm = normalize(name)
+        key = self.files_shard(norm)
+        if key is None:
+            return None
+        cached = self._files_index.get(key)
+        if cached is None:
+            idx, dat = self._locate_files_shard(key)
+            cached = self._files_index[key] = (dat, self._read_index(idx, f"file index {key}.idx"))
+        dat, index = cached
+        entry = index.get(norm)
+        if entry is None:
+            return None
+        return decode_files(self._member(dat, entry, f"file index of {norm!r} in {FILES_DIR}/{key}.dat"))
+
+    # -- whole projects -----------------------------------------------------
+
+    def project(self, name: str, details: bool = False) -> Project | None:
+        """Return project ``name`` (any spelling) from this layer, or ``None``.
+
+        Args:
+            details: also read the file index, so that every file has its
+                sha256, size, upload time and URL (the resolver does not need
+                them; ``db info``, ``db update`` and the lock do).
+        """
         data = self.raw(name)
         if data is None:
             return None
         try:
-            return decode_project(data)
+            return decode_project(data, (self.files_raw(name) or {}) if details else None)
         except (KeyError, IndexError, TypeError) as error:
             raise DatabaseError(
                 f"record of {normalize(name)!r} in database {str(self.path)!r} is malformed ({error!r})"
@@ -465,12 +664,66 @@ class DatabaseLayer:
             out.extend(self._shard_index(key))
         return sorted(out)
 
-    def projects(self) -> Iterator[Project]:
+    def projects(self, details: bool = True) -> Iterator[Project]:
         """Every project of this layer, in name order (reads the whole database)."""
         for name in self.names():
-            project = self.project(name)
+            project = self.project(name, details=details)
             if project is not None:
                 yield project
+
+
+_DETAIL_FIELDS = ("sha256", "size", "upload_time", "url_path")
+
+
+class MissingFilesError(DatabaseError):
+    """A file-index shard is needed but neither in the database nor in a cache.
+
+    Attributes:
+        sources: what to fetch: ``{"file", "sha256", "url"}`` per missing file.
+    """
+
+    def __init__(self, layer: DatabaseLayer, sources: list[dict[str, str]]) -> None:
+        self.sources = sources
+        where = layer.manifest.get("files_url")
+        how = (
+            f"it is fetched from {where} when mach-nix may use the network (drop --offline)"
+            if where
+            else "this database names no files_url to fetch it from; use the full database"
+        )
+        super().__init__(
+            f"database {str(layer.path)!r} holds only the dependency graph and the file index shard "
+            f"{sources[0]['file']} is not cached; {how}"
+        )
+
+    def merge(self, other: MissingFilesError) -> None:
+        """Add the sources of ``other`` (keeps one entry per sha256)."""
+        known = {s["sha256"] for s in self.sources}
+        self.sources.extend(s for s in other.sources if s["sha256"] not in known)
+
+
+def fetch_verified(url: str, sha256: str, cache: Path) -> Path:
+    """Download ``url`` into ``cache/<sha256>`` if its content has that sha256; return the path.
+
+    Raises:
+        DatabaseError: the download failed or its hash differs.
+    """
+    import urllib.request
+
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / sha256
+    print(f"mach-nix: fetching {url}", file=sys.stderr)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data = response.read()
+    except OSError as error:
+        raise DatabaseError(f"cannot fetch {url}: {error}; check the network or use the full database") from None
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise DatabaseError(f"{url} has sha256 {got}, the database manifest expects {sha256}; refusing it")
+    tmp = cache / f".{sha256}.tmp{os.getpid()}"
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target
 
 
 def merge_projects(projects: Sequence[Project]) -> Project:
@@ -500,28 +753,77 @@ class Database(ProjectSource):
         self.manifest = self.manifests[-1]
         self._cache: dict[str, Project | None] = {}
 
-    def project(self, name: str) -> Project | None:
-        """Return the project ``name`` (any spelling) merged over all layers, or ``None``."""
+    def project(self, name: str, details: bool = False) -> Project | None:
+        """Return the project ``name`` (any spelling) merged over all layers, or ``None``.
+
+        Args:
+            details: read the file index too (see :meth:`DatabaseLayer.project`).
+        """
         norm = normalize(name)
-        if norm in self._cache:
+        if not details and norm in self._cache:
             return self._cache[norm]
-        found = [p for p in (layer.project(norm) for layer in self.layers) if p is not None]
+        found = [p for p in (layer.project(norm, details) for layer in self.layers) if p is not None]
         result = None if not found else found[0] if len(found) == 1 else merge_projects(found)
-        self._cache[norm] = result
+        if not details:
+            self._cache[norm] = result
         return result
+
+    def file_details(self, name: str, filenames: Iterable[str]) -> dict[str, DistFile]:
+        """Complete records of some files of ``name``, from the file index of the layers.
+
+        The layers are asked last to first; a file's record comes from the
+        first layer whose index has it. Unknown file names are left out.
+
+        Raises:
+            MissingFilesError: a needed file-index shard is neither present nor
+                fetchable (it lists every missing shard file).
+        """
+        norm = normalize(name)
+        graph = self.project(norm)
+        if graph is None:
+            return {}
+        wanted = set(filenames)
+        dists = {d.filename: d for r in graph.releases.values() for d in r.files if d.filename in wanted}
+        found: dict[str, DistFile] = {}
+        missing: MissingFilesError | None = None
+        for layer in reversed(self.layers):
+            if len(found) == len(dists):
+                break
+            try:
+                index = layer.files_raw(norm) or {}
+            except MissingFilesError as error:
+                if missing is None:
+                    missing = error
+                else:
+                    missing.merge(error)
+                continue
+            for filename, dist in dists.items():
+                if filename not in found and filename in index:
+                    found[filename] = dist._replace(**dict(zip(_DETAIL_FIELDS, index[filename])))
+        if missing is not None and len(found) < len(dists):
+            raise missing
+        return found
 
     def names(self) -> list[str]:
         """Every normalised project name present in any layer, sorted."""
         return sorted({n for layer in self.layers for n in layer.names()})
 
 
-def open_database(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> Database:
+def open_database(
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    files_cache: Sequence[str | os.PathLike[str]] = (),
+    fetch: bool = False,
+) -> Database:
     """Open one or several database directories as a single :class:`Database`.
 
     Args:
         paths: database directories, lowest priority first; for each project,
             a later layer's release of a version replaces an earlier layer's.
             A single path is accepted too.
+        files_cache: directories of file-index shards named by their sha256,
+            for graph-only databases (:class:`DatabaseLayer`).
+        fetch: fetch missing file-index shards from the manifest's
+            ``files_url`` into ``files_cache[0]``.
 
     Raises:
         DatabaseError: a directory is missing, not a database, or of an
@@ -529,4 +831,4 @@ def open_database(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[st
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return Database([DatabaseLayer(p) for p in paths])
+    return Database([DatabaseLayer(p, files_cache, fetch) for p in paths])
