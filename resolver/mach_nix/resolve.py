@@ -884,6 +884,7 @@ def resolve(
     providers: ProviderConfig | Mapping[str, str] | None = None,
     db: ProjectSource | None = None,
     inventory: Inventory | None = None,
+    artifacts: bool = True,
 ):
     """Resolve requirements for a target and return the :class:`~mach_nix.lock.Lock`.
 
@@ -896,9 +897,13 @@ def resolve(
             ``wheel,sdist,nixpkgs`` for everything.
         db: the PyPI database (``mach_nix.db.store.open_database(paths)``).
         inventory: the nixpkgs inventory (needed for the ``nixpkgs`` provider).
+        artifacts: read the file index for the chosen artifacts (their
+            ``url`` and ``sha256`` in the lock); ``False`` leaves them ``None``,
+            for a display that needs no file index.
 
     Raises:
         ResolutionError, NotFoundError, UsageError: see :func:`resolve_packages`.
+        MissingFilesError: a graph-only database lacks file-index shards.
     """
     from mach_nix.lock import build_lock
 
@@ -910,5 +915,6 @@ def resolve(
         providers = ProviderConfig.from_mapping(providers)
     requirement_set = coerce_requirements(requirements)
     packages, provider = resolve_packages(requirement_set, target, providers, db, inventory)
-    complete_artifacts(packages, db)
+    if artifacts:
+        complete_artifacts(packages, db)
     return build_lock(packages, requirement_set, target, providers, inventory, warnings=provider.warnings)

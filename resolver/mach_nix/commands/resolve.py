@@ -151,8 +151,11 @@ def open_db(args: argparse.Namespace):
     return open_database(database_paths(args), files_cache=caches, fetch=not getattr(args, "offline", False))
 
 
-def lock_from_args(args: argparse.Namespace):
-    """Parse the shared inputs and run the resolution; return the Lock."""
+def lock_from_args(args: argparse.Namespace, artifacts: bool = True):
+    """Parse the shared inputs and run the resolution; return the Lock.
+
+    ``artifacts=False`` skips the file index (hashes and URLs are left out).
+    """
     from mach_nix.inventory import Inventory, load_inventory
     from mach_nix.providers import ProviderConfig
     from mach_nix.requirements import (
@@ -181,7 +184,7 @@ def lock_from_args(args: argparse.Namespace):
         raise UsageError("no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments")
     inventory = load_inventory(args.nixpkgs_inventory) if args.nixpkgs_inventory else Inventory()
     db = open_db(args)
-    lock = resolve(requirements, target, providers, db, inventory)
+    lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts)
     for warning in lock.warnings:
         print(f"mach-nix: warning: {warning}", file=sys.stderr)
     return lock
@@ -221,7 +224,7 @@ def format_table(lock) -> str:
 
 def run_resolve(args: argparse.Namespace) -> int:
     """``mach-nix resolve``: print the resolution."""
-    lock = lock_from_args(args)
+    lock = lock_from_args(args, artifacts=args.format == "json")
     if args.format == "json":
         sys.stdout.write(lock.dumps())
     else:

@@ -1,0 +1,123 @@
+"""Graph-only databases (docs/db-format.md §1, §7): what users download is the
+dependency graph; the file index stays where the full database is published
+and only the shards of locked artifacts are fetched, checked by sha256.
+
+The "publication" here is the committed snapshot itself, reached by a file://
+URL, so the tests need no server; the code path (urllib, hash check, cache) is
+the one used for https://.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mach_nix.cli import main
+from mach_nix.db import store
+from nixhelpers import REPO
+
+SNAPSHOT = REPO / "tests" / "data" / "pypi-db"
+
+
+@pytest.fixture
+def slim(tmp_path: Path) -> Path:
+    out = tmp_path / "graph-db"
+    assert main(["db", "slim", "--db", str(SNAPSHOT), "--out", str(out), "--files-url", SNAPSHOT.as_uri()]) == 0
+    return out
+
+
+def tree_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def lock(db: Path, out: Path, *extra: str) -> int:
+    return main(["lock", "--db", str(db), "--python", "3.11.7", "requests[socks]", "black", "-o", str(out), *extra])
+
+
+def test_slim_copy_is_a_tenth_and_holds_no_file_index(slim: Path) -> None:
+    manifest = store.read_manifest(slim)
+    assert manifest["files_url"] == SNAPSHOT.as_uri()
+    assert not (slim / manifest["shards_dir"] / store.FILES_DIR).exists()
+    full = tree_size(SNAPSHOT)
+    assert tree_size(slim) * 8 < full, (tree_size(slim), full)
+    # the manifest is the full DB's, plus files_url: same counts, same shard hashes
+    assert manifest["files_shards"] == store.read_manifest(SNAPSHOT)["files_shards"]
+
+
+def test_lock_from_graph_only_db_fetches_few_shards_and_equals_the_full_lock(
+        slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
+    assert lock(SNAPSHOT, tmp_path / "full.json") == 0
+    capsys.readouterr()
+    assert lock(slim, tmp_path / "slim.json") == 0
+    fetched = [line for line in capsys.readouterr().err.splitlines() if "fetching" in line]
+    assert (tmp_path / "slim.json").read_bytes() == (tmp_path / "full.json").read_bytes()
+    packages = json.loads((tmp_path / "full.json").read_text())["packages"]
+    cached = sorted((tmp_path / "cache" / "files").iterdir())
+    # two files (.idx, .dat) per shard, only the shards of the locked packages
+    shards = {store.shard_of(name, store.read_manifest(slim)["files_prefix_length"]) for name in packages}
+    assert len(cached) == len(fetched) == 2 * len(shards) < 2 * len(store.read_manifest(slim)["files_shards"])
+    for file in cached:  # content-addressed by the manifest's hashes
+        assert store.hashlib.sha256(file.read_bytes()).hexdigest() == file.name
+    # a second lock needs no network: --offline works from the cache, byte-identical
+    assert lock(slim, tmp_path / "again.json", "--offline") == 0
+    assert "fetching" not in capsys.readouterr().err
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "full.json").read_bytes()
+
+
+def test_offline_without_cache_is_a_clear_error(slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "empty-cache"))
+    assert lock(slim, tmp_path / "x.json", "--offline") == 6
+    err = capsys.readouterr().err
+    assert "holds only the dependency graph" in err and "drop --offline" in err
+    assert not (tmp_path / "x.json").exists()  # nothing half-written
+    # resolution alone (the table) needs no file index
+    assert main(["resolve", "--db", str(slim), "--offline", "six"]) == 0
+
+
+def test_tampered_shard_is_refused(slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    mirror = tmp_path / "mirror"
+    shutil.copytree(SNAPSHOT, mirror)
+    manifest = store.read_manifest(slim)
+    key = store.shard_of("six", manifest["files_prefix_length"])
+    dat = mirror / manifest["shards_dir"] / store.FILES_DIR / f"{key}.dat"
+    dat.write_bytes(dat.read_bytes() + b"x")
+    manifest["files_url"] = mirror.as_uri()
+    (slim / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
+    assert main(["lock", "--db", str(slim), "six", "-o", str(tmp_path / "x.json")]) == 6
+    assert "refusing it" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+    assert not any(p.name.startswith(".") or p.stat().st_size == 0 for p in (tmp_path / "cache" / "files").iterdir()
+                   if p.is_file() and p.name.endswith(".dat"))
+
+
+def test_update_refuses_a_graph_only_db(slim: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "update", "--db", str(slim), "--no-progress"]) == 2
+    assert "graph-only database" in capsys.readouterr().err
+
+
+@pytest.mark.nix
+def test_nix_resolves_against_a_graph_only_db(nix, pkgs_expr, slim: Path) -> None:
+    """mkPython with a graph-only pypiData: the shards come in as fixed-output fetches."""
+    def expr(db: Path, body: str) -> str:
+        return f"""let
+          pkgs = {pkgs_expr};
+          machNix = import {REPO} {{ inherit pkgs; pypiData = {db}; }};
+        in {body}"""
+
+    args = 'requirements = "requests";'
+    slim_lock = nix.eval_json(expr(slim, f"(machNix.mkPython {{ {args} }}).lock"))
+    full_lock = nix.eval_json(expr(SNAPSHOT, f"(machNix.mkPython {{ {args} }}).lock"))
+    assert slim_lock == full_lock
+    env = nix.build(expr(slim, f"machNix.mkPython {{ {args} }}"))
+    import subprocess
+
+    out = subprocess.run([f"{env}/bin/python", "-c", "import requests; print(requests.__version__)"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == full_lock["packages"]["requests"]["version"]
