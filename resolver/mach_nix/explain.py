@@ -120,7 +120,7 @@ def _analyse_requirement(provider: MachNixProvider, req: Req) -> MachNixError | 
         return None
     versions = provider.versions(name)
     nix_versions = [p.version for p in provider.inventory.packages(name)]
-    matching = [(v, vs) for v, vs, _r in versions if req.specifier.contains(v, prereleases=True)]
+    matching = [(v, vs) for v, vs in versions.versions() if req.specifier.contains(v, prereleases=True)]
     matching_nix = [v for v in nix_versions if req.specifier.contains(Version(v), prereleases=True)]
     constraints = provider.constraints.get(name, [])
     if constraints:
@@ -135,7 +135,7 @@ def _analyse_requirement(provider: MachNixProvider, req: Req) -> MachNixError | 
         matching = allowed
     if not matching and not matching_nix:
         newest = versions[0][1] if versions else None
-        known = [vs for _v, vs, _r in versions]
+        known = [vs for _v, vs in versions.versions()]
         lines = [f"no version of {name} matches {req.text}" + (" and your constraints" if constraints else "")]
         if newest is not None and _asks_newer(req, versions[0][0]):
             lines[0] = (
@@ -240,7 +240,7 @@ def explain_impossible(provider: MachNixProvider, causes: Sequence) -> MachNixEr
     for name in names:
         versions = provider.versions(name)
         if versions:
-            shown = ", ".join(vs for _v, vs, _r in versions[:10]) + (", …" if len(versions) > 10 else "")
+            shown = ", ".join(vs for _v, vs in versions.versions()[:10]) + (", …" if len(versions) > 10 else "")
             lines.append(f"  {name} versions in the database: {shown}")
     lines.append(
         "  hint: relax one of these requirements, or pin an older version of the package that"

@@ -201,6 +201,38 @@ class ResolvedPackage:
     build_requires: list[str] = field(default_factory=list)
 
 
+class VersionList(Sequence[tuple[Version, str, Release]]):
+    """A project's ``(version, version string, release)`` triples, newest first.
+
+    Behaves like a list (indexing, slicing, iteration) but only decodes the
+    :class:`Release` of a triple when that triple is accessed.
+    """
+
+    __slots__ = ("_items", "_releases")
+
+    def __init__(self, items: list[tuple[Version, str]], releases: Mapping[str, Release]) -> None:
+        self._items = items
+        self._releases = releases
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return VersionList(self._items[index], self._releases)
+        version, version_str = self._items[index]
+        return version, version_str, self._releases[version_str]
+
+    def __iter__(self) -> Iterator[tuple[Version, str, Release]]:
+        releases = self._releases
+        for version, version_str in self._items:
+            yield version, version_str, releases[version_str]
+
+    def versions(self) -> list[tuple[Version, str]]:
+        """The ``(version, version string)`` pairs, without touching releases."""
+        return self._items
+
+
 # --------------------------------------------------------------------------- the provider
 
 
@@ -235,7 +267,7 @@ class MachNixProvider:
         #: The requirements last seen per identifier (for explanations).
         self.requested: dict[str, list[Req]] = {}
         self._projects: dict[str, Project | None] = {}
-        self._versions: dict[str, list[tuple[Version, str, Release]]] = {}
+        self._versions: dict[str, VersionList] = {}
         self._ascending: dict[str, list[Version]] = {}
         self._bounds: dict[str, Version] = {}
         self._windows: dict[tuple, tuple[int, int]] = {}
@@ -254,22 +286,26 @@ class MachNixProvider:
             self._projects[name] = self.db.project(name)
         return self._projects[name]
 
-    def versions(self, name: str) -> list[tuple[Version, str, Release]]:
-        """The project's releases with valid versions, newest first."""
+    def versions(self, name: str) -> VersionList:
+        """The project's releases with valid versions, newest first (releases decoded lazily)."""
         cached = self._versions.get(name)
         if cached is not None:
             return cached
         project = self.project(name)
-        result = []
+        items: list[tuple[Version, str]] = []
+        releases: Mapping[str, Release] = {}
         if project is not None:
-            for version_str, release in project.releases.items():
+            releases = project.releases
+            for version_str in releases:
                 try:
-                    version = Version(version_str)
+                    items.append((Version(version_str), version_str))
                 except InvalidVersion:
                     continue
-                result.append((version, version_str, release))
-            result.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        self._versions[name] = result
+            if getattr(self.db, "releases_sorted", False):
+                items.reverse()  # stored in ascending PEP 440 order: no comparisons needed
+            else:
+                items.sort(reverse=True)
+        result = self._versions[name] = VersionList(items, releases)
         return result
 
     def python_ok(self, requires_python: str | None) -> bool:
@@ -431,12 +467,12 @@ class MachNixProvider:
         self._windows[cache_key] = result
         return result
 
-    def _compute_window(self, name: str, versions: list, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
+    def _compute_window(self, name: str, versions: VersionList, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
         """Uncached :meth:`window`."""
         count = len(versions)
         ascending = self._ascending.get(name)
         if ascending is None:
-            ascending = [item[0] for item in reversed(versions)]
+            ascending = [item[0] for item in reversed(versions.versions())]
             if any(v.local is not None for v in ascending):
                 ascending = []  # local versions break bound arithmetic: no pruning
             self._ascending[name] = ascending
@@ -606,14 +642,14 @@ class MachNixProvider:
         filename = req.url.split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         hashes: dict[str, str | None] = {}
         if req.sha256:  # match by content: read the project's file index
-            names = [d.filename for _v, _s, r in self.versions(req.name) for d in r.files]
-            hashes = {f: d.sha256 for f, d in self.db.file_details(req.name, names).items()}
+            everything = [d for _v, _s, r in self.versions(req.name) for d in r.files]
+            hashes = {f: d.sha256 for f, d in self.db.file_details(req.name, everything).items()}
         for version, version_str, release in self.versions(req.name):
             for dist in release.files:
                 if (req.sha256 and hashes.get(dist.filename) == req.sha256) or (
                         not req.sha256 and dist.filename == filename):
                     if req.sha256:
-                        dist = self.db.file_details(req.name, [dist.filename])[dist.filename]
+                        dist = self.db.file_details(req.name, [dist])[dist.filename]
                     meta = release.metadata_of(dist)
                     if meta is None:
                         continue
@@ -861,7 +897,7 @@ def complete_artifacts(packages: Mapping[str, ResolvedPackage], db: ProjectSourc
         if dist is None or candidate.provider == "nixpkgs" or dist.has_details:
             continue
         try:
-            found = db.file_details(name, [dist.filename])
+            found = db.file_details(name, [dist])
         except MissingFilesError as error:
             if missing is None:
                 missing = error

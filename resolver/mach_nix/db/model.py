@@ -182,21 +182,33 @@ class Project:
 class ProjectSource:
     """What the resolver needs from a database (duck-typed protocol).
 
+    ``releases_sorted``: true when every project's ``releases`` are in
+    ascending PEP 440 order (the on-disk database guarantees it), which spares
+    the resolver a sort.
+
     Implementations: the on-disk reader (one or several layered DB
     directories) and simple in-memory sources used in tests.
     """
+
+    releases_sorted = False
 
     def project(self, name: str) -> Project | None:  # pragma: no cover - protocol
         """Return the project with this (any-spelling) name, or ``None``."""
         raise NotImplementedError
 
-    def file_details(self, name: str, filenames: Iterable[str]) -> dict[str, DistFile]:
-        """Return the complete records (with sha256, size, time, URL) of some files of ``name``.
+    def file_details(self, name: str, dists: Iterable[DistFile]) -> dict[str, DistFile]:
+        """Return complete records (with sha256, size, time, URL) of some files of ``name``.
+
+        Args:
+            dists: records of files of ``name`` as :meth:`project` returned them.
+
+        Returns:
+            filename -> complete record; files the source does not know are left out.
 
         The default looks the files up in :meth:`project`, for sources that keep
-        whole records in memory. Unknown file names are left out of the result.
+        whole records in memory.
         """
-        wanted = set(filenames)
+        wanted = {d.filename for d in dists}
         project = self.project(name)
         found: dict[str, DistFile] = {}
         if project is not None:

@@ -167,24 +167,85 @@ def encode_project(project: Project) -> dict[str, Any]:
     }
 
 
-def encode_files(project: Project) -> dict[str, Any]:
+def encode_files(project: Project) -> str:
     """Encode the file-index part of a :class:`Project` (see docs/db-format.md §3.5).
 
+    One line per file, sorted: ``filename<TAB>sha256<TAB>size<TAB>upload_time<TAB>url_path``.
+    Lines rather than JSON, so that a reader finds one file without parsing
+    the others (PyPI file names contain neither tabs nor newlines).
+
     Raises:
-        ValueError: a file lacks its sha256, size, upload time or URL path.
+        ValueError: a file lacks its sha256, size, upload time or URL path, or
+            its name contains a tab or newline.
     """
-    files = []
+    lines = []
     for release in project.releases.values():
         for f in release.files:
             if not f.has_details or f.size is None or f.upload_time is None or f.url_path is None:
                 raise ValueError(f"file {f.filename} of {project.name} lacks its file-index fields")
-            files.append([f.filename, f.sha256, f.size, f.upload_time, f.url_path])
-    files.sort()
-    return {"name": normalize(project.name), "files": files}
+            if "\t" in f.filename or "\n" in f.filename:
+                raise ValueError(f"file name {f.filename!r} of {project.name} contains a tab or newline")
+            lines.append(f"{f.filename}\t{f.sha256}\t{f.size}\t{f.upload_time}\t{f.url_path}\n")
+    lines.sort()
+    return "".join(lines)
+
+
+class _LazyReleases(Mapping[str, Release]):
+    """A project's releases, in stored (ascending version) order, decoded on first access.
+
+    Resolution looks at a few releases of projects that have hundreds, so a
+    :class:`Release` (and its :class:`DistFile` tuples) is only built when asked for.
+    """
+
+    __slots__ = ("_raw", "_done", "_metas", "_files")
+
+    def __init__(self, raw: list[dict[str, Any]], metas: list[Metadata],
+                 files: Mapping[str, Sequence[Any]] | None) -> None:
+        self._raw = {rel["v"]: rel for rel in raw}
+        self._done: dict[str, Release] = {}
+        self._metas = metas
+        self._files = files
+
+    def __getitem__(self, version: str) -> Release:
+        release = self._done.get(version)
+        if release is None:
+            rel = self._raw[version]
+            files = self._files
+            if files is None:
+                dists = tuple(DistFile(f[0], None, None, None, None, f[1], f[2], f[3]) for f in rel["f"])
+            else:
+                none = (None, None, None, None)
+                dists = tuple(DistFile(f[0], *files.get(f[0], none), f[1], f[2], f[3]) for f in rel["f"])
+            metas = self._metas
+            release = self._done[version] = Release(
+                version=version,
+                files=dists,
+                metadata=tuple(metas[i] for i in rel.get("m", ())),
+                failures=tuple(Failure(*x) for x in rel.get("x", ())),
+            )
+        return release
+
+    def __contains__(self, version: object) -> bool:
+        return version in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
+
+    def __repr__(self) -> str:
+        return f"<releases {', '.join(self._raw)}>"
 
 
 def decode_project(data: Mapping[str, Any], files: Mapping[str, Sequence[Any]] | None = None) -> Project:
     """Decode the stored graph object of one project back into a :class:`Project`.
+
+    Releases are decoded lazily (on first access to each); a malformed record
+    may therefore raise ``KeyError``/``IndexError``/``TypeError`` later.
 
     Args:
         data: the project's dependency-graph object.
@@ -203,25 +264,37 @@ def decode_project(data: Mapping[str, Any], files: Mapping[str, Sequence[Any]] |
         )
         for m in data["metadata"]
     ]
-    no_details = (None, None, None, None)
-    releases: dict[str, Release] = {}
-    for rel in data["releases"]:
-        if files is None:
-            dists = tuple(DistFile(f[0], None, None, None, None, f[1], f[2], f[3]) for f in rel["f"])
-        else:
-            dists = tuple(DistFile(f[0], *files.get(f[0], no_details), f[1], f[2], f[3]) for f in rel["f"])
-        releases[rel["v"]] = Release(
-            version=rel["v"],
-            files=dists,
-            metadata=tuple(metas[i] for i in rel.get("m", ())),
-            failures=tuple(Failure(*x) for x in rel.get("x", ())),
-        )
-    return Project(name=data["name"], releases=releases, last_serial=data["serial"])
+    releases = _LazyReleases(data["releases"], metas, files)
+    return Project(name=data["name"], releases=releases, last_serial=data["serial"])  # type: ignore[arg-type]
 
 
-def decode_files(data: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """Decode a project's file-index object: filename -> ``[sha256, size, upload_time, url_path]``."""
-    return {f[0]: f[1:] for f in data["files"]}
+def decode_files(text: str, only: Iterable[str] | None = None) -> dict[str, tuple[str, int, str, str]]:
+    """Decode a project's file index: filename -> ``(sha256, size, upload_time, url_path)``.
+
+    Args:
+        text: the decompressed member (:func:`encode_files`).
+        only: decode just these file names (found by search, without splitting
+            the other lines); default all.
+    """
+    out: dict[str, tuple[str, int, str, str]] = {}
+    if only is None:
+        lines = text.splitlines()
+    else:
+        lines = []
+        for filename in only:
+            key = filename + "\t"
+            if text.startswith(key):
+                start = 0
+            else:
+                start = text.find("\n" + key) + 1
+                if start == 0:
+                    continue
+            end = text.find("\n", start)
+            lines.append(text[start:end if end >= 0 else len(text)])
+    for line in lines:
+        filename, sha256, size, upload_time, url_path = line.split("\t")
+        out[filename] = (sha256, int(size), upload_time, url_path)
+    return out
 
 
 def compress(data: bytes) -> bytes:
@@ -237,7 +310,7 @@ def decompress(data: bytes) -> bytes:
 
 def project_bytes(project: Project) -> tuple[bytes, bytes]:
     """The compressed members stored for ``project``: (dependency graph, file index)."""
-    return (compress(dumps(encode_project(project)).encode()), compress(dumps(encode_files(project)).encode()))
+    return (compress(dumps(encode_project(project)).encode()), compress(encode_files(project).encode()))
 
 
 # --------------------------------------------------------------------------- writer
@@ -556,14 +629,14 @@ class DatabaseLayer:
             self._index[key] = index
         return index
 
-    def _member(self, file: Path, entry: tuple[int, int], what: str) -> dict[str, Any]:
+    def _member(self, file: Path, entry: tuple[int, int], what: str) -> bytes:
+        """Read and decompress one member of a ``.dat`` file."""
         offset, length = entry
         try:
             with open(file, "rb") as handle:
                 handle.seek(offset)
-                member = handle.read(length)
-            return json.loads(decompress(member))
-        except (OSError, ValueError, zlib.error) as error:
+                return decompress(handle.read(length))
+        except (OSError, zlib.error) as error:
             raise DatabaseError(
                 f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it"
             ) from None
@@ -575,7 +648,12 @@ class DatabaseLayer:
         entry = self._shard_index(key).get(norm)
         if entry is None:
             return None
-        return self._member(self._dir / f"{key}.dat", entry, f"record of {norm!r} in shard {key}.dat")
+        what = f"record of {norm!r} in shard {key}.dat"
+        member = self._member(self._dir / f"{key}.dat", entry, what)
+        try:
+            return json.loads(member)
+        except ValueError as error:
+            raise DatabaseError(f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it") from None
 
     # -- file index ---------------------------------------------------------
 
@@ -617,8 +695,11 @@ class DatabaseLayer:
             found.append(hit)
         return found[0], found[1]
 
-    def files_raw(self, name: str) -> dict[str, list[Any]] | None:
-        """Return project ``name``'s file index (filename -> ``[sha256, size, upload_time, url_path]``).
+    def files_raw(self, name: str, only: Iterable[str] | None = None) -> dict[str, tuple[str, int, str, str]] | None:
+        """Return project ``name``'s file index: filename -> ``(sha256, size, upload_time, url_path)``.
+
+        Args:
+            only: just these file names (the others are not decoded).
 
         Raises:
             MissingFilesError: the shard is neither present nor fetchable.
@@ -635,7 +716,11 @@ class DatabaseLayer:
         entry = index.get(norm)
         if entry is None:
             return None
-        return decode_files(self._member(dat, entry, f"file index of {norm!r} in {FILES_DIR}/{key}.dat"))
+        what = f"file index of {norm!r} in {FILES_DIR}/{key}.dat"
+        try:
+            return decode_files(self._member(dat, entry, what).decode(), only)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise DatabaseError(f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it") from None
 
     # -- whole projects -----------------------------------------------------
 
@@ -738,6 +823,8 @@ def merge_projects(projects: Sequence[Project]) -> Project:
 class Database(ProjectSource):
     """A stack of database layers; later layers win per release.
 
+    Releases are in ascending PEP 440 order (``releases_sorted``).
+
     Attributes:
         layers: the opened layers, in the order given.
         manifests: each layer's manifest, same order.
@@ -752,6 +839,8 @@ class Database(ProjectSource):
         self.manifests = [layer.manifest for layer in self.layers]
         self.manifest = self.manifests[-1]
         self._cache: dict[str, Project | None] = {}
+
+    releases_sorted = True
 
     def project(self, name: str, details: bool = False) -> Project | None:
         """Return the project ``name`` (any spelling) merged over all layers, or ``None``.
@@ -768,39 +857,35 @@ class Database(ProjectSource):
             self._cache[norm] = result
         return result
 
-    def file_details(self, name: str, filenames: Iterable[str]) -> dict[str, DistFile]:
+    def file_details(self, name: str, dists: Iterable[DistFile]) -> dict[str, DistFile]:
         """Complete records of some files of ``name``, from the file index of the layers.
 
         The layers are asked last to first; a file's record comes from the
-        first layer whose index has it. Unknown file names are left out.
+        first layer whose index has it. Unknown files are left out.
 
         Raises:
             MissingFilesError: a needed file-index shard is neither present nor
                 fetchable (it lists every missing shard file).
         """
         norm = normalize(name)
-        graph = self.project(norm)
-        if graph is None:
-            return {}
-        wanted = set(filenames)
-        dists = {d.filename: d for r in graph.releases.values() for d in r.files if d.filename in wanted}
+        wanted = {d.filename: d for d in dists}
         found: dict[str, DistFile] = {}
         missing: MissingFilesError | None = None
         for layer in reversed(self.layers):
-            if len(found) == len(dists):
+            if len(found) == len(wanted):
                 break
             try:
-                index = layer.files_raw(norm) or {}
+                index = layer.files_raw(norm, [f for f in wanted if f not in found]) or {}
             except MissingFilesError as error:
                 if missing is None:
                     missing = error
                 else:
                     missing.merge(error)
                 continue
-            for filename, dist in dists.items():
-                if filename not in found and filename in index:
-                    found[filename] = dist._replace(**dict(zip(_DETAIL_FIELDS, index[filename])))
-        if missing is not None and len(found) < len(dists):
+            for filename, details in index.items():
+                if filename in wanted and filename not in found:
+                    found[filename] = wanted[filename]._replace(**dict(zip(_DETAIL_FIELDS, details)))
+        if missing is not None and len(found) < len(wanted):
             raise missing
         return found
 
