@@ -127,7 +127,10 @@ class Release:
         metadata: distinct :class:`Metadata` records referenced by the files.
             Usually one; several when per-platform wheels declare different
             dependencies, or the sdist differs from the wheels.
-        failures: files whose metadata is missing, and why.
+        failures: files whose metadata is missing, and why. The on-disk
+            reader fills this only when asked for details (the reasons live
+            in the file index); a file without metadata shows anyway as
+            ``DistFile.metadata is None``.
     """
 
     version: str

@@ -152,11 +152,10 @@ def encode_project(project: Project) -> dict[str, Any]:
         rel: dict[str, Any] = {"v": release.version, "f": files}
         if local:
             rel["m"] = local
-        if release.failures:
-            rel["x"] = [
-                [x.filename, x.kind, x.reason]
-                for x in sorted(release.failures, key=lambda x: (x.filename, x.kind, x.reason))
-            ]
+        names = {f.filename for f in release.files}
+        orphans = [x for x in release.failures if x.filename not in names]
+        if orphans:  # failures of files not in the release (kept here; the others go with the file index)
+            rel["x"] = [[x.filename, x.kind, x.reason] for x in sorted(orphans, key=lambda x: (x.filename, x.kind, x.reason))]
         releases.append(rel)
     return {
         "name": normalize(project.name),
@@ -170,9 +169,12 @@ def encode_project(project: Project) -> dict[str, Any]:
 def encode_files(project: Project) -> str:
     """Encode the file-index part of a :class:`Project` (see docs/db-format.md §3.5).
 
-    One line per file, sorted: ``filename<TAB>sha256<TAB>size<TAB>upload_time<TAB>url_path``.
+    One line per file, sorted:
+    ``filename<TAB>sha256<TAB>size<TAB>upload_time<TAB>url_path``, followed by
+    ``<TAB>kind<TAB>reason`` when the file's metadata could not be obtained.
     Lines rather than JSON, so that a reader finds one file without parsing
-    the others (PyPI file names contain neither tabs nor newlines).
+    the others (PyPI file names contain neither tabs nor newlines; in reasons
+    they are replaced by spaces).
 
     Raises:
         ValueError: a file lacks its sha256, size, upload time or URL path, or
@@ -180,12 +182,18 @@ def encode_files(project: Project) -> str:
     """
     lines = []
     for release in project.releases.values():
+        failures = {x.filename: x for x in release.failures}
         for f in release.files:
             if not f.has_details or f.size is None or f.upload_time is None or f.url_path is None:
                 raise ValueError(f"file {f.filename} of {project.name} lacks its file-index fields")
             if "\t" in f.filename or "\n" in f.filename:
                 raise ValueError(f"file name {f.filename!r} of {project.name} contains a tab or newline")
-            lines.append(f"{f.filename}\t{f.sha256}\t{f.size}\t{f.upload_time}\t{f.url_path}\n")
+            line = f"{f.filename}\t{f.sha256}\t{f.size}\t{f.upload_time}\t{f.url_path}"
+            failure = failures.get(f.filename)
+            if failure is not None:
+                reason = " ".join(failure.reason.split())
+                line += f"\t{failure.kind}\t{reason}"
+            lines.append(line + "\n")
     lines.sort()
     return "".join(lines)
 
@@ -211,17 +219,23 @@ class _LazyReleases(Mapping[str, Release]):
         if release is None:
             rel = self._raw[version]
             files = self._files
+            failures = [Failure(*x) for x in rel.get("x", ())]
             if files is None:
                 dists = tuple(DistFile(f[0], None, None, None, None, f[1], f[2], f[3]) for f in rel["f"])
             else:
                 none = (None, None, None, None)
-                dists = tuple(DistFile(f[0], *files.get(f[0], none), f[1], f[2], f[3]) for f in rel["f"])
+                dists = tuple(DistFile(f[0], *files.get(f[0], none)[:4], f[1], f[2], f[3]) for f in rel["f"])
+                for f in rel["f"]:
+                    details = files.get(f[0], none)
+                    if len(details) == 6:
+                        failures.append(Failure(f[0], details[4], details[5]))
+                failures.sort(key=lambda x: (x.filename, x.kind, x.reason))
             metas = self._metas
             release = self._done[version] = Release(
                 version=version,
                 files=dists,
                 metadata=tuple(metas[i] for i in rel.get("m", ())),
-                failures=tuple(Failure(*x) for x in rel.get("x", ())),
+                failures=tuple(failures),
             )
         return release
 
@@ -268,8 +282,8 @@ def decode_project(data: Mapping[str, Any], files: Mapping[str, Sequence[Any]] |
     return Project(name=data["name"], releases=releases, last_serial=data["serial"])  # type: ignore[arg-type]
 
 
-def decode_files(text: str, only: Iterable[str] | None = None) -> dict[str, tuple[str, int, str, str]]:
-    """Decode a project's file index: filename -> ``(sha256, size, upload_time, url_path)``.
+def decode_files(text: str, only: Iterable[str] | None = None) -> dict[str, tuple[Any, ...]]:
+    """Decode a project's file index: filename -> ``(sha256, size, upload_time, url_path[, kind, reason])``.
 
     Args:
         text: the decompressed member (:func:`encode_files`).
@@ -292,8 +306,9 @@ def decode_files(text: str, only: Iterable[str] | None = None) -> dict[str, tupl
             end = text.find("\n", start)
             lines.append(text[start:end if end >= 0 else len(text)])
     for line in lines:
-        filename, sha256, size, upload_time, url_path = line.split("\t")
-        out[filename] = (sha256, int(size), upload_time, url_path)
+        fields = line.split("\t")
+        fields[2] = int(fields[2])  # type: ignore[call-overload]
+        out[fields[0]] = tuple(fields[1:])  # type: ignore[assignment]
     return out
 
 
@@ -884,7 +899,7 @@ class Database(ProjectSource):
                 continue
             for filename, details in index.items():
                 if filename in wanted and filename not in found:
-                    found[filename] = wanted[filename]._replace(**dict(zip(_DETAIL_FIELDS, details)))
+                    found[filename] = wanted[filename]._replace(**dict(zip(_DETAIL_FIELDS, details[:4])))
         if missing is not None and len(found) < len(wanted):
             raise missing
         return found
