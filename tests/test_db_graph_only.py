@@ -44,7 +44,9 @@ def test_slim_copy_is_a_tenth_and_holds_no_file_index(slim: Path) -> None:
     full = tree_size(SNAPSHOT)
     assert tree_size(slim) * 8 < full, (tree_size(slim), full)
     # the manifest is the full DB's, plus files_url: same counts, same shard hashes
-    assert manifest["files_shards"] == store.read_manifest(SNAPSHOT)["files_shards"]
+    full_manifest = store.read_manifest(SNAPSHOT)
+    assert manifest == dict(full_manifest, files_url=SNAPSHOT.as_uri())
+    assert store.DatabaseLayer(slim).shard_table == store.DatabaseLayer(SNAPSHOT).shard_table
 
 
 def test_lock_from_graph_only_db_fetches_few_shards_and_equals_the_full_lock(
@@ -59,7 +61,7 @@ def test_lock_from_graph_only_db_fetches_few_shards_and_equals_the_full_lock(
     cached = sorted((tmp_path / "cache" / "files").iterdir())
     # two files (.idx, .dat) per shard, only the shards of the locked packages
     shards = {store.shard_of(name, store.read_manifest(slim)["files_prefix_length"]) for name in packages}
-    assert len(cached) == len(fetched) == 2 * len(shards) < 2 * len(store.read_manifest(slim)["files_shards"])
+    assert len(cached) == len(fetched) == 2 * len(shards) < 2 * store.read_manifest(slim)["shard_counts"]["files"]
     for file in cached:  # content-addressed by the manifest's hashes
         assert store.hashlib.sha256(file.read_bytes()).hexdigest() == file.name
     # a second lock needs no network: --offline works from the cache, byte-identical

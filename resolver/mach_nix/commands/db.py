@@ -239,9 +239,9 @@ def run_info(args: argparse.Namespace) -> int:
                 sizes = manifest["bytes"]
                 local = "" if (Path(path) / manifest["shards_dir"] / "files").is_dir() else \
                     f" (not here: graph-only, fetched from {manifest.get('files_url')})"
-                print(f"  graph:       {len(manifest['shards'])} shards (prefix length "
+                print(f"  graph:       {manifest['shard_counts']['graph']} shards (prefix length "
                       f"{manifest['shard_prefix_length']}), {sizes['graph']} bytes")
-                print(f"  file index:  {len(manifest['files_shards'])} shards (prefix length "
+                print(f"  file index:  {manifest['shard_counts']['files']} shards (prefix length "
                       f"{manifest['files_prefix_length']}), {sizes['files']} bytes{local}")
                 roots = manifest.get("crawl", {}).get("roots", [])
                 if roots:

@@ -327,7 +327,7 @@ class Crawler:
         self.old: store.DatabaseLayer | None = None
         if (self.root / store.MANIFEST).exists():
             self.old = store.DatabaseLayer(self.root)
-            if self.old.manifest["files_shards"] and not (self.old.path / self.old.manifest["shards_dir"] / store.FILES_DIR).is_dir():
+            if self.old.manifest["shard_counts"]["files"] and not (self.old.path / self.old.manifest["shards_dir"] / store.FILES_DIR).is_dir():
                 raise UsageError(
                     f"{self.root} is a graph-only database (its file index is published at "
                     f"{self.old.manifest.get('files_url')}); crawl into a database of your own and layer it "

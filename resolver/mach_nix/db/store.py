@@ -56,6 +56,8 @@ MAX_PREFIX_LENGTH = 4
 FILES_PREFIX_EXTRA = 1
 #: Subdirectory of a generation that holds the file-index shards.
 FILES_DIR = "files"
+#: File of a generation listing every shard with its sha256 (pinned by the manifest).
+SHARDS_TABLE = "shards.json"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -428,8 +430,10 @@ def write_database(
         file_shards = _write_shards(tmp / FILES_DIR, files_shards)
         graph_bytes = sum(entry["bytes"] for entry in shards.values())
         files_bytes = sum(entry["bytes"] for entry in file_shards.values())
-        content_hash = hashlib.sha256(dumps([shards, file_shards]).encode()).hexdigest()
-        generation = f"shards-{content_hash[:16]}"
+        table = (json.dumps({"graph": shards, "files": file_shards}, sort_keys=True, indent=0) + "\n").encode()
+        _fsync_write(tmp / SHARDS_TABLE, table)
+        table_hash = hashlib.sha256(table).hexdigest()
+        generation = f"shards-{table_hash[:16]}"
         _fsync_dir(tmp / FILES_DIR)
         _fsync_dir(tmp)
         manifest: dict[str, Any] = {
@@ -443,8 +447,8 @@ def write_database(
             "failures_by_kind": dict(sorted(kinds.items())),
             "bytes": {"graph": graph_bytes, "files": files_bytes, "total": graph_bytes + files_bytes},
             "crawl": dict(crawl or {}),
-            "shards": shards,
-            "files_shards": file_shards,
+            "shard_counts": {"graph": len(shards), "files": len(file_shards)},
+            "shards_sha256": table_hash,
         }
         if files_url:
             manifest["files_url"] = files_url
@@ -520,9 +524,11 @@ def write_graph_only(source: str | os.PathLike[str], out: str | os.PathLike[str]
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
     try:
-        for key in sorted(manifest["shards"]):
+        layer = DatabaseLayer(source)
+        for key in sorted(layer.shard_table["graph"]):
             for suffix in ("idx", "dat"):
                 _fsync_write(tmp / f"{key}.{suffix}", (Path(source) / generation / f"{key}.{suffix}").read_bytes())
+        _fsync_write(tmp / SHARDS_TABLE, (Path(source) / generation / SHARDS_TABLE).read_bytes())
         _fsync_dir(tmp)
         target = root / generation
         if target.exists():
@@ -575,7 +581,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"database {str(root)!r} has format version {version}, this mach-nix reads only "
             f"version {FORMAT_VERSION}; use a matching mach-nix or re-crawl the database"
         )
-    for key in ("shard_prefix_length", "files_prefix_length", "shards_dir", "shards", "files_shards", "counts"):
+    for key in ("shard_prefix_length", "files_prefix_length", "shards_dir", "shards_sha256", "counts"):
         if key not in manifest:
             raise DatabaseError(f"{str(file)!r} lacks the field {key!r}; the database is corrupt")
     if not (root / manifest["shards_dir"]).is_dir():
@@ -620,6 +626,26 @@ class DatabaseLayer:
         self._dir = self.path / self.manifest["shards_dir"]
         self._index: dict[str, dict[str, tuple[int, int]]] = {}
         self._files_index: dict[str, tuple[Path, dict[str, tuple[int, int]]]] = {}
+        self._table: dict[str, dict[str, dict[str, Any]]] | None = None
+
+    @property
+    def shard_table(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The generation's ``shards.json``: per shard key, its project count, bytes and the
+        sha256 of its ``.idx`` and ``.dat``, for the ``graph`` and the ``files`` index.
+
+        Read on first use (lookups do not need it) and checked against the
+        manifest's ``shards_sha256``.
+        """
+        if self._table is None:
+            file = self._dir / SHARDS_TABLE
+            try:
+                data = file.read_bytes()
+            except OSError as error:
+                raise DatabaseError(f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it") from None
+            if hashlib.sha256(data).hexdigest() != self.manifest["shards_sha256"]:
+                raise DatabaseError(f"{str(file)!r} does not match the manifest's shards_sha256; re-crawl the database")
+            self._table = json.loads(data)
+        return self._table
 
     def _read_index(self, file: Path, what: str) -> dict[str, tuple[int, int]]:
         index = {}
@@ -639,8 +665,9 @@ class DatabaseLayer:
         index = self._index.get(key)
         if index is None:
             index = {}
-            if key in self.manifest["shards"]:
-                index = self._read_index(self._dir / f"{key}.idx", f"shard index {key}.idx")
+            file = self._dir / f"{key}.idx"
+            if file.exists():  # no file: an empty shard
+                index = self._read_index(file, f"shard index {key}.idx")
             self._index[key] = index
         return index
 
@@ -675,14 +702,14 @@ class DatabaseLayer:
     def files_shard(self, name: str) -> str | None:
         """The file-index shard key holding project ``name``, or ``None`` if it has none."""
         key = shard_of(name, self._files_prefix)
-        return key if key in self.manifest["files_shards"] else None
+        return key if key in self.shard_table["files"] else None
 
     def files_shard_sources(self, key: str) -> list[dict[str, str]]:
         """The two files of file-index shard ``key``: ``{"file", "sha256", "url"}`` each.
 
         ``url`` is empty when the manifest names no ``files_url``.
         """
-        entry = self.manifest["files_shards"][key]
+        entry = self.shard_table["files"][key]
         base = self.manifest.get("files_url", "")
         out = []
         for suffix, digest in (("idx", entry["idx_sha256"]), ("dat", entry["dat_sha256"])):
@@ -760,7 +787,7 @@ class DatabaseLayer:
     def names(self) -> list[str]:
         """Every project name in this layer (reads all shard indexes)."""
         out: list[str] = []
-        for key in sorted(self.manifest["shards"]):
+        for key in sorted(self.shard_table["graph"]):
             out.extend(self._shard_index(key))
         return sorted(out)
 
