@@ -2,6 +2,6 @@
 
 import sys
 
-from mach_nix.cli import main
+from mach_nix.entry import main
 
 sys.exit(main())

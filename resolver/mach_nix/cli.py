@@ -39,8 +39,14 @@ Run 'mach-nix COMMAND --help' for the options of one command.
 """
 
 
+_PARSER: argparse.ArgumentParser | None = None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every subcommand registered."""
+    """Return the top-level parser with every subcommand registered (built once per process)."""
+    global _PARSER
+    if _PARSER is not None:
+        return _PARSER
     from mach_nix.commands import ALL_COMMAND_MODULES
 
     parser = argparse.ArgumentParser(
@@ -53,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in ALL_COMMAND_MODULES:
         module.register(subparsers)
+    _PARSER = parser
     return parser
 
 

@@ -289,6 +289,11 @@ class MachNixProvider:
     def versions(self, name: str) -> VersionList:
         """The project's releases with valid versions, newest first (releases decoded lazily)."""
         cached = self._versions.get(name)
+        if cached is None:
+            shared = getattr(self.db, "version_lists", None)  # kept by the on-disk DB across resolutions
+            cached = shared.get(name) if shared is not None else None
+            if cached is not None:
+                self._versions[name] = cached
         if cached is not None:
             return cached
         project = self.project(name)
@@ -306,6 +311,9 @@ class MachNixProvider:
             else:
                 items.sort(reverse=True)
         result = self._versions[name] = VersionList(items, releases)
+        shared = getattr(self.db, "version_lists", None)
+        if shared is not None:
+            shared[name] = result
         return result
 
     def python_ok(self, requires_python: str | None) -> bool:

@@ -78,6 +78,10 @@ def parse_python_version(text: str) -> str:
     return f"3.{minor}.{patch}{suffix}"
 
 
+#: Targets made by :meth:`Target.create`, by value.
+_INTERNED: dict = {}
+
+
 @dataclass(frozen=True)
 class Target:
     """Interpreter and system an environment is resolved for.
@@ -130,7 +134,10 @@ class Target:
             macos = macos or DEFAULT_MACOS[system]
             major, minor = _parse_two(macos, "macOS deployment target")
             macos = f"{major}.{minor}"
-        return cls(python=full, system=system, implementation="cpython", glibc=glibc, macos=macos)
+        target = cls(python=full, system=system, implementation="cpython", glibc=glibc, macos=macos)
+        # One object per distinct target, so that its derived values (tags,
+        # marker environment) are computed once per process.
+        return _INTERNED.setdefault(target, target)
 
     # -- derived values ----------------------------------------------------
 

@@ -148,7 +148,31 @@ def open_db(args: argparse.Namespace):
     from mach_nix.db.store import default_files_cache, open_database
 
     caches = [default_files_cache(), *getattr(args, "files_cache", [])]
-    return open_database(database_paths(args), files_cache=caches, fetch=not getattr(args, "offline", False))
+    paths = [os.path.abspath(p) for p in database_paths(args)]
+    fetch = not getattr(args, "offline", False)
+    key = (tuple(paths), tuple(str(c) for c in caches), fetch)
+    signature = tuple(_manifest_signature(p) for p in paths)
+    cached = _OPENED.get(key)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    db = open_database(paths, files_cache=caches, fetch=fetch)
+    _OPENED[key] = (signature, db)
+    return db
+
+
+#: Databases opened by this process, with the manifest signatures they were opened at.
+#: Only a long-lived process (the resolver server) opens the same databases twice; it
+#: then reuses the projects already decoded, unless a manifest changed meanwhile.
+_OPENED: dict[tuple, tuple[tuple, object]] = {}
+
+
+def _manifest_signature(path: str) -> tuple:
+    """What changes when a database is rewritten (its manifest is replaced atomically)."""
+    try:
+        info = os.stat(os.path.join(path, "manifest.json"))
+    except OSError:
+        return ()
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def lock_from_args(args: argparse.Namespace, artifacts: bool = True):

@@ -171,21 +171,24 @@ def encode_project(project: Project) -> dict[str, Any]:
 def encode_files(project: Project) -> str:
     """Encode the file-index part of a :class:`Project` (see docs/db-format.md §3.5).
 
-    One line per file, sorted:
+    One line per file:
     ``filename<TAB>sha256<TAB>size<TAB>upload_time<TAB>url_path``, followed by
     ``<TAB>kind<TAB>reason`` when the file's metadata could not be obtained.
-    Lines rather than JSON, so that a reader finds one file without parsing
-    the others (PyPI file names contain neither tabs nor newlines; in reasons
-    they are replaced by spaces).
+    Releases newest first (descending PEP 440 order), each release's files by
+    name. Lines rather than JSON, so that a reader finds one file without
+    parsing the others, and newest first, so that it usually stops
+    decompressing early: locks mostly name recent releases (PyPI file names
+    contain neither tabs nor newlines; in reasons they are replaced by spaces).
 
     Raises:
         ValueError: a file lacks its sha256, size, upload time or URL path, or
             its name contains a tab or newline.
     """
     lines = []
-    for release in project.releases.values():
+    for version in sorted(project.releases, key=version_sort_key, reverse=True):
+        release = project.releases[version]
         failures = {x.filename: x for x in release.failures}
-        for f in release.files:
+        for f in sorted(release.files, key=lambda f: f.filename):
             if not f.has_details or f.size is None or f.upload_time is None or f.url_path is None:
                 raise ValueError(f"file {f.filename} of {project.name} lacks its file-index fields")
             if "\t" in f.filename or "\n" in f.filename:
@@ -196,7 +199,6 @@ def encode_files(project: Project) -> str:
                 reason = " ".join(failure.reason.split())
                 line += f"\t{failure.kind}\t{reason}"
             lines.append(line + "\n")
-    lines.sort()
     return "".join(lines)
 
 
@@ -284,33 +286,46 @@ def decode_project(data: Mapping[str, Any], files: Mapping[str, Sequence[Any]] |
     return Project(name=data["name"], releases=releases, last_serial=data["serial"])  # type: ignore[arg-type]
 
 
-def decode_files(text: str, only: Iterable[str] | None = None) -> dict[str, tuple[Any, ...]]:
+def decode_files(member: bytes, only: Iterable[str] | None = None) -> dict[str, tuple[Any, ...]]:
     """Decode a project's file index: filename -> ``(sha256, size, upload_time, url_path[, kind, reason])``.
 
     Args:
-        text: the decompressed member (:func:`encode_files`).
-        only: decode just these file names (found by search, without splitting
-            the other lines); default all.
+        member: the compressed member (:func:`encode_files`, :func:`compress`).
+        only: decode just these file names: the member is decompressed only as
+            far as the last of them, and the other lines are not split.
+            Default: all.
+
+    Raises:
+        zlib.error, UnicodeDecodeError, ValueError: a corrupt member.
     """
-    out: dict[str, tuple[str, int, str, str]] = {}
     if only is None:
-        lines = text.splitlines()
+        lines = decompress(member).decode().splitlines()
     else:
+        wanted = {filename.encode() for filename in only}
         lines = []
-        for filename in only:
-            key = filename + "\t"
-            if text.startswith(key):
-                start = 0
-            else:
-                start = text.find("\n" + key) + 1
-                if start == 0:
+        inflater = zlib.decompressobj(-15)
+        text = b"\n"  # so that every line, the first too, follows a newline
+        step = 16384
+        for start in range(0, len(member) + 1, step):
+            text += inflater.decompress(member[start:start + step])
+            if start + step >= len(member):
+                text += inflater.flush()
+            for filename in list(wanted):
+                found = text.find(b"\n" + filename + b"\t")
+                if found < 0:
                     continue
-            end = text.find("\n", start)
-            lines.append(text[start:end if end >= 0 else len(text)])
+                end = text.find(b"\n", found + 1)
+                if end < 0:
+                    continue  # the line is not complete yet
+                lines.append(text[found + 1:end].decode())
+                wanted.discard(filename)
+            if not wanted:
+                break
+    out: dict[str, tuple[Any, ...]] = {}
     for line in lines:
-        fields = line.split("\t")
-        fields[2] = int(fields[2])  # type: ignore[call-overload]
-        out[fields[0]] = tuple(fields[1:])  # type: ignore[assignment]
+        fields: list[Any] = line.split("\t")
+        fields[2] = int(fields[2])
+        out[fields[0]] = tuple(fields[1:])
     return out
 
 
@@ -671,6 +686,18 @@ class DatabaseLayer:
             self._index[key] = index
         return index
 
+    def _raw_member(self, file: Path, entry: tuple[int, int], what: str) -> bytes:
+        """Read one (compressed) member of a ``.dat`` file."""
+        offset, length = entry
+        try:
+            with open(file, "rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
+        except OSError as error:
+            raise DatabaseError(
+                f"{what} in database {str(self.path)!r} is unreadable ({error}); re-crawl it"
+            ) from None
+
     def _member(self, file: Path, entry: tuple[int, int], what: str) -> bytes:
         """Read and decompress one member of a ``.dat`` file."""
         offset, length = entry
@@ -760,8 +787,8 @@ class DatabaseLayer:
             return None
         what = f"file index of {norm!r} in {FILES_DIR}/{key}.dat"
         try:
-            return decode_files(self._member(dat, entry, what).decode(), only)
-        except (UnicodeDecodeError, ValueError) as error:
+            return decode_files(self._raw_member(dat, entry, what), only)
+        except (zlib.error, UnicodeDecodeError, ValueError, IndexError) as error:
             raise DatabaseError(f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it") from None
 
     # -- whole projects -----------------------------------------------------
@@ -881,6 +908,9 @@ class Database(ProjectSource):
         self.manifests = [layer.manifest for layer in self.layers]
         self.manifest = self.manifests[-1]
         self._cache: dict[str, Project | None] = {}
+        #: The resolver's per-project version lists (see :class:`mach_nix.resolve.VersionList`),
+        #: kept with the projects they index so that a long-lived process parses versions once.
+        self.version_lists: dict[str, Any] = {}
 
     releases_sorted = True
 

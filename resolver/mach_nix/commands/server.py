@@ -1,0 +1,138 @@
+"""Subcommands ``mach-nix server start|stop|status|run``: the resolver server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from mach_nix.errors import ExitCode, UsageError
+
+DESCRIPTION = """\
+Keep a resolver process running in the background, so that 'mach-nix lock'
+and 'mach-nix resolve' skip the interpreter's imports and the opening of the
+database (they then take about the time of starting Python; see the README's
+benchmark). Results are byte-identical to runs without it: the server runs the
+same command line in your working directory and environment, one request at a
+time. Other commands never use it.
+
+The server listens on a private Unix socket (mode 0600, in
+$XDG_RUNTIME_DIR/mach-nix or /tmp/mach-nix-UID, mode 0700) whose name depends
+on the mach-nix code: after an upgrade or an edit the old server is ignored
+(and exits when idle). It exits after --idle seconds without a request.
+MACH_NIX_NO_SERVER=1 bypasses it for one command.
+"""
+
+EPILOG = """\
+examples:
+  mach-nix server start              start it (idle timeout 30 minutes)
+  mach-nix lock -r requirements.txt  handled by the server now
+  mach-nix server status             pid, socket, requests served, uptime
+  mach-nix server stop
+"""
+
+
+def register(subparsers) -> None:
+    """Add ``server`` with its subcommands."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    server = subparsers.add_parser("server", help="run the resolver in the background (faster lock/resolve)",
+                                   description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
+    server.set_defaults(func=lambda args: (server.print_help(sys.stderr), ExitCode.USAGE)[1])
+    sub = server.add_subparsers(dest="server_command", metavar="SUBCOMMAND")
+    start = sub.add_parser("start", help="start the server in the background (no-op if running)")
+    start.add_argument("--idle", type=float, default=1800, metavar="SECONDS",
+                       help="exit after this long without a request (default: 1800)")
+    start.set_defaults(func=run_start)
+    run = sub.add_parser("run", help="run the server in the foreground (for service managers)")
+    run.add_argument("--idle", type=float, default=1800, metavar="SECONDS",
+                     help="exit after this long without a request (default: 1800)")
+    run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    run.set_defaults(func=run_foreground)
+    stop = sub.add_parser("stop", help="stop the server")
+    stop.set_defaults(func=run_stop)
+    status = sub.add_parser("status", help="show whether it runs (exit code 0) or not (1)")
+    status.set_defaults(func=run_status)
+
+
+def _address(create: bool = False):
+    from mach_nix.server_address import socket_path
+
+    path = socket_path(create)
+    if path is None:
+        raise UsageError("no private directory for the server's socket: $XDG_RUNTIME_DIR/mach-nix or "
+                         f"/tmp/mach-nix-{os.getuid()} exists but belongs to someone else or is open to others")
+    return path
+
+
+def _status(path) -> dict | None:  # type: ignore[no-untyped-def]
+    from mach_nix.server_address import send
+
+    if not os.path.exists(path):
+        return None
+    try:
+        return json.loads(send(path, {"control": "status"}, timeout=5)["stdout"])
+    except (OSError, ValueError):
+        return None
+
+
+def run_start(args: argparse.Namespace) -> int:
+    """``mach-nix server start``."""
+    path = _address(create=True)
+    status = _status(path)
+    if status is not None:
+        print(f"mach-nix: server already running (pid {status['pid']}, {path})", file=sys.stderr)
+        return ExitCode.OK
+    read_end, write_end = os.pipe()
+    log_path = path[: -len(".sock")] + ".log"
+    log = open(log_path, "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mach_nix", "server", "run", "--idle", str(args.idle), "--ready-fd", str(write_end)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, pass_fds=(write_end,),
+        env={**os.environ, "MACH_NIX_NO_SERVER": "1"},
+    )
+    os.close(write_end)
+    log.close()
+    deadline = time.monotonic() + 30
+    ready = b""
+    while time.monotonic() < deadline and not ready and process.poll() is None:
+        ready = os.read(read_end, 2)
+    os.close(read_end)
+    if ready != b"ok":
+        raise UsageError(f"the server did not start; see {log_path}")
+    print(f"mach-nix: server started (pid {process.pid}, {path}, exits after {args.idle:g} s idle)", file=sys.stderr)
+    return ExitCode.OK
+
+
+def run_foreground(args: argparse.Namespace) -> int:
+    """``mach-nix server run``."""
+    from mach_nix.server import serve
+
+    return serve(_address(create=True), idle=args.idle, ready=getattr(args, "ready_fd", None))
+
+
+def run_stop(args: argparse.Namespace) -> int:
+    """``mach-nix server stop``."""
+    from mach_nix.server_address import send
+
+    path = _address()
+    if _status(path) is None:
+        print("mach-nix: no server running", file=sys.stderr)
+        return ExitCode.OK
+    send(path, {"control": "stop"}, timeout=30)
+    print("mach-nix: server stopped", file=sys.stderr)
+    return ExitCode.OK
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """``mach-nix server status``."""
+    path = _address()
+    status = _status(path)
+    if status is None:
+        print(f"no server running for this mach-nix (it would listen on {path})")
+        return 1
+    print(f"server running: pid {status['pid']}, socket {status['socket']}, "
+          f"{status['served']} requests served, up {status['uptime']} s")
+    return ExitCode.OK

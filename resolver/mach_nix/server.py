@@ -1,0 +1,135 @@
+"""The resolver server: a process that keeps the resolver imported and the databases open.
+
+A ``mach-nix lock`` or ``resolve`` spends most of its time starting: the
+interpreter, then the imports of ``packaging``, ``resolvelib`` and mach-nix
+(tens of milliseconds), then opening and decoding the database. ``mach-nix
+server start`` runs this module in the background; the ``mach-nix`` executable
+(:mod:`mach_nix.entry`) then hands those two commands to it over a Unix socket
+and prints what it answers. The work done is the same: the server runs the
+ordinary command line (:func:`mach_nix.cli.main`) in the client's working
+directory and environment, one request at a time, so results are
+byte-identical to a run without it (tests check this).
+
+What it keeps between requests: imported modules, opened databases with the
+projects they decoded (reopened when a database's ``manifest.json`` changes),
+and nothing else. It exits after ``--idle`` seconds without a request, on
+``mach-nix server stop``, or when its socket is removed. Its address depends on
+the mach-nix code (:mod:`mach_nix.server_address`), so an edited or upgraded
+mach-nix never talks to an old server. ``MACH_NIX_NO_SERVER=1`` bypasses it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import marshal
+import os
+import socket
+import sys
+import time
+
+from mach_nix.server_address import read_frame, write_frame
+
+#: Default idle time before the server exits, in seconds.
+DEFAULT_IDLE = 1800
+
+
+def _warm_up() -> None:
+    """Import everything ``lock``/``resolve`` use, so the first request is fast too."""
+    import mach_nix.cli  # noqa: F401
+    import mach_nix.commands.resolve  # noqa: F401
+    import mach_nix.db.store  # noqa: F401
+    import mach_nix.explain  # noqa: F401
+    import mach_nix.lock  # noqa: F401
+    import mach_nix.resolve  # noqa: F401
+    import resolvelib  # noqa: F401
+
+
+def run_request(request: dict) -> dict:
+    """Run one forwarded command as the CLI would in the client's cwd and environment."""
+    from mach_nix.cli import main
+
+    saved_cwd = os.getcwd()
+    saved_env = dict(os.environ)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = main(request["argv"])
+            except SystemExit as exit_:  # argparse: --help, usage errors
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+    except OSError as error:  # the client's cwd vanished
+        code = 2
+        stderr.write(f"mach-nix: error: {error}\n")
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return {"stdout": stdout.getvalue(), "stderr": stderr.getvalue(), "code": int(code)}
+
+
+def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> int:
+    """Listen on ``path`` and answer requests until idle, stopped, or the socket is gone.
+
+    Args:
+        path: the socket (an existing file there is replaced).
+        idle: seconds without a request after which the server exits.
+        ready: a file descriptor to write ``ok`` to once listening (then closed).
+    """
+    _warm_up()
+    started = time.time()
+    served = 0
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    os.chmod(path, 0o600)
+    listener.listen(16)
+    listener.settimeout(min(idle, 60.0))
+    inode = os.stat(path).st_ino
+    if ready is not None:
+        os.write(ready, b"ok")
+        os.close(ready)
+    last = time.monotonic()
+    try:
+        while True:
+            try:
+                conn, _addr = listener.accept()
+            except socket.timeout:
+                gone = not os.path.exists(path) or os.stat(path).st_ino != inode
+                if gone or time.monotonic() - last >= idle:
+                    return 0
+                continue
+            with conn:
+                conn.settimeout(30)
+                try:
+                    request = marshal.loads(read_frame(conn))
+                except (OSError, ValueError, EOFError, TypeError):
+                    continue
+                conn.settimeout(None)
+                control = request.get("control")
+                if control == "stop":
+                    response = {"stdout": "", "stderr": "mach-nix: server stopped\n", "code": 0}
+                elif control == "status":
+                    response = {"stdout": json.dumps({"pid": os.getpid(), "socket": str(path), "served": served,
+                                                      "uptime": round(time.time() - started, 1)}) + "\n",
+                                "stderr": "", "code": 0}
+                else:
+                    response = run_request(request)
+                    served += 1
+                with contextlib.suppress(OSError):
+                    write_frame(conn, response)
+                last = time.monotonic()
+                if control == "stop":
+                    return 0
+    finally:
+        listener.close()
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_ino == inode:
+                os.unlink(path)

@@ -1,0 +1,137 @@
+"""Client side of the resolver server: where its socket is, and how a command is handed over.
+
+Kept to the standard library modules an interpreter has loaded anyway (plus
+``socket`` and ``json``): this runs before every ``lock``/``resolve``.
+
+**Address.** One server per user and per mach-nix code: the socket is
+``<runtime dir>/server-<key>.sock``, where the runtime directory is
+``$XDG_RUNTIME_DIR/mach-nix`` or else ``/tmp/mach-nix-<uid>`` (created with
+mode 0700; a directory owned by someone else, or open to others, is never
+used), and ``<key>`` is derived from the version, the package's location and
+the newest modification time of its ``.py`` files. Editing or upgrading
+mach-nix therefore changes the address: a server never answers with old code.
+
+**Protocol.** One request per connection, each way a 4-byte big-endian length
+and a :mod:`marshal`-encoded dict (the address includes the interpreter's
+version, so both ends always agree on the encoding; ``marshal`` and
+``_socket`` cost no imports). Request: ``{"argv": [...], "cwd": "...", "env":
+{...}}`` or ``{"control": "status"|"stop"}``. Response: ``{"stdout": "...",
+"stderr": "...", "code": N}``.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import zlib
+
+from mach_nix import __version__
+
+PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+
+
+def runtime_dir(create: bool = False) -> str | None:
+    """The private directory of the server's socket, or ``None`` if it is not safe to use.
+
+    Args:
+        create: create it (mode 0700) if missing.
+    """
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    path = os.path.join(base, "mach-nix") if base else f"/tmp/mach-nix-{os.getuid()}"
+    try:
+        if create:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.stat(path)
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return path
+
+
+def code_key() -> str:
+    """A short key that changes with mach-nix's version, location and source files, and
+    with the interpreter's version."""
+    newest = 0
+    for sub in ("", "commands", "db"):
+        try:
+            with os.scandir(os.path.join(PACKAGE_DIR, sub)) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".py"):
+                        newest = max(newest, entry.stat().st_mtime_ns)
+        except OSError:
+            continue
+    location = zlib.crc32(f"{PACKAGE_DIR}{sys.version}".encode())
+    return f"{__version__}-{location:08x}-{newest:x}"
+
+
+def socket_path(create: bool = False) -> str | None:
+    """The server's socket for this user and this mach-nix code (``None``: no safe place)."""
+    directory = runtime_dir(create)
+    if directory is None:
+        return None
+    return os.path.join(directory, f"server-{code_key()}.sock")
+
+
+def send(path: str, request: dict, timeout: float | None = None) -> dict:
+    """Send one request to the server at ``path``; return its response.
+
+    Raises:
+        OSError: no server listens there (or it died mid-request).
+    """
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        write_frame(sock, request)
+        return marshal.loads(read_frame(sock))
+    finally:
+        sock.close()
+
+
+def write_frame(sock, value: dict) -> None:  # type: ignore[no-untyped-def]
+    """Send one length-prefixed :mod:`marshal` frame."""
+    data = marshal.dumps(value)
+    sock.sendall(len(data).to_bytes(4, "big") + data)
+
+
+def read_frame(sock) -> bytes:  # type: ignore[no-untyped-def]
+    """Read one length-prefixed frame from a socket.
+
+    Raises:
+        ConnectionError: the peer closed the connection early.
+    """
+    header = _read_exactly(sock, 4)
+    return _read_exactly(sock, int.from_bytes(header, "big"))
+
+
+def _read_exactly(sock, size: int) -> bytes:  # type: ignore[no-untyped-def]
+    chunks = []
+    while size:
+        chunk = sock.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the mach-nix server closed the connection")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def forward(argv: list[str]) -> int | None:
+    """Run ``mach-nix ARGV`` in the server if one is running; return its exit code.
+
+    Returns ``None`` (run it here instead) when no server listens for this code.
+    """
+    path = socket_path()
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        response = send(path, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)})
+    except OSError:
+        return None
+    sys.stdout.write(response["stdout"])
+    sys.stderr.write(response["stderr"])
+    sys.stdout.flush()
+    return int(response["code"])
