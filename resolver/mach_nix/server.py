@@ -88,7 +88,13 @@ def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> in
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    try:
+        listener.bind(path)
+    except OSError as error:
+        listener.close()
+        from mach_nix.errors import UsageError
+
+        raise UsageError(f"cannot listen on {path}: {error} (set XDG_RUNTIME_DIR to a short private directory)") from None
     os.chmod(path, 0o600)
     listener.listen(16)
     listener.settimeout(min(idle, 60.0))

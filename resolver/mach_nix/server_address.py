@@ -4,11 +4,11 @@ Kept to the standard library modules an interpreter has loaded anyway (plus
 ``socket`` and ``json``): this runs before every ``lock``/``resolve``.
 
 **Address.** One server per user and per mach-nix code: the socket is
-``<runtime dir>/server-<key>.sock``, where the runtime directory is
+``<runtime dir>/server-<hash of key>.sock``, where the runtime directory is
 ``$XDG_RUNTIME_DIR/mach-nix`` or else ``/tmp/mach-nix-<uid>`` (created with
 mode 0700; a directory owned by someone else, or open to others, is never
-used), and ``<key>`` is derived from the version, the package's location and
-the newest modification time of its ``.py`` files. Editing or upgrading
+used), and ``<key>`` is a hash of the version, the package's location, the
+interpreter's version and the newest modification time of its ``.py`` files. Editing or upgrading
 mach-nix therefore changes the address: a server never answers with old code.
 
 **Protocol.** One request per connection, each way a 4-byte big-endian length
@@ -43,6 +43,8 @@ def runtime_dir(create: bool = False) -> str | None:
         if create:
             os.makedirs(path, mode=0o700, exist_ok=True)
         info = os.stat(path)
+    except FileNotFoundError:
+        return path  # nothing there yet: no server either
     except OSError:
         return None
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
@@ -66,12 +68,18 @@ def code_key() -> str:
     return f"{__version__}-{location:08x}-{newest:x}"
 
 
+def short_name(key: str) -> str:
+    """A socket file name for ``key`` (Unix socket paths are limited to ~100 bytes)."""
+    data = key.encode()
+    return f"server-{zlib.crc32(data):08x}{zlib.adler32(data):08x}.sock"
+
+
 def socket_path(create: bool = False) -> str | None:
     """The server's socket for this user and this mach-nix code (``None``: no safe place)."""
     directory = runtime_dir(create)
     if directory is None:
         return None
-    return os.path.join(directory, f"server-{code_key()}.sock")
+    return os.path.join(directory, short_name(code_key()))
 
 
 def send(path: str, request: dict, timeout: float | None = None) -> dict:
