@@ -36,6 +36,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -55,6 +56,47 @@ from mach_nix.inventory import Inventory, NixpkgsPackage
 from mach_nix.providers import ProviderConfig
 from mach_nix.requirements import RequirementSet, RootRequirement, parse_requirement
 from mach_nix.target import Target
+
+#: Parsed ``Requires-Dist`` strings (``None``: invalid), shared by every resolution of the
+#: process: parsed requirements are never modified, and a long-lived process (the resolver
+#: server) meets the same strings again and again.
+_PARSED: dict[str, Requirement | None] = {}
+
+#: Tags of wheel file names, shared likewise.
+_WHEEL_TAGS: dict[str, frozenset] = {}
+
+
+def _parse_dependency(text: str) -> Requirement | None:
+    requirement = _PARSED.get(text, False)
+    if requirement is False:
+        try:
+            requirement = Requirement(text)
+        except (InvalidRequirement, InvalidSpecifier, ValueError):
+            requirement = None
+        _PARSED[text] = requirement
+    return requirement  # type: ignore[return-value]
+
+
+def _wheel_tags(filename: str) -> frozenset:
+    """The tags of a wheel file name (cached).
+
+    Raises:
+        InvalidWheelFilename, InvalidVersion: not a valid wheel name.
+    """
+    tags = _WHEEL_TAGS.get(filename)
+    if tags is None:
+        tags = _WHEEL_TAGS[filename] = parse_wheel_filename(filename)[3]
+    return tags
+
+
+def _sort_key(version: Version):  # type: ignore[no-untyped-def]
+    """A plain-tuple key ordering like ``version`` (compared in C), or the version itself.
+
+    ``packaging`` keeps one as ``_key`` (private, present in every release we
+    support); without it, comparisons fall back to :class:`Version`'s methods.
+    """
+    return getattr(version, "_key", version)
+
 
 #: Safety net against pathological inputs; far above anything real (mach-nix used 1000).
 MAX_ROUNDS = 500_000
@@ -208,11 +250,14 @@ class VersionList(Sequence[tuple[Version, str, Release]]):
     :class:`Release` of a triple when that triple is accessed.
     """
 
-    __slots__ = ("_items", "_releases")
+    __slots__ = ("_items", "_releases", "ascending_keys")
 
     def __init__(self, items: list[tuple[Version, str]], releases: Mapping[str, Release]) -> None:
         self._items = items
         self._releases = releases
+        #: Sort keys of the versions, oldest first, for bisection (``[]``: no pruning);
+        #: computed by the provider on first use.
+        self.ascending_keys: list | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -268,13 +313,11 @@ class MachNixProvider:
         self.requested: dict[str, list[Req]] = {}
         self._projects: dict[str, Project | None] = {}
         self._versions: dict[str, VersionList] = {}
-        self._ascending: dict[str, list[Version]] = {}
-        self._bounds: dict[str, Version] = {}
+        self._bounds: dict[str, Any] = {}
         self._windows: dict[tuple, tuple[int, int]] = {}
         self._display: dict[str, str] = {}
         self._candidates: dict[tuple[str, str, str], Candidate | None] = {}
         self._deps: dict[Candidate, list[Req]] = {}
-        self._reqs: dict[str, Requirement | None] = {}
         self._markers: dict[tuple[str, str], bool] = {}
         self._pyreq: dict[str, bool] = {}
 
@@ -346,7 +389,7 @@ class MachNixProvider:
             if not dist.is_wheel:
                 continue
             try:
-                _name, _ver, _build, wheel_tags = parse_wheel_filename(dist.filename)
+                wheel_tags = _wheel_tags(dist.filename)
             except (InvalidWheelFilename, InvalidVersion):
                 continue
             rank = self.target.wheel_rank(wheel_tags)
@@ -467,7 +510,7 @@ class MachNixProvider:
         count = len(versions)
         if not specs or count == 0:
             return 0, count
-        cache_key = (name, tuple(str(spec) for spec in specs))
+        cache_key = (name, tuple(id(spec) for spec in specs))  # specs live as long as this provider
         cached = self._windows.get(cache_key)
         if cached is not None:
             return cached
@@ -478,12 +521,14 @@ class MachNixProvider:
     def _compute_window(self, name: str, versions: VersionList, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
         """Uncached :meth:`window`."""
         count = len(versions)
-        ascending = self._ascending.get(name)
+        ascending = versions.ascending_keys
         if ascending is None:
-            ascending = [item[0] for item in reversed(versions.versions())]
-            if any(v.local is not None for v in ascending):
+            oldest_first = [item[0] for item in reversed(versions.versions())]
+            if any(v.local is not None for v in oldest_first):
                 ascending = []  # local versions break bound arithmetic: no pruning
-            self._ascending[name] = ascending
+            else:
+                ascending = [_sort_key(v) for v in oldest_first]
+            versions.ascending_keys = ascending
         if not ascending:
             return 0, count
         low, high = 0, count
@@ -495,7 +540,7 @@ class MachNixProvider:
                 bound = self._bounds.get(text)
                 if bound is None:
                     try:
-                        bound = self._bounds[text] = Version(text)
+                        bound = self._bounds[text] = _sort_key(Version(text))
                     except InvalidVersion:
                         continue
                 if operator in (">=", ">", "~="):
@@ -515,14 +560,7 @@ class MachNixProvider:
 
     def parse_dependency(self, text: str) -> Requirement | None:
         """Parse a ``Requires-Dist`` string (cached; invalid ones are skipped with a warning)."""
-        if text in self._reqs:
-            return self._reqs[text]
-        try:
-            requirement: Requirement | None = Requirement(text)
-        except (InvalidRequirement, InvalidSpecifier, ValueError):
-            requirement = None
-        self._reqs[text] = requirement
-        return requirement
+        return _parse_dependency(text)
 
     def marker_true(self, marker: Marker | None, extra: str = "") -> bool:
         """Evaluate a marker for the target (with ``extra``); cached."""
