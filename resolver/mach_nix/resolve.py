@@ -296,8 +296,13 @@ class MachNixProvider:
         constraints: Sequence[Req] = (),
         pre: bool = False,
         root_names: Iterable[str] = (),
+        roots: Sequence[Req] = (),
     ) -> None:
-        """Create a provider; ``constraints`` restrict versions of names that get required."""
+        """Create a provider; ``constraints`` restrict versions of names that get required.
+
+        ``roots`` (the user's requirements) let it skip candidates that cannot
+        be combined with them (see :meth:`_clashes_with_roots`).
+        """
         self.db = db
         self.target = target
         self.providers = providers
@@ -307,6 +312,13 @@ class MachNixProvider:
         self.constraints: dict[str, list[Req]] = {}
         for constraint in constraints:
             self.constraints.setdefault(constraint.name, []).append(constraint)
+        #: Specifiers every solution must satisfy, per name: the user's requirements and
+        #: constraints (without direct references).
+        self.fixed: dict[str, list[SpecifierSet]] = {}
+        for req in list(roots) + list(constraints):
+            if req.url is None:
+                self.fixed.setdefault(req.name, []).append(req.specifier)
+        self._compatible: dict[tuple[str, int], bool] = {}
         self.env = dict(target.marker_environment)
         self.warnings: list[str] = []
         #: The requirements last seen per identifier (for explanations).
@@ -650,7 +662,9 @@ class MachNixProvider:
         asked_pre = self.pre or any(spec.prereleases for spec in specs)
         order = self.providers.order_for(name)
 
-        def generate(allow_pre: bool) -> Iterator[Candidate]:
+        prune = bool(self.fixed)
+
+        def generate(allow_pre: bool, pruned: list[Candidate]) -> Iterator[Candidate]:
             for provider in order:
                 for base in self.iter_base_candidates(name, provider, specs):
                     if exact and base.key != exact[0]:
@@ -664,17 +678,56 @@ class MachNixProvider:
                         continue
                     if base.key in bad:
                         continue
+                    if prune and self._clashes_with_roots(base):
+                        pruned.append(base)
+                        continue
                     yield base.with_extras(extras) if extras else base
 
         def matches() -> Iterator[Candidate]:
             found = False
-            for candidate in generate(asked_pre):
+            pruned: list[Candidate] = []
+            for candidate in generate(asked_pre, pruned):
                 found = True
                 yield candidate
-            if not found and not asked_pre:
-                yield from generate(True)
+            if not found and not pruned and not asked_pre:
+                # pre-releases only when no final release matches at all (pruned ones count)
+                for candidate in generate(True, pruned):
+                    found = True
+                    yield candidate
+            if not found and pruned:
+                # Every candidate clashes with the user's requirements: offer them
+                # anyway, so that the conflict is found and explained as usual.
+                for candidate in pruned:
+                    yield candidate.with_extras(extras) if extras else candidate
 
         return matches
+
+    def _clashes_with_roots(self, candidate: Candidate) -> bool:
+        """Does a dependency of ``candidate`` contradict the user's requirements outright?
+
+        True when some dependency's specifier and the user's specifiers for the
+        same name are together satisfied by no version in the database (and
+        nixpkgs offers none). Such a candidate can be in no solution; skipping
+        it spares resolvelib a backtrack per candidate — e.g. hundreds of
+        boto3 releases, each pinning a botocore that ``botocore<1.30`` excludes.
+        """
+        for dep in self.get_dependencies(candidate):
+            fixed = self.fixed.get(dep.name)
+            if not fixed or dep.url is not None or self.inventory.packages(dep.name):
+                continue
+            key = (dep.name, id(dep.specifier))
+            compatible = self._compatible.get(key)
+            if compatible is None:
+                specs = [dep.specifier, *fixed]
+                start, stop = self.window(dep.name, specs)
+                compatible = any(
+                    all(spec.contains(version, prereleases=True) for spec in specs)
+                    for version, _s in self.versions(dep.name).versions()[start:stop]
+                )
+                self._compatible[key] = compatible
+            if not compatible:
+                return True
+        return False
 
     def direct_candidate(self, req: Req) -> Candidate:
         """The candidate for ``name @ URL``: the DB file with that hash or file name.
@@ -888,7 +941,7 @@ def resolve_packages(
     requirement_set = coerce_requirements(requirements)
     roots, constraints = root_reqs(requirement_set, target)
     provider = MachNixProvider(db, target, providers, inventory, constraints, requirement_set.pre,
-                               root_names=[r.name for r in roots])
+                               root_names=[r.name for r in roots], roots=roots)
     resolver = resolvelib.Resolver(provider, resolvelib.BaseReporter())
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
