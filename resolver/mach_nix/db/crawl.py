@@ -532,10 +532,11 @@ class Crawler:
         total_files = done_files = 0
         failures_seen = 0
 
-        def want(req: Requirement, follow_deps: bool) -> None:
+        def want(req: Requirement, follow_deps: bool, refresh_only: bool = False) -> None:
             name = str(canonicalize_name(req.name))
             spec_set = specs.setdefault(name, set())
-            spec_set.add(str(req.specifier))
+            if not refresh_only:  # a refresh must not widen which releases --closure follows
+                spec_set.add(str(req.specifier))
             extras.setdefault(name, set()).update(str(canonicalize_name(e)) for e in req.extras)
             follow[name] = follow.get(name, False) or follow_deps
             if name not in queued:
@@ -548,7 +549,7 @@ class Crawler:
             if not (closure and follow.get(name)):
                 return
             project = done[name]
-            sets = [SpecifierSet(s) for s in specs.get(name, {""})]
+            sets = [SpecifierSet(s) for s in specs.get(name) or {""}]
             seen = expanded.setdefault(name, set())
             for version, release in project.releases.items():
                 try:
@@ -615,7 +616,7 @@ class Crawler:
                 want(req, closure)
             for name in refresh:
                 if str(canonicalize_name(name)) not in queued:
-                    want(Requirement(str(canonicalize_name(name))), False)
+                    want(Requirement(str(canonicalize_name(name))), False, refresh_only=True)
             while running:
                 progress.update(len(done), len(queued), done_files, total_files, failures_seen)
                 try:
