@@ -30,20 +30,28 @@ let
       ++ util.optionals (pyproject != null) ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras)
       ++ extraArgs;
   };
-  first = runLock [ ];
-  # A graph-only database (docs/db-format.md §1) names the file-index shards the lock needs:
+  # A graph-only database (docs/db-format.md §1.1) names the file-index shards it lacks:
   # fetch them (fixed-output, hashes from its manifest), put them in a directory named by
-  # hash, and resolve again with that cache.
-  fetchedShards = map (source: {
+  # hash, and resolve again with that cache. A direct reference (`name @ URL#sha256=…`)
+  # reads its project's file index during resolution, so a second round may name more
+  # shards; every round adds shards, and the lock needs at most three.
+  fetchShard = source: {
     inherit (source) sha256;
     file = surface.fetchurl {
       inherit (source) url sha256;
       name = "mach-nix-db-" + builtins.replaceStrings [ "/" ] [ "-" ] source.file;
     };
-  }) first.fetch;
-  filesCache = surface.runCommand "mach-nix-db-files-cache" { } (
-    "mkdir $out\n" + builtins.concatStringsSep "" (map (shard: "ln -s ${shard.file} $out/${shard.sha256}\n") fetchedShards)
+  };
+  cacheOf = shards: surface.runCommand "mach-nix-db-files-cache" { } (
+    "mkdir $out\n" + builtins.concatStringsSep "" (map (shard: "ln -s ${shard.file} $out/${shard.sha256}\n") shards)
   );
+  rounds = fetched: round:
+    let
+      result = runLock (util.optionals (fetched != [ ]) [ "--files-cache" "${cacheOf fetched}" ]);
+    in
+    if !(result ? fetch) then result
+    else if round >= 4 then { error = "the file-index shards of the database could not be completed (fetched ${toString (builtins.length fetched)} shards); is its files_url right?"; }
+    else rounds (fetched ++ map fetchShard result.fetch) (round + 1);
 in
 # The lock, or { error = "<the resolver's message>"; } (mkPython decides what to do with it).
-if first ? fetch then runLock [ "--files-cache" "${filesCache}" ] else first
+rounds [ ] 1

@@ -123,3 +123,20 @@ def test_nix_resolves_against_a_graph_only_db(nix, pkgs_expr, slim: Path) -> Non
     out = subprocess.run([f"{env}/bin/python", "-c", "import requests; print(requests.__version__)"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == full_lock["packages"]["requests"]["version"]
+
+
+@pytest.mark.nix
+def test_nix_direct_reference_against_a_graph_only_db(nix, pkgs_expr, slim: Path) -> None:
+    """A direct reference reads its project's file index while resolving: one more fetch round."""
+    url = ("https://files.pythonhosted.org/packages/d9/5a/e7c31adbe875f2abbb91bd84cf2dc52d792b5a01506781dbcf25c91daf11/"
+           "six-1.16.0-py2.py3-none-any.whl#sha256=8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254")
+
+    def lock(db: Path) -> dict:
+        return nix.eval_json(f"""let
+          pkgs = {pkgs_expr};
+          machNix = import {REPO} {{ inherit pkgs; pypiData = {db}; }};
+        in (machNix.mkPython {{ requirements = "six @ {url}\nrequests"; }}).lock""")
+
+    got = lock(slim)
+    assert "error" not in got and got["packages"]["six"]["artifact"]["sha256"].startswith("8abb2f1d")
+    assert got == lock(SNAPSHOT)

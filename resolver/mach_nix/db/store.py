@@ -727,8 +727,14 @@ class DatabaseLayer:
     # -- file index ---------------------------------------------------------
 
     def files_shard(self, name: str) -> str | None:
-        """The file-index shard key holding project ``name``, or ``None`` if it has none."""
+        """The file-index shard key holding project ``name``, or ``None`` if it has none.
+
+        A complete database answers from its files (``shards.json`` is read only
+        for a shard that is not here, i.e. in a graph-only database).
+        """
         key = shard_of(name, self._files_prefix)
+        if (self._dir / FILES_DIR / f"{key}.idx").is_file():
+            return key
         return key if key in self.shard_table["files"] else None
 
     def files_shard_sources(self, key: str) -> list[dict[str, str]]:
