@@ -242,7 +242,7 @@ def _build_shard(key: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any
             tally["projects"] += 1
         else:
             project = synthetic_project(name, _SHARED["popular"])
-            graph, files = store.project_bytes(project)
+            graph, files = store.project_bytes(project, _SHARED["zdict"])
             store.count_project(project, tally, kinds)
         graph_members.append((name, graph))
         file_members.setdefault(store.name_hash(name)[:files_prefix], []).append((name, files))
@@ -258,15 +258,32 @@ def build_synthetic(path: Path, filler: int, small_db: Path = SNAPSHOT, seed: in
     Returns the manifest (as ``store.write_database`` would write it).
     """
     snapshot = store.DatabaseLayer(small_db)
+    real_projects = {name: snapshot.project(name, details=True) for name in snapshot.names()}
+    names = synthetic_names(filler, set(real_projects), seed)
+    rng = random.Random(seed + 1)
+    # dependencies point at existing projects, a few popular ones most often
+    popular = [n for n in rng.sample(names, min(len(names), 5000))] + list(real_projects)
+    popular = [popular[min(len(popular) - 1, int(rng.paretovariate(1.0)) - 1)] for _ in range(20000)] + popular
+    # the graph's preset dictionary, chosen as store.train_dictionary does over the whole DB
+    # (small projects in name-hash order), generating only the projects it looks at
+    sample: dict[str, bytes] = {}
+    size = 0
+    for name in sorted([*names, *real_projects], key=store.name_hash):
+        project = real_projects.get(name) or synthetic_project(name, popular)
+        data = store.dumps(store.encode_project(project)).encode()
+        if len(data) <= store.ZDICT_SAMPLE_MAX:
+            sample[name] = data
+            size += len(data)
+            if size >= store.ZDICT_SIZE:
+                break
+    zdict = store.train_dictionary(sample)
     real: dict[str, tuple[bytes, bytes]] = {}
     base = {"projects": 0, "releases": 0, "files": 0, "failures": 0}
     base_kinds: dict[str, int] = {}
-    for name in snapshot.names():
-        project = snapshot.project(name, details=True)
+    for name, project in real_projects.items():
         assert project is not None
-        real[name] = store.project_bytes(project)
+        real[name] = store.project_bytes(project, zdict)
         store.count_project(project, base, base_kinds)
-    names = synthetic_names(filler, set(real), seed)
     total = len(real) + filler
     prefix = store.prefix_length_for(total)
     files_prefix = prefix + store.FILES_PREFIX_EXTRA
@@ -275,15 +292,12 @@ def build_synthetic(path: Path, filler: int, small_db: Path = SNAPSHOT, seed: in
         by_shard.setdefault(store.name_hash(name)[:prefix], []).append(name)
     for members in by_shard.values():
         members.sort()
-    rng = random.Random(seed + 1)
-    # dependencies point at existing projects, a few popular ones most often
-    popular = [n for n in rng.sample(names, min(len(names), 5000))] + list(real)
-    popular = [popular[min(len(popular) - 1, int(rng.paretovariate(1.0)) - 1)] for _ in range(20000)] + popular
 
     path.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=path))
     (tmp / store.FILES_DIR).mkdir()
-    _SHARED.update(by_shard=by_shard, real=real, dir=tmp, files_prefix=files_prefix, popular=popular)
+    (tmp / store.ZDICT_FILE).write_bytes(zdict)
+    _SHARED.update(by_shard=by_shard, real=real, dir=tmp, files_prefix=files_prefix, popular=popular, zdict=zdict)
     graph_table: dict[str, Any] = {}
     files_table: dict[str, Any] = {}
     counts = {"projects": 0, "releases": base["releases"], "files": base["files"], "failures": base["failures"]}
@@ -317,6 +331,7 @@ def build_synthetic(path: Path, filler: int, small_db: Path = SNAPSHOT, seed: in
         "shard_prefix_length": prefix,
         "files_prefix_length": files_prefix,
         "shards_dir": generation,
+        "graph_zdict_sha256": hashlib.sha256(zdict).hexdigest(),
         "counts": counts,
         "failures_by_kind": dict(sorted(kinds.items())),
         "bytes": {"graph": graph_bytes, "files": files_bytes, "total": graph_bytes + files_bytes},
@@ -355,8 +370,8 @@ def verify(path: Path, samples: int = 200, seed: int = 2) -> None:
         with open(generation / store.FILES_DIR / f"{files_key}.dat", "rb") as handle:
             handle.seek(offset)
             stored_files = handle.read(length)
-        graph, files = store.project_bytes(project)
-        assert store.decompress(graph) == store.decompress(stored_graph), f"graph of {name} does not round-trip"
+        graph, files = store.project_bytes(project, layer.zdict)
+        assert graph == stored_graph, f"graph of {name} does not round-trip"
         assert store.decompress(files) == store.decompress(stored_files), f"file index of {name} does not round-trip"
 
 

@@ -58,6 +58,8 @@ FILES_PREFIX_EXTRA = 1
 FILES_DIR = "files"
 #: File of a generation listing every shard with its sha256 (pinned by the manifest).
 SHARDS_TABLE = "shards.json"
+#: File of a generation holding the graph members' preset DEFLATE dictionary.
+ZDICT_FILE = "graph.zdict"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -132,6 +134,7 @@ def encode_project(project: Project) -> dict[str, Any]:
     metas: list[dict[str, Any]] = []
     metas_ix: dict[str, int] = {}
     releases = []
+    stem = _common_stem(project)
     for version in sorted(project.releases, key=version_sort_key):
         release = project.releases[version]
         local: list[int] = []
@@ -148,7 +151,7 @@ def encode_project(project: Project) -> dict[str, Any]:
                 metas.append(encoded)
             local.append(mix)
         files = [
-            [f.filename, f.requires_python, f.yanked, f.metadata]
+            [_short_name(f.filename, release.version, stem), f.requires_python, f.yanked, f.metadata]
             for f in sorted(release.files, key=lambda f: f.filename)
         ]
         rel: dict[str, Any] = {"v": release.version, "f": files}
@@ -159,13 +162,50 @@ def encode_project(project: Project) -> dict[str, Any]:
         if orphans:  # failures of files not in the release (kept here; the others go with the file index)
             rel["x"] = [[x.filename, x.kind, x.reason] for x in sorted(orphans, key=lambda x: (x.filename, x.kind, x.reason))]
         releases.append(rel)
-    return {
+    encoded: dict[str, Any] = {
         "name": normalize(project.name),
         "serial": project.last_serial,
         "requires": [list(r) for r in requires],
         "metadata": metas,
         "releases": releases,
     }
+    if stem is not None:
+        encoded["stem"] = stem
+    return encoded
+
+
+def _split_name(filename: str, version: str) -> tuple[str, str] | None:
+    """``(stem, rest)`` with ``filename == stem + "-" + version + rest`` and ``rest``
+    starting with ``-`` or ``.``, or ``None``."""
+    at = filename.find("-" + version)
+    if at <= 0:
+        return None
+    rest = filename[at + 1 + len(version):]
+    if not rest or rest[0] not in "-.":
+        return None
+    return filename[:at], rest
+
+
+def _common_stem(project: Project) -> str | None:
+    """The most frequent file-name stem of a project (ties: the smallest), or ``None``."""
+    counts: dict[str, int] = {}
+    for release in project.releases.values():
+        for f in release.files:
+            split = _split_name(f.filename, release.version)
+            if split is not None:
+                counts[split[0]] = counts.get(split[0], 0) + 1
+    if not counts:
+        return None
+    return min(counts, key=lambda stem: (-counts[stem], stem))
+
+
+def _short_name(filename: str, version: str, stem: str | None) -> str:
+    """A file name as stored in the graph: ``rest`` when it is ``stem-version+rest``."""
+    if stem is not None:
+        split = _split_name(filename, version)
+        if split is not None and split[0] == stem:
+            return split[1]
+    return filename
 
 
 def encode_files(project: Project) -> str:
@@ -209,14 +249,15 @@ class _LazyReleases(Mapping[str, Release]):
     :class:`Release` (and its :class:`DistFile` tuples) is only built when asked for.
     """
 
-    __slots__ = ("_raw", "_done", "_metas", "_files")
+    __slots__ = ("_raw", "_done", "_metas", "_files", "_stem")
 
     def __init__(self, raw: list[dict[str, Any]], metas: list[Metadata],
-                 files: Mapping[str, Sequence[Any]] | None) -> None:
+                 files: Mapping[str, Sequence[Any]] | None, stem: str | None = None) -> None:
         self._raw = {rel["v"]: rel for rel in raw}
         self._done: dict[str, Release] = {}
         self._metas = metas
         self._files = files
+        self._stem = stem
 
     def __getitem__(self, version: str) -> Release:
         release = self._done.get(version)
@@ -224,6 +265,10 @@ class _LazyReleases(Mapping[str, Release]):
             rel = self._raw[version]
             files = self._files
             failures = [Failure(*x) for x in rel.get("x", ())]
+            prefix = f"{self._stem}-{version}"
+            for f in rel["f"]:  # names stored short (``-py3-none-any.whl``) get their stem back
+                if f[0][0] in "-.":
+                    f[0] = prefix + f[0]
             if files is None:
                 dists = tuple(DistFile(f[0], None, None, None, None, f[1], f[2], f[3]) for f in rel["f"])
             else:
@@ -282,7 +327,7 @@ def decode_project(data: Mapping[str, Any], files: Mapping[str, Sequence[Any]] |
         )
         for m in data["metadata"]
     ]
-    releases = _LazyReleases(data["releases"], metas, files)
+    releases = _LazyReleases(data["releases"], metas, files, data.get("stem"))
     return Project(name=data["name"], releases=releases, last_serial=data["serial"])  # type: ignore[arg-type]
 
 
@@ -329,20 +374,62 @@ def decode_files(member: bytes, only: Iterable[str] | None = None) -> dict[str, 
     return out
 
 
-def compress(data: bytes) -> bytes:
-    """Deterministic raw DEFLATE (level 9, no header: shard hashes guard integrity)."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+def compress(data: bytes, zdict: bytes = b"") -> bytes:
+    """Deterministic raw DEFLATE (level 9, no header: shard hashes guard integrity),
+    with a preset dictionary if given."""
+    if zdict:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, zdict)
+    else:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
     return packer.compress(data) + packer.flush()
 
 
-def decompress(data: bytes) -> bytes:
+def decompress(data: bytes, zdict: bytes = b"") -> bytes:
     """Inverse of :func:`compress`."""
+    if zdict:
+        inflater = zlib.decompressobj(-15, zdict)
+        return inflater.decompress(data) + inflater.flush()
     return zlib.decompress(data, -15)
 
 
-def project_bytes(project: Project) -> tuple[bytes, bytes]:
+#: Size of the graph's preset dictionary (DEFLATE uses at most 32 KiB).
+ZDICT_SIZE = 32768
+#: Projects whose encoded graph is at most this long feed the dictionary.
+ZDICT_SAMPLE_MAX = 4096
+
+
+def train_dictionary(graphs: Mapping[str, bytes]) -> bytes:
+    """The preset DEFLATE dictionary of a database's graph members.
+
+    Most projects are small, and a small member compresses badly on its own:
+    its JSON keys, file-name tails (``-py3-none-any.whl``) and common
+    dependency strings are new to it. A dictionary holding such text lets
+    every member refer to it. It is taken from the data itself,
+    deterministically: the encoded graphs of small projects (at most
+    :data:`ZDICT_SAMPLE_MAX` bytes), in the order of the sha256 of their
+    names, concatenated up to :data:`ZDICT_SIZE` bytes (the end of a DEFLATE
+    dictionary is the cheapest to refer to, so the list is reversed to put the
+    first-hashed projects last).
+
+    Args:
+        graphs: normalised name -> encoded (uncompressed) graph JSON.
+    """
+    chosen: list[bytes] = []
+    size = 0
+    for name in sorted(graphs, key=name_hash):
+        data = graphs[name]
+        if len(data) > ZDICT_SAMPLE_MAX:
+            continue
+        chosen.append(data)
+        size += len(data)
+        if size >= ZDICT_SIZE:
+            break
+    return b"".join(reversed(chosen))[-ZDICT_SIZE:]
+
+
+def project_bytes(project: Project, zdict: bytes = b"") -> tuple[bytes, bytes]:
     """The compressed members stored for ``project``: (dependency graph, file index)."""
-    return (compress(dumps(encode_project(project)).encode()), compress(encode_files(project).encode()))
+    return (compress(dumps(encode_project(project)).encode(), zdict), compress(encode_files(project).encode()))
 
 
 # --------------------------------------------------------------------------- writer
@@ -424,16 +511,20 @@ def write_database(
     counts = {"projects": 0, "releases": 0, "files": 0, "failures": 0}
     kinds: dict[str, int] = {}
     seen: set[str] = set()
+    graphs: dict[str, bytes] = {}
     for project in all_projects:
         name = normalize(project.name)
         if name in seen:
             raise ValueError(f"duplicate project {name!r} given to write_database")
         seen.add(name)
         count_project(project, counts, kinds)
-        graph, files = project_bytes(project)
-        digest = name_hash(name)
-        graph_shards.setdefault(digest[:prefix_length], []).append((name, graph))
-        files_shards.setdefault(digest[:files_prefix], []).append((name, files))
+        graphs[name] = dumps(encode_project(project)).encode()
+        files_shards.setdefault(name_hash(name)[:files_prefix], []).append(
+            (name, compress(encode_files(project).encode())))
+    zdict = train_dictionary(graphs)
+    for name, graph in graphs.items():
+        graph_shards.setdefault(name_hash(name)[:prefix_length], []).append((name, compress(graph, zdict)))
+    del graphs
 
     import shutil  # writer-only modules: kept out of the reader's start-up time
     import tempfile
@@ -441,6 +532,7 @@ def write_database(
     tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
     try:
         (tmp / FILES_DIR).mkdir()
+        _fsync_write(tmp / ZDICT_FILE, zdict)
         shards = _write_shards(tmp, graph_shards)
         file_shards = _write_shards(tmp / FILES_DIR, files_shards)
         graph_bytes = sum(entry["bytes"] for entry in shards.values())
@@ -458,6 +550,7 @@ def write_database(
             "shard_prefix_length": prefix_length,
             "files_prefix_length": files_prefix,
             "shards_dir": generation,
+            "graph_zdict_sha256": hashlib.sha256(zdict).hexdigest(),
             "counts": counts,
             "failures_by_kind": dict(sorted(kinds.items())),
             "bytes": {"graph": graph_bytes, "files": files_bytes, "total": graph_bytes + files_bytes},
@@ -543,7 +636,8 @@ def write_graph_only(source: str | os.PathLike[str], out: str | os.PathLike[str]
         for key in sorted(layer.shard_table["graph"]):
             for suffix in ("idx", "dat"):
                 _fsync_write(tmp / f"{key}.{suffix}", (Path(source) / generation / f"{key}.{suffix}").read_bytes())
-        _fsync_write(tmp / SHARDS_TABLE, (Path(source) / generation / SHARDS_TABLE).read_bytes())
+        for name in (SHARDS_TABLE, ZDICT_FILE):
+            _fsync_write(tmp / name, (Path(source) / generation / name).read_bytes())
         _fsync_dir(tmp)
         target = root / generation
         if target.exists():
@@ -596,7 +690,8 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"database {str(root)!r} has format version {version}, this mach-nix reads only "
             f"version {FORMAT_VERSION}; use a matching mach-nix or re-crawl the database"
         )
-    for key in ("shard_prefix_length", "files_prefix_length", "shards_dir", "shards_sha256", "counts"):
+    for key in ("shard_prefix_length", "files_prefix_length", "shards_dir", "shards_sha256", "graph_zdict_sha256",
+                "counts"):
         if key not in manifest:
             raise DatabaseError(f"{str(file)!r} lacks the field {key!r}; the database is corrupt")
     if not (root / manifest["shards_dir"]).is_dir():
@@ -642,6 +737,21 @@ class DatabaseLayer:
         self._index: dict[str, dict[str, tuple[int, int]]] = {}
         self._files_index: dict[str, tuple[Path, dict[str, tuple[int, int]]]] = {}
         self._table: dict[str, dict[str, dict[str, Any]]] | None = None
+        self._zdict: bytes | None = None
+
+    @property
+    def zdict(self) -> bytes:
+        """The graph members' preset dictionary (read once, checked against the manifest)."""
+        if self._zdict is None:
+            file = self._dir / ZDICT_FILE
+            try:
+                data = file.read_bytes()
+            except OSError as error:
+                raise DatabaseError(f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it") from None
+            if hashlib.sha256(data).hexdigest() != self.manifest["graph_zdict_sha256"]:
+                raise DatabaseError(f"{str(file)!r} does not match the manifest; re-crawl the database")
+            self._zdict = data
+        return self._zdict
 
     @property
     def shard_table(self) -> dict[str, dict[str, dict[str, Any]]]:
@@ -698,18 +808,6 @@ class DatabaseLayer:
                 f"{what} in database {str(self.path)!r} is unreadable ({error}); re-crawl it"
             ) from None
 
-    def _member(self, file: Path, entry: tuple[int, int], what: str) -> bytes:
-        """Read and decompress one member of a ``.dat`` file."""
-        offset, length = entry
-        try:
-            with open(file, "rb") as handle:
-                handle.seek(offset)
-                return decompress(handle.read(length))
-        except (OSError, zlib.error) as error:
-            raise DatabaseError(
-                f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it"
-            ) from None
-
     def raw(self, name: str) -> dict[str, Any] | None:
         """Return the stored dependency-graph object of project ``name`` (any spelling), or ``None``."""
         norm = normalize(name)
@@ -718,10 +816,10 @@ class DatabaseLayer:
         if entry is None:
             return None
         what = f"record of {norm!r} in shard {key}.dat"
-        member = self._member(self._dir / f"{key}.dat", entry, what)
+        member = self._raw_member(self._dir / f"{key}.dat", entry, what)
         try:
-            return json.loads(member)
-        except ValueError as error:
+            return json.loads(decompress(member, self.zdict))
+        except (ValueError, zlib.error) as error:
             raise DatabaseError(f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it") from None
 
     # -- file index ---------------------------------------------------------
