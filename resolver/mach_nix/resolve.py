@@ -998,10 +998,7 @@ def complete_artifacts(packages: Mapping[str, ResolvedPackage], db: ProjectSourc
         try:
             found = db.file_details(name, [dist])
         except MissingFilesError as error:
-            if missing is None:
-                missing = error
-            else:
-                missing.merge(error)
+            missing = error.joined(missing)
             continue
         if dist.filename not in found:
             raise DatabaseError(f"{dist.filename} of {name} is missing from the database's file index; re-crawl {name}")

@@ -560,23 +560,41 @@ def write_database(
         }
         if files_url:
             manifest["files_url"] = files_url
-        target = root / generation
-        if target.exists():  # identical content already present (e.g. a no-op update)
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, target)
-        _fsync_dir(root)
-        _write_manifest(root, manifest)
+        _install_generation(root, tmp, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    # The new generation is live: remove old generations and stray temp dirs.
+    _remove_old_generations(root, generation)
+    return manifest
+
+
+def _install_generation(root: Path, tmp: Path, manifest: Mapping[str, Any]) -> None:
+    """Put the generation built in ``tmp`` in place and switch the manifest to it.
+
+    The manifest's ``os.replace`` is the single atomic step; until then readers
+    see the previous generation. If the generation already exists (same
+    content, e.g. a no-op update), ``tmp`` is dropped.
+    """
+    import shutil
+
+    target = root / manifest["shards_dir"]
+    if target.exists():
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, target)
+    _fsync_dir(root)
+    _write_manifest(root, manifest)
+
+
+def _remove_old_generations(root: Path, generation: str) -> None:
+    """Once ``generation`` is live: delete older generations and stray temp dirs."""
+    import shutil
+
     for entry in root.iterdir():
         if entry.is_dir() and entry.name != generation and (
             entry.name.startswith("shards-") or entry.name.startswith(".gen-tmp-")
         ):
             shutil.rmtree(entry, ignore_errors=True)
-    return manifest
 
 
 def _write_shards(directory: Path, by_shard: Mapping[str, list[tuple[str, bytes]]]) -> dict[str, dict[str, Any]]:
@@ -639,20 +657,11 @@ def write_graph_only(source: str | os.PathLike[str], out: str | os.PathLike[str]
         for name in (SHARDS_TABLE, ZDICT_FILE):
             _fsync_write(tmp / name, (Path(source) / generation / name).read_bytes())
         _fsync_dir(tmp)
-        target = root / generation
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-        _fsync_dir(root)
-        _write_manifest(root, manifest)
+        _install_generation(root, tmp, manifest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for entry in root.iterdir():
-        if entry.is_dir() and entry.name != generation and (
-            entry.name.startswith("shards-") or entry.name.startswith(".gen-tmp-")
-        ):
-            shutil.rmtree(entry, ignore_errors=True)
+    _remove_old_generations(root, generation)
     return manifest
 
 
@@ -953,10 +962,14 @@ class MissingFilesError(DatabaseError):
             f"{sources[0]['file']} is not cached; {how}"
         )
 
-    def merge(self, other: MissingFilesError) -> None:
-        """Add the sources of ``other`` (keeps one entry per sha256)."""
-        known = {s["sha256"] for s in self.sources}
-        self.sources.extend(s for s in other.sources if s["sha256"] not in known)
+    def joined(self, earlier: MissingFilesError | None) -> MissingFilesError:
+        """One error listing the sources of ``earlier`` (if any) and of this one,
+        one entry per sha256 (to report every missing shard at once)."""
+        if earlier is None:
+            return self
+        known = {s["sha256"] for s in earlier.sources}
+        earlier.sources.extend(s for s in self.sources if s["sha256"] not in known)
+        return earlier
 
 
 def fetch_verified(url: str, sha256: str, cache: Path) -> Path:
@@ -1053,10 +1066,7 @@ class Database(ProjectSource):
             try:
                 index = layer.files_raw(norm, [f for f in wanted if f not in found]) or {}
             except MissingFilesError as error:
-                if missing is None:
-                    missing = error
-                else:
-                    missing.merge(error)
+                missing = error.joined(missing)
                 continue
             for filename, details in index.items():
                 if filename in wanted and filename not in found:
