@@ -134,3 +134,57 @@ def test_concurrent_crawl_is_refused(tmp_path: Path) -> None:
             Journal(tmp_path)
     finally:
         first.close(delete=True)
+
+
+class FakeRegistry:
+    """A registry in memory, with the two calls the crawler makes for wheels that have
+    PEP 658 metadata: the simple API page and the ``.metadata`` file."""
+
+    def __init__(self, projects: dict[str, dict[str, list[str]]]) -> None:
+        self.projects = projects  # name -> version -> Requires-Dist lines
+        self.requests = 0
+
+    def simple_project(self, name: str):  # type: ignore[no-untyped-def]
+        self.requests += 1
+        releases = self.projects.get(name)
+        if releases is None:
+            return None
+        files = []
+        for version in releases:
+            filename = f"{name}-{version}-py3-none-any.whl"
+            digest = hashlib.sha256(filename.encode()).hexdigest()
+            files.append({"filename": filename, "hashes": {"sha256": digest}, "size": 10,
+                          "upload-time": "2020-01-01T00:00:00.000000Z", "core-metadata": True,
+                          "url": f"https://files.pythonhosted.org/packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/{filename}"})
+        return {"meta": {"_last-serial": 1}, "name": name, "versions": list(releases), "files": files}
+
+    def request(self, url: str, headers=None, *, max_bytes=None):  # type: ignore[no-untyped-def]
+        from mach_nix.db.http import Response
+
+        self.requests += 1
+        filename = url.rsplit("/", 1)[1].removesuffix(".metadata")
+        name, version = filename.split("-")[:2]
+        lines = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+        lines += [f"Requires-Dist: {dep}" for dep in self.projects[name][version]]
+        return Response(200, {}, ("\n".join(lines) + "\n").encode())
+
+
+def test_update_follows_the_same_closure_as_the_crawl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refreshed project must not widen the releases --closure follows (regression:
+    a requests==2.31.0 closure grew from 5 to 48 projects on 'db update')."""
+    from packaging.requirements import Requirement
+
+    registry = FakeRegistry({
+        "app": {"1.0": ["lib==2.0"]},
+        "lib": {"1.0": ["old-dep"], "2.0": []},
+        "old-dep": {"1.0": []},
+    })
+    options = CrawlOptions(progress=False, hooks="never", concurrency=2)
+    Crawler(tmp_path / "db", options, client=registry).run([Requirement("app==1.0")], closure=True)
+    assert store.open_database([tmp_path / "db"]).names() == ["app", "lib"]
+    from mach_nix.db import crawl as crawl_module
+
+    original = crawl_module.Crawler
+    monkeypatch.setattr(crawl_module, "Crawler", lambda db_dir, opts=None: original(db_dir, opts, client=registry))
+    crawl_module.update(tmp_path / "db", options)
+    assert store.open_database([tmp_path / "db"]).names() == ["app", "lib"]
