@@ -748,18 +748,22 @@ class DatabaseLayer:
         self._table: dict[str, dict[str, dict[str, Any]]] | None = None
         self._zdict: bytes | None = None
 
+    def _pinned_file(self, name: str, manifest_field: str) -> bytes:
+        """A file of the generation whose sha256 the manifest records in ``manifest_field``."""
+        file = self._dir / name
+        try:
+            data = file.read_bytes()
+        except OSError as error:
+            raise DatabaseError(f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it") from None
+        if hashlib.sha256(data).hexdigest() != self.manifest[manifest_field]:
+            raise DatabaseError(f"{str(file)!r} does not match the manifest's {manifest_field}; re-crawl the database")
+        return data
+
     @property
     def zdict(self) -> bytes:
         """The graph members' preset dictionary (read once, checked against the manifest)."""
         if self._zdict is None:
-            file = self._dir / ZDICT_FILE
-            try:
-                data = file.read_bytes()
-            except OSError as error:
-                raise DatabaseError(f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it") from None
-            if hashlib.sha256(data).hexdigest() != self.manifest["graph_zdict_sha256"]:
-                raise DatabaseError(f"{str(file)!r} does not match the manifest; re-crawl the database")
-            self._zdict = data
+            self._zdict = self._pinned_file(ZDICT_FILE, "graph_zdict_sha256")
         return self._zdict
 
     @property
@@ -771,14 +775,7 @@ class DatabaseLayer:
         manifest's ``shards_sha256``.
         """
         if self._table is None:
-            file = self._dir / SHARDS_TABLE
-            try:
-                data = file.read_bytes()
-            except OSError as error:
-                raise DatabaseError(f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it") from None
-            if hashlib.sha256(data).hexdigest() != self.manifest["shards_sha256"]:
-                raise DatabaseError(f"{str(file)!r} does not match the manifest's shards_sha256; re-crawl the database")
-            self._table = json.loads(data)
+            self._table = json.loads(self._pinned_file(SHARDS_TABLE, "shards_sha256"))
         return self._table
 
     def _read_index(self, file: Path, what: str) -> dict[str, tuple[int, int]]:
