@@ -101,10 +101,11 @@ def graph_model(layer: store.DatabaseLayer) -> dict[str, float]:
         assert data is not None
         text = store.dumps(data).encode()
         uncompressed += len(text)
-        full += len(store.compress(text))
+        zdict = layer.zdict  # members are compressed against the DB's dictionary
+        full += len(store.compress(text, zdict))
         stripped = dict(data, releases=[dict(r, f=[]) for r in data["releases"]])
-        without_files += len(store.compress(store.dumps(stripped).encode()))
-        bare += len(store.compress(store.dumps(dict(data, releases=[], requires=[], metadata=[])).encode()))
+        without_files += len(store.compress(store.dumps(stripped).encode(), zdict))
+        bare += len(store.compress(store.dumps(dict(data, releases=[], requires=[], metadata=[])).encode(), zdict))
         requires += len(data["requires"])
         metadata += len(data["metadata"])
     counts = layer.manifest["counts"]
