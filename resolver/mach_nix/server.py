@@ -83,6 +83,7 @@ def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> in
         ready: a file descriptor to write ``ok`` to once listening (then closed).
     """
     _warm_up()
+    os.chdir("/")  # hold no directory of the user's busy; each request runs in its client's cwd
     started = time.time()
     served = 0
     with contextlib.suppress(FileNotFoundError):
