@@ -29,6 +29,7 @@ typical use:
   mach-nix lock -r requirements.txt             write mach-nix.lock.json
   mach-nix db crawl --db ./my-db --closure NAME add a package the pinned DB lacks
   mach-nix db info --db tests/data/pypi-db requests
+  mach-nix server start                         keep the resolver warm: lock/resolve in ~15-40 ms
 
 exit codes:
   0 success   2 bad usage or input   3 unsatisfiable requirements
