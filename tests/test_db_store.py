@@ -148,3 +148,19 @@ def test_errors(tmp_path: Path) -> None:
     dat.write_bytes(b"garbage" * 10)
     with pytest.raises(DatabaseError, match="corrupt"):
         store.open_database([tmp_path / "db"]).project("foo")
+
+
+def test_tampered_pinned_files_are_refused(tmp_path: Path) -> None:
+    """graph.zdict and shards.json are pinned by the manifest's hashes."""
+    store.write_database(tmp_path / "db", [make_project("foo", ["1.0"]), make_project("bar", ["2.0"])])
+    generation = tmp_path / "db" / store.read_manifest(tmp_path / "db")["shards_dir"]
+    assert store.open_database([tmp_path / "db"]).project("foo") is not None
+    zdict = generation / store.ZDICT_FILE
+    assert 0 < zdict.stat().st_size <= store.ZDICT_SIZE
+    zdict.write_bytes(zdict.read_bytes() + b" ")
+    with pytest.raises(DatabaseError, match="graph_zdict_sha256"):
+        store.open_database([tmp_path / "db"]).project("foo")
+    table = generation / store.SHARDS_TABLE
+    table.write_text(table.read_text().replace('"projects"', '"projectz"'))
+    with pytest.raises(DatabaseError, match="shards_sha256"):
+        store.open_database([tmp_path / "db"]).names()
