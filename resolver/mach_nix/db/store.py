@@ -26,6 +26,7 @@ The public entry point for readers is :func:`open_database`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -526,11 +527,7 @@ def write_database(
         graph_shards.setdefault(name_hash(name)[:prefix_length], []).append((name, compress(graph, zdict)))
     del graphs
 
-    import shutil  # writer-only modules: kept out of the reader's start-up time
-    import tempfile
-
-    tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
-    try:
+    with _generation_dir(root) as tmp:
         (tmp / FILES_DIR).mkdir()
         _fsync_write(tmp / ZDICT_FILE, zdict)
         shards = _write_shards(tmp, graph_shards)
@@ -561,11 +558,23 @@ def write_database(
         if files_url:
             manifest["files_url"] = files_url
         _install_generation(root, tmp, manifest)
+    _remove_old_generations(root, generation)
+    return manifest
+
+
+@contextlib.contextmanager
+def _generation_dir(root: Path) -> Iterator[Path]:
+    """A temporary directory beside the live generation, to build a new one in;
+    removed if the build fails."""
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
+    try:
+        yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _remove_old_generations(root, generation)
-    return manifest
 
 
 def _install_generation(root: Path, tmp: Path, manifest: Mapping[str, Any]) -> None:
@@ -640,16 +649,12 @@ def write_graph_only(source: str | os.PathLike[str], out: str | os.PathLike[str]
     Returns:
         The manifest written.
     """
-    import shutil
-    import tempfile
-
     manifest = dict(read_manifest(source))
     manifest["files_url"] = files_url.rstrip("/")
     generation = manifest["shards_dir"]
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=root))
-    try:
+    with _generation_dir(root) as tmp:
         layer = DatabaseLayer(source)
         for key in sorted(layer.shard_table["graph"]):
             for suffix in ("idx", "dat"):
@@ -658,9 +663,6 @@ def write_graph_only(source: str | os.PathLike[str], out: str | os.PathLike[str]
             _fsync_write(tmp / name, (Path(source) / generation / name).read_bytes())
         _fsync_dir(tmp)
         _install_generation(root, tmp, manifest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _remove_old_generations(root, generation)
     return manifest
 
