@@ -58,25 +58,53 @@ from mach_nix.db import store  # noqa: E402
 from mach_nix.db.model import DistFile, Failure, Metadata, Project, Release  # noqa: E402
 
 SNAPSHOT = ROOT / "tests" / "data" / "pypi-db"
-REQUIREMENTS = ["requests[socks]", "flask==1.0", "black", "boto3", "python-dateutil", "pdfminer.six",
-                "ruamel.yaml", "zope.interface", "Pillow", "greenlet", "dask[complete]==2.22.0"]
+REQUIREMENTS = [
+    "requests[socks]",
+    "flask==1.0",
+    "black",
+    "boto3",
+    "python-dateutil",
+    "pdfminer.six",
+    "ruamel.yaml",
+    "zope.interface",
+    "Pillow",
+    "greenlet",
+    "dask[complete]==2.22.0",
+]
 
 # --------------------------------------------------------------------------- synthetic records
 
 CONSONANTS = "bcdfghjklmnprstvwxz"
 VOWELS = "aeiouy"
 #: Requires-Python values (weights) of synthetic projects.
-REQUIRES_PYTHON = [(None, 30), (">=3.6", 10), (">=3.7", 15), (">=3.8", 20), (">=3.9", 10), (">=3.10", 5),
-                   (">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*", 10)]
+REQUIRES_PYTHON = [
+    (None, 30),
+    (">=3.6", 10),
+    (">=3.7", 15),
+    (">=3.8", 20),
+    (">=3.9", 10),
+    (">=3.10", 5),
+    (">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*", 10),
+]
 #: Platform tags of binary wheels (all in the platform scope).
-PLATFORMS = ["manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_17_aarch64.manylinux2014_aarch64",
-             "macosx_10_9_x86_64", "macosx_11_0_arm64", "musllinux_1_1_x86_64", "macosx_10_9_universal2"]
+PLATFORMS = [
+    "manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "manylinux_2_17_aarch64.manylinux2014_aarch64",
+    "macosx_10_9_x86_64",
+    "macosx_11_0_arm64",
+    "musllinux_1_1_x86_64",
+    "macosx_10_9_universal2",
+]
 PYTHONS = ["cp38", "cp39", "cp310", "cp311", "cp312", "cp313"]
-SKIPPED = ("PKG-INFO is older than Metadata-Version 2.2 or declares Requires-Dist Dynamic, and the PEP 517 "
-           "hook was not run (--hooks no-wheel, the release has wheels)")
-HOOK_ERRORS = ["the PEP 517 hook failed: ModuleNotFoundError: No module named 'numpy'",
-               "the PEP 517 hook failed: SyntaxError: multiple exception types must be parenthesized",
-               "the PEP 517 hook failed: error: Microsoft Visual C++ 14.0 or greater is required"]
+SKIPPED = (
+    "PKG-INFO is older than Metadata-Version 2.2 or declares Requires-Dist Dynamic, and the PEP 517 "
+    "hook was not run (--hooks no-wheel, the release has wheels)"
+)
+HOOK_ERRORS = [
+    "the PEP 517 hook failed: ModuleNotFoundError: No module named 'numpy'",
+    "the PEP 517 hook failed: SyntaxError: multiple exception types must be parenthesized",
+    "the PEP 517 hook failed: error: Microsoft Visual C++ 14.0 or greater is required",
+]
 EPOCH_2005 = 1104537600
 YEAR = 365 * 86400
 
@@ -132,8 +160,11 @@ def synthetic_project(name: str, popular: Sequence[str]) -> Project:
     if rng.random() < 0.2:
         extras = ("test", "docs") if rng.random() < 0.5 else ("test",)
         extra_deps = [f'{rng.choice(popular)}; extra == "{e}"' for e in extras]
-    build = ("setuptools>=40.8.0",) if rng.random() < 0.5 else (
-        rng.choice(("hatchling", "flit_core>=3.2,<4", "poetry-core>=1.0.0", "setuptools>=61")),)
+    build = (
+        ("setuptools>=40.8.0",)
+        if rng.random() < 0.5
+        else (rng.choice(("hatchling", "flit_core>=3.2,<4", "poetry-core>=1.0.0", "setuptools>=61")),)
+    )
     start = EPOCH_2005 + rng.randrange(18 * YEAR)
     span = max(86400, (EPOCH_2005 + 20 * YEAR - start) // (n_releases + 1))
     major, minor, patch = rng.choice((0, 0, 1)), rng.randrange(10), 0
@@ -174,21 +205,23 @@ def synthetic_project(name: str, popular: Sequence[str]) -> Project:
         now += rng.randrange(span // 4, span * 2)
         age = (now - EPOCH_2005) / (20 * YEAR)  # 0 (2005) .. 1 (2025): later releases have more wheels
         requires_dist = (*deps, *extra_deps)
-        for final in ((pre, "") if pre else ("",)):
+        for final in (pre, "") if pre else ("",):
             version = f"{major}.{minor}.{patch}{final}"
             yanked = None if rng.random() > 0.003 else rng.choice(("", "broken release"))
             files: list[DistFile] = []
             failures: list[Failure] = []
             metadata: list[Metadata] = []
             if binary:
-                pythons = PYTHONS[max(0, int(age * 6) - 2):max(1, int(age * 6))]
+                pythons = PYTHONS[max(0, int(age * 6) - 2) : max(1, int(age * 6))]
                 tags = [f"{py}-{py}-{plat}" for py in pythons for plat in platforms]
             else:
                 tags = ["py3-none-any"] if rng.random() < age * 0.85 else []
             if tags:
                 metadata.append(Metadata(requires_dist, requires_python, extras, None, "wheel"))
-                files.extend(DistFile(f"{wheel_name}-{version}-{tag}.whl", *details(), requires_python, yanked, 0)
-                             for tag in tags)
+                files.extend(
+                    DistFile(f"{wheel_name}-{version}-{tag}.whl", *details(), requires_python, yanked, 0)
+                    for tag in tags
+                )
             if not tags or rng.random() < 0.93:
                 sdist = f"{sdist_name}-{version}.tar.gz"
                 meta: int | None = None
@@ -222,8 +255,12 @@ def _write_pair(directory: Path, key: str, members: list[tuple[str, bytes]]) -> 
     idx = "".join(idx_lines).encode()
     (directory / f"{key}.idx").write_bytes(idx)
     (directory / f"{key}.dat").write_bytes(bytes(dat))
-    return {"projects": len(members), "idx_sha256": hashlib.sha256(idx).hexdigest(),
-            "dat_sha256": hashlib.sha256(dat).hexdigest(), "bytes": len(idx) + len(dat)}
+    return {
+        "projects": len(members),
+        "idx_sha256": hashlib.sha256(idx).hexdigest(),
+        "dat_sha256": hashlib.sha256(dat).hexdigest(),
+        "bytes": len(idx) + len(dat),
+    }
 
 
 def _build_shard(key: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]], dict[str, int], dict[str, int]]:
@@ -251,8 +288,9 @@ def _build_shard(key: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any
     return key, entry, files_entries, tally, kinds
 
 
-def build_synthetic(path: Path, filler: int, small_db: Path = SNAPSHOT, seed: int = 1,
-                    jobs: int | None = None) -> dict[str, Any]:
+def build_synthetic(
+    path: Path, filler: int, small_db: Path = SNAPSHOT, seed: int = 1, jobs: int | None = None
+) -> dict[str, Any]:
     """Write the snapshot's projects + ``filler`` generated ones as a format-2 DB at ``path``.
 
     Returns the manifest (as ``store.write_database`` would write it).
@@ -308,7 +346,8 @@ def build_synthetic(path: Path, filler: int, small_db: Path = SNAPSHOT, seed: in
     context = multiprocessing.get_context("fork")
     with context.Pool(jobs) as pool:
         for done, (key, entry, files_entries, tally, shard_kinds) in enumerate(
-                pool.imap_unordered(_build_shard, keys, chunksize=8)):
+            pool.imap_unordered(_build_shard, keys, chunksize=8)
+        ):
             graph_table[key] = entry
             files_table.update(files_entries)
             for k, v in tally.items():
@@ -389,8 +428,9 @@ def time_resolve(db_path: Path, artifacts: bool = True) -> tuple[float, str]:
 
     db = store.open_database([db_path])
     start = time.perf_counter()
-    lock = resolve(REQUIREMENTS, Target.create("3.11", "x86_64-linux"), {"_default": "wheel,sdist"}, db,
-                   artifacts=artifacts)
+    lock = resolve(
+        REQUIREMENTS, Target.create("3.11", "x86_64-linux"), {"_default": "wheel,sdist"}, db, artifacts=artifacts
+    )
     elapsed = time.perf_counter() - start
     return elapsed, f"{len(lock.packages)} packages"
 
@@ -417,8 +457,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5, help="measurements per DB (default 5; median used)")
     parser.add_argument("--snapshot", type=Path, default=SNAPSHOT, help="the small DB (default tests/data/pypi-db)")
     parser.add_argument("--jobs", type=int, default=None, help="generator processes (default: CPU count)")
-    parser.add_argument("--measure", default="resolve,resolve-graph,lookups,details",
-                        help="comma-separated subset of resolve,resolve-graph,lookups,details (default: all)")
+    parser.add_argument(
+        "--measure",
+        default="resolve,resolve-graph,lookups,details",
+        help="comma-separated subset of resolve,resolve-graph,lookups,details (default: all)",
+    )
     parser.add_argument("--keep", type=Path, help="build the synthetic DB here (and keep it); reused if present")
     parser.add_argument("--report", type=Path, help="also write the figures as JSON to this file")
     args = parser.parse_args()
@@ -440,11 +483,14 @@ def main() -> int:
         big_manifest = store.read_manifest(big)
         for label, manifest in (("snapshot", small_manifest), ("synthetic", big_manifest)):
             counts, sizes = manifest["counts"], manifest["bytes"]
-            print(f"{label} DB: {counts['projects']} projects, {counts['releases']} releases, {counts['files']} files; "
-                  f"graph {sizes['graph']} B in {manifest['shard_counts']['graph']} shards "
-                  f"({sizes['graph'] / counts['files']:.1f} B/file, {sizes['graph'] / counts['releases']:.1f} B/release), "
-                  f"file index {sizes['files']} B in {manifest['shard_counts']['files']} shards "
-                  f"({sizes['files'] / counts['files']:.1f} B/file)")
+            print(
+                f"{label} DB: {counts['projects']} projects, {counts['releases']} releases, {counts['files']} files; "
+                f"graph {sizes['graph']} B in {manifest['shard_counts']['graph']} shards "
+                f"({sizes['graph'] / counts['files']:.1f} B/file, "
+                f"{sizes['graph'] / counts['releases']:.1f} B/release), "
+                f"file index {sizes['files']} B in {manifest['shard_counts']['files']} shards "
+                f"({sizes['files'] / counts['files']:.1f} B/file)"
+            )
             report[label] = {"counts": counts, "bytes": sizes, "shard_counts": manifest["shard_counts"]}
         names = store.DatabaseLayer(snapshot).names()
         measures = {
@@ -470,10 +516,15 @@ def main() -> int:
         for mode in wanted:
             small_med, big_med = statistics.median(times[mode][0]), statistics.median(times[mode][1])
             ratio = big_med / small_med
-            print(f"{mode}: snapshot {small_med * 1000:.1f} ms ({results[mode][0]}), "
-                  f"synthetic {big_med * 1000:.1f} ms ({results[mode][1]}), ratio {ratio:.2f}x (goal <= 1.2x)")
-            report["timings"][mode] = {"snapshot_ms": round(small_med * 1000, 1),
-                                       "synthetic_ms": round(big_med * 1000, 1), "ratio": round(ratio, 3)}
+            print(
+                f"{mode}: snapshot {small_med * 1000:.1f} ms ({results[mode][0]}), "
+                f"synthetic {big_med * 1000:.1f} ms ({results[mode][1]}), ratio {ratio:.2f}x (goal <= 1.2x)"
+            )
+            report["timings"][mode] = {
+                "snapshot_ms": round(small_med * 1000, 1),
+                "synthetic_ms": round(big_med * 1000, 1),
+                "ratio": round(ratio, 3),
+            }
         if args.report:
             args.report.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     finally:

@@ -133,7 +133,7 @@ def files_uncompressed(layer: store.DatabaseLayer) -> int:
         idx = (generation / f"{key}.idx").read_text()
         for line in idx.splitlines():
             _name, offset, length = line.split("\t")
-            total += len(store.decompress(dat[int(offset):int(offset) + int(length)]))
+            total += len(store.decompress(dat[int(offset) : int(offset) + int(length)]))
     return total
 
 
@@ -153,17 +153,31 @@ def table(rows: list[list[str]]) -> str:
 def main() -> int:
     """Print the size report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", type=Path, default=ROOT / "tests" / "data" / "pypi-db",
-                        help="a full database (graph and file index); default tests/data/pypi-db")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=ROOT / "tests" / "data" / "pypi-db",
+        help="a full database (graph and file index); default tests/data/pypi-db",
+    )
     parser.add_argument("--pypi-projects", type=float, default=700_000, help="projects on PyPI (default 700000)")
     parser.add_argument("--pypi-releases", type=float, default=7_000_000, help="releases on PyPI (default 7000000)")
-    parser.add_argument("--pypi-files", type=float, default=14_000_000,
-                        help="files on PyPI, before the platform scope (default 14000000)")
-    parser.add_argument("--scope-share", type=float, default=1.0,
-                        help="share of PyPI's files (and releases) inside the platform scope (default 1.0: "
-                             "an upper bound)")
-    parser.add_argument("--synthetic", type=Path,
-                        help="a synthetic full-size DB kept by 'bench/db_scale.py --keep DIR': report its sizes")
+    parser.add_argument(
+        "--pypi-files",
+        type=float,
+        default=14_000_000,
+        help="files on PyPI, before the platform scope (default 14000000)",
+    )
+    parser.add_argument(
+        "--scope-share",
+        type=float,
+        default=1.0,
+        help="share of PyPI's files (and releases) inside the platform scope (default 1.0: an upper bound)",
+    )
+    parser.add_argument(
+        "--synthetic",
+        type=Path,
+        help="a synthetic full-size DB kept by 'bench/db_scale.py --keep DIR': report its sizes",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON instead")
     args = parser.parse_args()
 
@@ -191,8 +205,10 @@ def main() -> int:
     shard_entries = 16**prefix + 16 ** (prefix + store.FILES_PREFIX_EXTRA)
     shards_json = shard_entries * model["per_shard_entry"]
     estimate = {
-        "graph_snapshot_model": pypi_p * model["per_project"] + pypi_r * model["per_release"]
-        + pypi_f * model["per_file"] + shards_json,
+        "graph_snapshot_model": pypi_p * model["per_project"]
+        + pypi_r * model["per_release"]
+        + pypi_f * model["per_file"]
+        + shards_json,
         "graph_by_file": pypi_f * measured["graph"]["disk"] / files,
         "graph_by_release": pypi_r * measured["graph"]["disk"] / releases,
         "files": pypi_f * file_index_per_file,
@@ -202,42 +218,92 @@ def main() -> int:
     if args.synthetic:
         syn = store.read_manifest(args.synthetic)
         syn_parts = parts(args.synthetic)
-        synthetic = {"counts": syn["counts"], "bytes": syn["bytes"],
-                     "graph_download_disk": sum(f.stat().st_size for f in syn_parts["graph"]),
-                     "graph_download_tar_gz": tar_gz_size(args.synthetic, syn_parts["graph"])}
+        synthetic = {
+            "counts": syn["counts"],
+            "bytes": syn["bytes"],
+            "graph_download_disk": sum(f.stat().st_size for f in syn_parts["graph"]),
+            "graph_download_tar_gz": tar_gz_size(args.synthetic, syn_parts["graph"]),
+        }
     if args.json:
-        print(json.dumps({"db": str(args.db), "counts": counts, "measured": measured, "graph_model": model,
-                          "estimate": estimate, "synthetic": synthetic}, indent=1, sort_keys=True))
+        print(
+            json.dumps(
+                {
+                    "db": str(args.db),
+                    "counts": counts,
+                    "measured": measured,
+                    "graph_model": model,
+                    "estimate": estimate,
+                    "synthetic": synthetic,
+                },
+                indent=1,
+                sort_keys=True,
+            )
+        )
         return 0
 
-    print(f"database {args.db}: {projects} projects, {releases} releases, {files} files "
-          f"({files / releases:.2f} files/release); {model['metadata_records']} distinct metadata records, "
-          f"{model['requires_lists']} distinct Requires-Dist lists\n")
+    print(
+        f"database {args.db}: {projects} projects, {releases} releases, {files} files "
+        f"({files / releases:.2f} files/release); {model['metadata_records']} distinct metadata records, "
+        f"{model['requires_lists']} distinct Requires-Dist lists\n"
+    )
     rows = [["part", "on disk (= unpacked)", "tar.gz", "content uncompressed", "B/project", "B/release", "B/file"]]
     labels = {"graph": "graph-only download", "files": "file index", "total": "whole DB"}
     for part in ("graph", "files", "total"):
         m = measured[part]
-        rows.append([labels[part], f"{m['disk']:,}", f"{m['tar_gz']:,}", f"{m['uncompressed']:,}",
-                     f"{m['disk'] / projects:,.0f}", f"{m['disk'] / releases:.1f}", f"{m['disk'] / files:.1f}"])
+        rows.append(
+            [
+                labels[part],
+                f"{m['disk']:,}",
+                f"{m['tar_gz']:,}",
+                f"{m['uncompressed']:,}",
+                f"{m['disk'] / projects:,.0f}",
+                f"{m['disk'] / releases:.1f}",
+                f"{m['disk'] / files:.1f}",
+            ]
+        )
     print(table(rows))
-    print(f"\ngraph model (snapshot): {model['per_project']:.0f} B/project + {model['per_release']:.1f} B/release "
-          f"+ {model['per_file']:.1f} B/file, + shards.json {model['per_shard_entry']:.0f} B/shard "
-          f"(here {model['shards_json']:,} B)\n")
+    print(
+        f"\ngraph model (snapshot): {model['per_project']:.0f} B/project + {model['per_release']:.1f} B/release "
+        f"+ {model['per_file']:.1f} B/file, + shards.json {model['per_shard_entry']:.0f} B/shard "
+        f"(here {model['shards_json']:,} B)\n"
+    )
 
-    print(f"full PyPI: {pypi_p:,.0f} projects, {pypi_r:,.0f} releases, {pypi_f:,.0f} files"
-          + (" (scope share 1.0: all files kept, an upper bound)" if scope == 1.0 else f" (scope share {scope})"))
+    print(
+        f"full PyPI: {pypi_p:,.0f} projects, {pypi_r:,.0f} releases, {pypi_f:,.0f} files"
+        + (" (scope share 1.0: all files kept, an upper bound)" if scope == 1.0 else f" (scope share {scope})")
+    )
     rows = [["estimate", "bytes (unpacked ~ tar.gz)", "how"]]
-    rows.append(["graph, snapshot model", mb(estimate["graph_snapshot_model"]),
-                 f"per project + per release + per file + shards.json ({shard_entries:,} shards: {mb(shards_json)})"])
-    rows.append(["graph, naive per file", mb(estimate["graph_by_file"]),
-                 "files x snapshot B/file (too low: no per-project cost for 700k small projects)"])
-    rows.append(["graph, naive per release", mb(estimate["graph_by_release"]),
-                 f"releases x snapshot B/release (at the snapshot's {files / releases:.1f} files/release)"])
+    rows.append(
+        [
+            "graph, snapshot model",
+            mb(estimate["graph_snapshot_model"]),
+            f"per project + per release + per file + shards.json ({shard_entries:,} shards: {mb(shards_json)})",
+        ]
+    )
+    rows.append(
+        [
+            "graph, naive per file",
+            mb(estimate["graph_by_file"]),
+            "files x snapshot B/file (too low: no per-project cost for 700k small projects)",
+        ]
+    )
+    rows.append(
+        [
+            "graph, naive per release",
+            mb(estimate["graph_by_release"]),
+            f"releases x snapshot B/release (at the snapshot's {files / releases:.1f} files/release)",
+        ]
+    )
     if synthetic is not None:
         c, b = synthetic["counts"], synthetic["bytes"]
-        rows.append(["graph, synthetic DB (measured)", mb(synthetic["graph_download_disk"]),
-                     f"{c['projects']:,} projects, {c['releases']:,} releases, {c['files']:,} files; "
-                     f"tar.gz {mb(synthetic['graph_download_tar_gz'])}"])
+        rows.append(
+            [
+                "graph, synthetic DB (measured)",
+                mb(synthetic["graph_download_disk"]),
+                f"{c['projects']:,} projects, {c['releases']:,} releases, {c['files']:,} files; "
+                f"tar.gz {mb(synthetic['graph_download_tar_gz'])}",
+            ]
+        )
         rows.append(["file index, synthetic DB (measured)", mb(b["files"]), f"{b['files'] / c['files']:.1f} B/file"])
     rows.append(["file index", mb(estimate["files"]), f"files x {file_index_per_file:.1f} B/file"])
     rows.append(["file index floor", mb(estimate["files_floor"]), "files x 64 B (sha256 + URL hash)"])
@@ -248,10 +314,17 @@ def main() -> int:
     graph_tgz = synthetic["graph_download_tar_gz"] if synthetic is not None else graph
     print(f"\nagainst the original mach-nix ({'synthetic graph' if synthetic else 'snapshot model'}):")
     rows = [["", "original", "graph-only download", "original / graph"]]
-    rows.append(["compressed download", f"{mb(ORIGINAL_FETCHER_TGZ)} (fetcher tar.gz) + dependency DB tar.gz",
-                 mb(graph_tgz), f"{ORIGINAL_FETCHER_TGZ / graph_tgz:.2f} + dependency DB share"])
-    rows.append(["unpacked", f"{mb(original_unpacked)} (870 MB + 1.3 GB)", mb(graph),
-                 f"{original_unpacked / graph:.1f}"])
+    rows.append(
+        [
+            "compressed download",
+            f"{mb(ORIGINAL_FETCHER_TGZ)} (fetcher tar.gz) + dependency DB tar.gz",
+            mb(graph_tgz),
+            f"{ORIGINAL_FETCHER_TGZ / graph_tgz:.2f} + dependency DB share",
+        ]
+    )
+    rows.append(
+        ["unpacked", f"{mb(original_unpacked)} (870 MB + 1.3 GB)", mb(graph), f"{original_unpacked / graph:.1f}"]
+    )
     print(table(rows))
     return 0
 

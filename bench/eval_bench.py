@@ -54,22 +54,37 @@ def main() -> int:
     else:
         nixhelpers.configure_double()
     pkgs = nixhelpers.nixpkgs_expr()
-    version = json.loads(subprocess.run(["nix-instantiate", "--eval", "--json", "-E", f"({pkgs}).python3.version"],
-                                        env=nixhelpers.nix_env(), capture_output=True, text=True, check=True).stdout)
+    version = json.loads(
+        subprocess.run(
+            ["nix-instantiate", "--eval", "--json", "-E", f"({pkgs}).python3.version"],
+            env=nixhelpers.nix_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     db = Path(args.db).resolve()
     print(f"python {version}, db {db}, nixpkgs {'double' if not args.nixpkgs else args.nixpkgs}")
-    print(f"{'case':<10}{'packages':>9}{'IFD cold':>10}{'IFD warm':>10}{'lock cold':>11}{'lock warm':>11}{'warm vs 5.5 s':>15}")
+    print(
+        f"{'case':<10}{'packages':>9}{'IFD cold':>10}{'IFD warm':>10}"
+        f"{'lock cold':>11}{'lock warm':>11}{'warm vs 5.5 s':>15}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for case in sorted(CASES.glob("*.txt")):
             requirements = case.read_text()
             lock_path = Path(tmp) / f"{case.stem}.lock.json"
-            subprocess.run(["mach-nix", "lock", "-r", str(case), "--python", version, "--db", str(db), "-o", str(lock_path)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                ["mach-nix", "lock", "-r", str(case), "--python", version, "--db", str(db), "-o", str(lock_path)],
+                check=True,
+                capture_output=True,
+            )
             count = len(json.loads(lock_path.read_text())["packages"])
 
             def ifd_expr(text: str) -> str:
-                return (f"(import {REPO} {{ pkgs = {pkgs}; pypiData = {db}; }}).mkPython "
-                        f"{{ requirements = {json.dumps(text)}; }}")
+                return (
+                    f"(import {REPO} {{ pkgs = {pkgs}; pypiData = {db}; }}).mkPython "
+                    f"{{ requirements = {json.dumps(text)}; }}"
+                )
 
             lock_expr = f"(import {REPO} {{ pkgs = {pkgs}; pypiData = {db}; }}).mkPython {{ lock = {lock_path}; }}"
             cold, warm, lcold, lwarm = [], [], [], []
@@ -77,13 +92,19 @@ def main() -> int:
                 text = requirements + f"\n# {uuid.uuid4()}\n"
                 cold.append(timed(["nix-instantiate", "-E", ifd_expr(text)]))
                 warm.append(timed(["nix-instantiate", "-E", ifd_expr(text)]))
-                lcold.append(timed(["nix-instantiate", "--option", "allow-import-from-derivation", "false", "-E", lock_expr]))
-                lwarm.append(timed(["nix-instantiate", "--option", "allow-import-from-derivation", "false", "-E", lock_expr]))
+                lcold.append(
+                    timed(["nix-instantiate", "--option", "allow-import-from-derivation", "false", "-E", lock_expr])
+                )
+                lwarm.append(
+                    timed(["nix-instantiate", "--option", "allow-import-from-derivation", "false", "-E", lock_expr])
+                )
             if os.environ.get("BENCH_DEBUG"):
                 print(cold, warm, lcold, lwarm)
             med = statistics.median
-            print(f"{case.stem:<10}{count:>9}{med(cold):>10.2f}{med(warm):>10.2f}{med(lcold):>11.2f}{med(lwarm):>11.2f}"
-                  f"{5.5 / med(warm):>14.1f}x")
+            print(
+                f"{case.stem:<10}{count:>9}{med(cold):>10.2f}{med(warm):>10.2f}{med(lcold):>11.2f}{med(lwarm):>11.2f}"
+                f"{5.5 / med(warm):>14.1f}x"
+            )
     return 0
 
 

@@ -78,8 +78,12 @@ def ensure_venv(venv: Path) -> Path:
         subprocess.run([str(python), "-m", "pip", "install", "-q", str(REPO)], check=True)
         marker.write_text("ok\n")
     # always benchmark the checkout as it is now
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return python
 
 
@@ -121,8 +125,12 @@ def main() -> int:
     python = ensure_venv(args.venv)
     bindir = python.parent
     uv = str(bindir / "uv")
-    version = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        [str(python), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
@@ -137,12 +145,45 @@ def main() -> int:
             case_dir.mkdir()
             (case_dir / "reqs.txt").write_text(text)
             commands[name] = {
-                "cold": [str(bindir / "mach-nix"), "resolve", "--format", "json", "--db", db,
-                         "--python", version, "--system", "x86_64-linux", "-r", "reqs.txt"],
-                "pip": [str(python), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-                        "--report", "report.json", "-r", "reqs.txt"],
-                "uv": [uv, "pip", "compile", "--offline", "--quiet", "--python", str(python), "reqs.txt",
-                       "-o", "uv.txt"],
+                "cold": [
+                    str(bindir / "mach-nix"),
+                    "resolve",
+                    "--format",
+                    "json",
+                    "--db",
+                    db,
+                    "--python",
+                    version,
+                    "--system",
+                    "x86_64-linux",
+                    "-r",
+                    "reqs.txt",
+                ],
+                "pip": [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--dry-run",
+                    "--ignore-installed",
+                    "--quiet",
+                    "--report",
+                    "report.json",
+                    "-r",
+                    "reqs.txt",
+                ],
+                "uv": [
+                    uv,
+                    "pip",
+                    "compile",
+                    "--offline",
+                    "--quiet",
+                    "--python",
+                    str(python),
+                    "reqs.txt",
+                    "-o",
+                    "uv.txt",
+                ],
             }
             commands[name]["server"] = commands[name]["cold"]
         print("warming caches (one online run of pip and uv per case)", file=sys.stderr)
@@ -165,18 +206,27 @@ def main() -> int:
                 for tool, cmd in cmds.items():
                     times[tool].append(run(cmd, case_dir, envs[tool]))
             med = {tool: statistics.median(values) for tool, values in times.items()}
-            inproc = subprocess.run([str(python), "-c", IN_PROCESS, db, str(case_dir / "reqs.txt"), version,
-                                     str(args.repeat)], capture_output=True, text=True, check=True, env=env)
+            inproc = subprocess.run(
+                [str(python), "-c", IN_PROCESS, db, str(case_dir / "reqs.txt"), version, str(args.repeat)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
             med["in-process"] = float(inproc.stdout.strip())
             results.append((name, med))
         run([str(bindir / "mach-nix"), "server", "stop"], work, server_env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nmedian of {args.repeat} runs, seconds (Python {version}); ratio = tool / mach-nix;"
-          " cold = a plain run, server = with 'mach-nix server start'\n")
-    header = (f"{'case':20} {'cold':>7} {'server':>7} {'pip':>7} {'uv':>7} {'pip/cold':>9} {'pip/server':>11}"
-              f" {'uv/cold':>8} {'uv/server':>10} {'resolve only':>13}")
+    print(
+        f"\nmedian of {args.repeat} runs, seconds (Python {version}); ratio = tool / mach-nix;"
+        " cold = a plain run, server = with 'mach-nix server start'\n"
+    )
+    header = (
+        f"{'case':20} {'cold':>7} {'server':>7} {'pip':>7} {'uv':>7} {'pip/cold':>9} {'pip/server':>11}"
+        f" {'uv/cold':>8} {'uv/server':>10} {'resolve only':>13}"
+    )
     print(header)
     print("-" * len(header))
     ratios: dict[str, list[float]] = {"pip/cold": [], "pip/server": [], "uv/cold": [], "uv/server": []}
@@ -184,24 +234,35 @@ def main() -> int:
         row = {f"{tool}/{mode}": med[tool] / med[mode] for tool in ("pip", "uv") for mode in ("cold", "server")}
         for key, value in row.items():
             ratios[key].append(value)
-        print(f"{name:20} {med['cold']:7.3f} {med['server']:7.3f} {med['pip']:7.3f} {med['uv']:7.3f}"
-              f" {row['pip/cold']:9.1f} {row['pip/server']:11.1f} {row['uv/cold']:8.2f} {row['uv/server']:10.2f}"
-              f" {med['in-process']:13.3f}")
+        print(
+            f"{name:20} {med['cold']:7.3f} {med['server']:7.3f} {med['pip']:7.3f} {med['uv']:7.3f}"
+            f" {row['pip/cold']:9.1f} {row['pip/server']:11.1f} {row['uv/cold']:8.2f} {row['uv/server']:10.2f}"
+            f" {med['in-process']:13.3f}"
+        )
     print("-" * len(header))
     medians = {key: statistics.median(values) for key, values in ratios.items()}
     mins = {key: min(values) for key, values in ratios.items()}
-    print(f"{'median ratio':20} {'':7} {'':7} {'':7} {'':7} {medians['pip/cold']:9.1f} {medians['pip/server']:11.1f}"
-          f" {medians['uv/cold']:8.2f} {medians['uv/server']:10.2f}")
-    print(f"{'min ratio':20} {'':7} {'':7} {'':7} {'':7} {mins['pip/cold']:9.1f} {mins['pip/server']:11.1f}"
-          f" {mins['uv/cold']:8.2f} {mins['uv/server']:10.2f}")
+    print(
+        f"{'median ratio':20} {'':7} {'':7} {'':7} {'':7} {medians['pip/cold']:9.1f} {medians['pip/server']:11.1f}"
+        f" {medians['uv/cold']:8.2f} {medians['uv/server']:10.2f}"
+    )
+    print(
+        f"{'min ratio':20} {'':7} {'':7} {'':7} {'':7} {mins['pip/cold']:9.1f} {mins['pip/server']:11.1f}"
+        f" {mins['uv/cold']:8.2f} {mins['uv/server']:10.2f}"
+    )
     bare = statistics.median(run([str(python), "-c", "pass"], REPO) for _ in range(max(5, args.repeat)))
-    print(f"\nbare interpreter start ('python -c pass'): {bare:.3f} s; importing what a cold run needs "
-          f"(packaging, resolvelib, mach-nix) adds ~{statistics.median(m['cold'] - m['in-process'] for _n, m in results) - bare:.3f} s")
+    import_cost = statistics.median(m["cold"] - m["in-process"] for _n, m in results) - bare
+    print(
+        f"\nbare interpreter start ('python -c pass'): {bare:.3f} s; importing what a cold run needs "
+        f"(packaging, resolvelib, mach-nix) adds ~{import_cost:.3f} s"
+    )
     for mode in ("cold", "server"):
         pip_ok = mins[f"pip/{mode}"] >= 10
         uv_ok = medians[f"uv/{mode}"] >= 1
-        print(f"goal ({mode}): >= 10x faster than pip on every case: {'met' if pip_ok else 'NOT met'}; "
-              f"no slower than uv on the median: {'met' if uv_ok else 'NOT met'}")
+        print(
+            f"goal ({mode}): >= 10x faster than pip on every case: {'met' if pip_ok else 'NOT met'}; "
+            f"no slower than uv on the median: {'met' if uv_ok else 'NOT met'}"
+        )
     return 0
 
 

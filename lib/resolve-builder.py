@@ -38,7 +38,7 @@ elif code != 0:
     message = stderr.getvalue().strip()
     prefix = "mach-nix: error: "
     if message.startswith(prefix):
-        message = message[len(prefix):]
+        message = message[len(prefix) :]
     with open(out, "w") as handle:
         json.dump({"error": message or f"the resolver exited with code {code}"}, handle)
 else:

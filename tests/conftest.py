@@ -2,6 +2,10 @@
 
 Tests marked ``nix`` need a working ``nix-build``. Locally they are skipped when
 Nix is missing; in CI (``CI`` set) a missing Nix is an error, never a skip.
+
+Every test runs the work tree's ``mach_nix``: pytest's ``pythonpath`` puts ``resolver/``
+first on ``sys.path``, and this file puts it first on ``PYTHONPATH`` for the subprocesses
+the tests start (``python -m mach_nix …``), so an installed copy is never what is tested.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ import os
 import pytest
 
 import nixhelpers
+
+_RESOLVER = str(nixhelpers.REPO / "resolver")
+os.environ["PYTHONPATH"] = os.pathsep.join([_RESOLVER, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,8 +18,9 @@ from packaging.utils import canonicalize_name
 from mach_nix.db.model import DistFile, Metadata, Project, ProjectSource, Release
 
 
-def fake_file(filename: str, requires_python: str | None = None, yanked: str | None = None,
-              metadata: int | None = 0) -> DistFile:
+def fake_file(
+    filename: str, requires_python: str | None = None, yanked: str | None = None, metadata: int | None = 0
+) -> DistFile:
     """A DistFile with a hash derived from its name."""
     digest = hashlib.sha256(filename.encode()).hexdigest()
     return DistFile(

@@ -183,9 +183,12 @@ def check_lock(
     for text in constraints:
         req = Requirement(text)
         name = canonicalize_name(req.name)
-        if holds(req.marker) and name in packages:
-            if not req.specifier.contains(Version(packages[name]["version"]), prereleases=True):
-                problems.append(f"constraint {text} violated by {name} {packages[name]['version']}")
+        if (
+            holds(req.marker)
+            and name in packages
+            and not req.specifier.contains(Version(packages[name]["version"]), prereleases=True)
+        ):
+            problems.append(f"constraint {text} violated by {name} {packages[name]['version']}")
 
     # 2. every package: artifact, and each of its requirements for its active extras
     checked: set[tuple[str, frozenset[str]]] = set()
@@ -253,7 +256,7 @@ def check_lock(
             deps: list[tuple[str, frozenset[str]]] = []
             saved = problems[:]
             problems.clear()
-            for text in (meta.requires_dist if meta else ()):
+            for text in meta.requires_dist if meta else ():
                 try:
                     req = Requirement(text)
                 except ValueError:

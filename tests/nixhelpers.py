@@ -13,20 +13,27 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
+from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 DOUBLE = REPO / "tests" / "nixpkgs"
 
+#: The CLI of the work tree (conftest.py puts ``resolver/`` first on PYTHONPATH).
+CLI = [sys.executable, "-m", "mach_nix"]
+
 #: The offline Nix settings of shared/research/nix-feasibility.md (TL;DR).
-NIX_CONFIG = "\n".join([
-    "substituters =",
-    "experimental-features = nix-command flakes",
-    "build-users-group =",
-    "sandbox = false",
-    "build-poll-interval = 1",
-    "warn-dirty = false",
-])
+NIX_CONFIG = "\n".join(
+    [
+        "substituters =",
+        "experimental-features = nix-command flakes",
+        "build-users-group =",
+        "sandbox = false",
+        "build-poll-interval = 1",
+        "warn-dirty = false",
+    ]
+)
 
 
 class NixError(AssertionError):
@@ -67,7 +74,9 @@ def have_nix() -> bool:
     return shutil.which("nix-build") is not None
 
 
-def run(cmd: list[str], *, check: bool = True, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], *, check: bool = True, cwd: Path | None = None, timeout: int = 900
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, env=nix_env(), capture_output=True, text=True, cwd=cwd or REPO, timeout=timeout)
     if check and proc.returncode != 0:
         raise NixError(cmd, proc.stderr)
@@ -102,13 +111,19 @@ def read_docker_image(path: str) -> tuple[dict, dict, set[str]]:
     """Read a docker-archive .tar.gz: (manifest entry, image config, paths in all layers)."""
     import gzip
     import io
-    import tarfile
 
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(Path(path).read_bytes()))) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))[0]
-        config = json.load(tar.extractfile(manifest["Config"]))
+        manifest = json.load(_member(tar, "manifest.json"))[0]
+        config = json.load(_member(tar, manifest["Config"]))
         names: set[str] = set()
         for layer in manifest["Layers"]:
             with tarfile.open(fileobj=tar.extractfile(layer)) as inner:
                 names.update(inner.getnames())
     return manifest, config, names
+
+
+def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    handle = tar.extractfile(name)
+    if handle is None:
+        raise AssertionError(f"{name} is not a regular file in the image")
+    return handle

@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from nixhelpers import REPO
-
 import mach_nix
+from nixhelpers import REPO
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

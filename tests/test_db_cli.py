@@ -18,8 +18,18 @@ SNAPSHOT = Path(__file__).parent / "data" / "pypi-db"
 def small_db(path: Path, version: str = "1.0", dep: str = "six>=1.0") -> None:
     release = Release(
         version,
-        (DistFile(f"demo-{version}-py3-none-any.whl", "a" * 64, 10, "2020-01-01T00:00:00Z", "ab/cd/" + "e" * 60,
-                  ">=3.8", None, 0),),
+        (
+            DistFile(
+                f"demo-{version}-py3-none-any.whl",
+                "a" * 64,
+                10,
+                "2020-01-01T00:00:00Z",
+                "ab/cd/" + "e" * 60,
+                ">=3.8",
+                None,
+                0,
+            ),
+        ),
         (Metadata(requires_dist=(dep,), requires_python=">=3.8"),),
     )
     store.write_database(path, [Project("demo", {version: release}, 7)], crawl_time="2024-01-01T00:00:00Z")
@@ -71,9 +81,32 @@ def test_info_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 @pytest.mark.skipif(not (SNAPSHOT / "manifest.json").exists(), reason="snapshot not committed yet")
 def test_snapshot_contents(capsys: pytest.CaptureFixture[str]) -> None:
     db = store.open_database([SNAPSHOT])
-    for name in ("requests", "six", "pdfminer.six", "python-dateutil", "zope.interface", "ruamel.yaml", "Pillow",
-                 "black", "flask", "greenlet", "boto3", "dask", "numba", "setuptools", "wheel", "resolvelib",
-                 "packaging", "distlib", "installer", "build", "pysocks", "botocore", "werkzeug", "llvmlite"):
+    for name in (
+        "requests",
+        "six",
+        "pdfminer.six",
+        "python-dateutil",
+        "zope.interface",
+        "ruamel.yaml",
+        "Pillow",
+        "black",
+        "flask",
+        "greenlet",
+        "boto3",
+        "dask",
+        "numba",
+        "setuptools",
+        "wheel",
+        "resolvelib",
+        "packaging",
+        "distlib",
+        "installer",
+        "build",
+        "pysocks",
+        "botocore",
+        "werkzeug",
+        "llvmlite",
+    ):
         project = db.project(name)
         assert project is not None, name
         assert len(project.releases) >= 2, name  # history, not only the newest

@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mach_nix.db import store
-from mach_nix.db.crawl import CrawlOptions, Crawler, file_version, read_requirements_file
+from mach_nix.db.crawl import Crawler, CrawlOptions, file_version, read_requirements_file
+from mach_nix.db.http import NotFound, Response
 from mach_nix.db.model import DistFile, Metadata, Project, Release
 from mach_nix.errors import UsageError
 
@@ -26,8 +28,11 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".partial" not in p.parts}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".partial" not in p.parts
+    }
 
 
 def test_file_version_and_requirements(tmp_path: Path) -> None:
@@ -58,6 +63,7 @@ def test_crawl_closure_of_a_small_project(tmp_path: Path) -> None:
     meta = release.metadata_of(wheel)
     assert meta is not None and meta.source in ("wheel", "pep658")
     assert any(r.startswith("tomli") for r in meta.requires_dist)
+    assert wheel.sha256 is not None and wheel.url is not None and wheel.url_path is not None
     assert len(wheel.sha256) == 64 and wheel.url.startswith("https://files.pythonhosted.org/packages/")
     assert wheel.url_path.count("/") == 2 and wheel.url.endswith("/" + wheel.filename)
     assert summary.failures == db.manifest["failures_by_kind"]
@@ -75,15 +81,22 @@ def test_crawl_closure_of_a_small_project(tmp_path: Path) -> None:
     assert "0 extracted now" in result.stdout and "2 unchanged" in result.stdout
     after = tree_digest(db_dir)
     assert {k: v for k, v in before.items() if k != "manifest.json"} == {
-        k: v for k, v in after.items() if k != "manifest.json"}
+        k: v for k, v in after.items() if k != "manifest.json"
+    }
 
 
 def fake_old_db(db_dir: Path) -> None:
     """A DB holding one made-up release of resolvelib with serial 0: an update must refetch."""
-    fake = Release("0.0.1", (DistFile("resolvelib-0.0.1.tar.gz", "0" * 64, 1, "2000-01-01T00:00:00Z", "00/00/" + "0" * 60,
-                                      None, None, 0),), (Metadata(source="pkg-info", build_requires=()),))
-    store.write_database(db_dir, [Project("resolvelib", {"0.0.1": fake}, 0)],
-                         crawl={"roots": [{"requirement": "resolvelib", "closure": False}], "hooks": "never"})
+    fake = Release(
+        "0.0.1",
+        (DistFile("resolvelib-0.0.1.tar.gz", "0" * 64, 1, "2000-01-01T00:00:00Z", "00/00/" + "0" * 60, None, None, 0),),
+        (Metadata(source="pkg-info", build_requires=()),),
+    )
+    store.write_database(
+        db_dir,
+        [Project("resolvelib", {"0.0.1": fake}, 0)],
+        crawl={"roots": [{"requirement": "resolvelib", "closure": False}], "hooks": "never"},
+    )
 
 
 @network
@@ -92,8 +105,20 @@ def test_update_killed_part_way_keeps_old_db_and_resumes(tmp_path: Path) -> None
     fake_old_db(db_dir)
     before = tree_digest(db_dir)
     journal = db_dir / ".partial" / "journal.jsonl"
-    cmd = [sys.executable, "-m", "mach_nix", "db", "update", "--db", str(db_dir), "--concurrency", "1",
-           "--hooks", "never", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mach_nix",
+        "db",
+        "update",
+        "--db",
+        str(db_dir),
+        "--concurrency",
+        "1",
+        "--hooks",
+        "never",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     lines = 0
@@ -144,7 +169,7 @@ class FakeRegistry:
         self.projects = projects  # name -> version -> Requires-Dist lines
         self.requests = 0
 
-    def simple_project(self, name: str):  # type: ignore[no-untyped-def]
+    def simple_project(self, name: str) -> dict[str, Any] | None:
         self.requests += 1
         releases = self.projects.get(name)
         if releases is None:
@@ -153,14 +178,22 @@ class FakeRegistry:
         for version in releases:
             filename = f"{name}-{version}-py3-none-any.whl"
             digest = hashlib.sha256(filename.encode()).hexdigest()
-            files.append({"filename": filename, "hashes": {"sha256": digest}, "size": 10,
-                          "upload-time": "2020-01-01T00:00:00.000000Z", "core-metadata": True,
-                          "url": f"https://files.pythonhosted.org/packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/{filename}"})
+            files.append(
+                {
+                    "filename": filename,
+                    "hashes": {"sha256": digest},
+                    "size": 10,
+                    "upload-time": "2020-01-01T00:00:00.000000Z",
+                    "core-metadata": True,
+                    "url": f"https://files.pythonhosted.org/packages/{digest[:2]}/{digest[2:4]}/{digest[4:]}/{filename}",
+                }
+            )
         return {"meta": {"_last-serial": 1}, "name": name, "versions": list(releases), "files": files}
 
-    def request(self, url: str, headers=None, *, max_bytes=None):  # type: ignore[no-untyped-def]
-        from mach_nix.db.http import Response
+    def range(self, url: str, start: int, end: int | None = None) -> bytes:
+        raise NotFound(url)  # every file has a .metadata answer
 
+    def request(self, url: str, headers: dict[str, str] | None = None, *, max_bytes: int | None = None) -> Response:
         self.requests += 1
         filename = url.rsplit("/", 1)[1].removesuffix(".metadata")
         name, version = filename.split("-")[:2]
@@ -174,11 +207,13 @@ def test_update_follows_the_same_closure_as_the_crawl(tmp_path: Path, monkeypatc
     a requests==2.31.0 closure grew from 5 to 48 projects on 'db update')."""
     from packaging.requirements import Requirement
 
-    registry = FakeRegistry({
-        "app": {"1.0": ["lib==2.0"]},
-        "lib": {"1.0": ["old-dep"], "2.0": []},
-        "old-dep": {"1.0": []},
-    })
+    registry = FakeRegistry(
+        {
+            "app": {"1.0": ["lib==2.0"]},
+            "lib": {"1.0": ["old-dep"], "2.0": []},
+            "old-dep": {"1.0": []},
+        }
+    )
     options = CrawlOptions(progress=False, hooks="never", concurrency=2)
     Crawler(tmp_path / "db", options, client=registry).run([Requirement("app==1.0")], closure=True)
     assert store.open_database([tmp_path / "db"]).names() == ["app", "lib"]

@@ -103,17 +103,21 @@ def test_wheel_without_metadata() -> None:
 
 
 def test_sdist_build_requirements() -> None:
-    sdist = make_sdist({
-        "PKG-INFO": "Metadata-Version: 2.2\nName: demo\nVersion: 1.0\nRequires-Dist: attrs\n",
-        "pyproject.toml": '[build-system]\nrequires = ["hatchling>=1.0"]\nbuild-backend = "hatchling.build"\n',
-        "setup.cfg": "[options]\nsetup_requires =\n    setuptools_scm\n",
-    })
+    sdist = make_sdist(
+        {
+            "PKG-INFO": "Metadata-Version: 2.2\nName: demo\nVersion: 1.0\nRequires-Dist: attrs\n",
+            "pyproject.toml": '[build-system]\nrequires = ["hatchling>=1.0"]\nbuild-backend = "hatchling.build"\n',
+            "setup.cfg": "[options]\nsetup_requires =\n    setuptools_scm\n",
+        }
+    )
     contents = read_sdist("demo-1.0.tar.gz", sdist)
     requires, backend, _ = build_system(contents)
     assert requires == ("hatchling>=1.0", "setuptools_scm")
     assert backend == "hatchling.build"
-    legacy = read_sdist("demo-1.0.tar.gz", make_sdist({"setup.py": "from setuptools import setup\n"
-                                                       "setup(name='demo', setup_requires=['cffi>=1.0'])\n"}))
+    legacy = read_sdist(
+        "demo-1.0.tar.gz",
+        make_sdist({"setup.py": "from setuptools import setup\nsetup(name='demo', setup_requires=['cffi>=1.0'])\n"}),
+    )
     assert build_system(legacy)[0] == ("setuptools>=40.8.0", "cffi>=1.0")
     # streaming read stops at an unreliable PKG-INFO
     old = make_sdist({"PKG-INFO": "Metadata-Version: 1.1\nName: demo\n", "setup.py": "x"})
@@ -154,7 +158,7 @@ def test_markers_for_every_target() -> None:
     assert possible("a; extra == 'socks'", ("Socks",))
 
 
-BACKEND = '''
+BACKEND = """
 import os, sys, time
 def _meta(outdir):
     d = os.path.join(outdir, "demo-1.0.dist-info")
@@ -179,19 +183,21 @@ def prepare_metadata_for_build_wheel(outdir, config_settings=None):
     if mode == "env":
         assert "SECRET_TOKEN" not in os.environ, "environment leaked"
     return _meta(outdir)
-'''
+"""
 
 
 def hook_sdist(mode: str) -> bytes:
-    return make_sdist({
-        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
-        "backend.py": BACKEND,
-        "mode.txt": mode,
-    })
+    return make_sdist(
+        {
+            "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+            "backend.py": BACKEND,
+            "mode.txt": mode,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
-def runner():  # type: ignore[no-untyped-def]
+def runner():
     with HookRunner(HookLimits(timeout=4, memory_bytes=1024**3)) as hook_runner:
         yield hook_runner
 
@@ -230,9 +236,29 @@ def test_hook_confinement(runner: HookRunner, tmp_path: Path, monkeypatch: pytes
         assert info.value.kind == "hook-error"
 
 
+@pytest.mark.parametrize("native_filter", [True, False])
+def test_unpack_keeps_sdists_inside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native_filter: bool) -> None:
+    """PEP 706's data filter, or the same rules where Python lacks it (Debian 12's 3.11.2)."""
+    if not native_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this Python has no tarfile.data_filter")
+    top = HookRunner._unpack("demo-1.0.tar.gz", make_sdist({"setup.py": "print(1)\n"}), tmp_path / "ok")
+    assert (top / "setup.py").read_text() == "print(1)\n"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("demo-1.0/../../evil.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(ExtractError) as error:
+        HookRunner._unpack("demo-1.0.tar.gz", buf.getvalue(), tmp_path / "bad")
+    assert error.value.kind == "invalid"
+    assert not (tmp_path / "evil.txt").exists()
+
+
 @pytest.mark.network
 def test_real_wheel_and_sdists() -> None:
-    from mach_nix.db.crawl import CrawlOptions, Crawler
+    from mach_nix.db.crawl import Crawler, CrawlOptions
     from mach_nix.db.http import Client
 
     client = Client()
@@ -246,15 +272,15 @@ def test_real_wheel_and_sdists() -> None:
     crawler = Crawler("unused-db-dir", CrawlOptions(hooks="no-wheel", hook_timeout=60))
     grouped = crawler._group_files("six", page)
     sdist, info = next(item for item in grouped["1.0.0"] if item[0].filename == "six-1.0.0.tar.gz")
-    meta, fail = crawler.extract_now(sdist, info, release_has_wheels=False)  # sdist-only: the hook runs
-    assert fail is None and meta is not None and meta.source == "pep517"
-    assert meta.build_requires == ("setuptools>=40.8.0",)
+    hooked, fail = crawler.extract_now(sdist, info, release_has_wheels=False)  # sdist-only: the hook runs
+    assert fail is None and hooked is not None and hooked.source == "pep517"
+    assert hooked.build_requires == ("setuptools>=40.8.0",)
 
 
 @pytest.mark.network
 def test_real_pkg_info_2_2() -> None:
     """A recent hatchling-built sdist has Metadata-Version >= 2.2: PKG-INFO is used, no hook."""
-    from mach_nix.db.crawl import CrawlOptions, Crawler
+    from mach_nix.db.crawl import Crawler, CrawlOptions
     from mach_nix.db.http import Client
 
     client = Client()

@@ -50,7 +50,8 @@ def test_slim_copy_is_a_tenth_and_holds_no_file_index(slim: Path) -> None:
 
 
 def test_lock_from_graph_only_db_fetches_few_shards_and_equals_the_full_lock(
-        slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
     assert lock(SNAPSHOT, tmp_path / "full.json") == 0
     capsys.readouterr()
@@ -70,8 +71,9 @@ def test_lock_from_graph_only_db_fetches_few_shards_and_equals_the_full_lock(
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "full.json").read_bytes()
 
 
-def test_offline_without_cache_is_a_clear_error(slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_offline_without_cache_is_a_clear_error(
+    slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "empty-cache"))
     assert lock(slim, tmp_path / "x.json", "--offline") == 6
     err = capsys.readouterr().err
@@ -81,8 +83,9 @@ def test_offline_without_cache_is_a_clear_error(slim: Path, tmp_path: Path, monk
     assert main(["resolve", "--db", str(slim), "--offline", "six"]) == 0
 
 
-def test_tampered_shard_is_refused(slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_tampered_shard_is_refused(
+    slim: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     mirror = tmp_path / "mirror"
     shutil.copytree(SNAPSHOT, mirror)
     manifest = store.read_manifest(slim)
@@ -95,8 +98,11 @@ def test_tampered_shard_is_refused(slim: Path, tmp_path: Path, monkeypatch: pyte
     assert main(["lock", "--db", str(slim), "six", "-o", str(tmp_path / "x.json")]) == 6
     assert "refusing it" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
-    assert not any(p.name.startswith(".") or p.stat().st_size == 0 for p in (tmp_path / "cache" / "files").iterdir()
-                   if p.is_file() and p.name.endswith(".dat"))
+    assert not any(
+        p.name.startswith(".") or p.stat().st_size == 0
+        for p in (tmp_path / "cache" / "files").iterdir()
+        if p.is_file() and p.name.endswith(".dat")
+    )
 
 
 def test_update_refuses_a_graph_only_db(slim: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,6 +113,7 @@ def test_update_refuses_a_graph_only_db(slim: Path, capsys: pytest.CaptureFixtur
 @pytest.mark.nix
 def test_nix_resolves_against_a_graph_only_db(nix, pkgs_expr, slim: Path) -> None:
     """mkPython with a graph-only pypiData: the shards come in as fixed-output fetches."""
+
     def expr(db: Path, body: str) -> str:
         return f"""let
           pkgs = {pkgs_expr};
@@ -120,16 +127,22 @@ def test_nix_resolves_against_a_graph_only_db(nix, pkgs_expr, slim: Path) -> Non
     env = nix.build(expr(slim, f"machNix.mkPython {{ {args} }}"))
     import subprocess
 
-    out = subprocess.run([f"{env}/bin/python", "-c", "import requests; print(requests.__version__)"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [f"{env}/bin/python", "-c", "import requests; print(requests.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == full_lock["packages"]["requests"]["version"]
 
 
 @pytest.mark.nix
 def test_nix_direct_reference_against_a_graph_only_db(nix, pkgs_expr, slim: Path) -> None:
     """A direct reference reads its project's file index while resolving: one more fetch round."""
-    url = ("https://files.pythonhosted.org/packages/d9/5a/e7c31adbe875f2abbb91bd84cf2dc52d792b5a01506781dbcf25c91daf11/"
-           "six-1.16.0-py2.py3-none-any.whl#sha256=8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254")
+    url = (
+        "https://files.pythonhosted.org/packages/d9/5a/e7c31adbe875f2abbb91bd84cf2dc52d792b5a01506781dbcf25c91daf11/"
+        "six-1.16.0-py2.py3-none-any.whl#sha256=8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"
+    )
 
     def lock(db: Path) -> dict:
         return nix.eval_json(f"""let

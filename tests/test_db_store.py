@@ -17,21 +17,48 @@ def make_project(name: str, versions: list[str], dep: str = "six>=1.0", serial: 
     """A small project: one sdist and one wheel per version, with shared metadata."""
     releases = {}
     for version in versions:
-        wheel_meta = Metadata(requires_dist=(dep, 'pysocks; extra == "socks"'), requires_python=">=3.8",
-                              provides_extras=("socks",), source="wheel")
-        sdist_meta = Metadata(requires_dist=(dep, 'pysocks; extra == "socks"'), requires_python=">=3.8",
-                              provides_extras=("socks",), build_requires=("setuptools>=40.8.0",),
-                              source="pkg-info")
+        wheel_meta = Metadata(
+            requires_dist=(dep, 'pysocks; extra == "socks"'),
+            requires_python=">=3.8",
+            provides_extras=("socks",),
+            source="wheel",
+        )
+        sdist_meta = Metadata(
+            requires_dist=(dep, 'pysocks; extra == "socks"'),
+            requires_python=">=3.8",
+            provides_extras=("socks",),
+            build_requires=("setuptools>=40.8.0",),
+            source="pkg-info",
+        )
         files = (
-            DistFile(f"{name}-{version}-py3-none-any.whl", "a" * 64, 1234, "2020-01-02T03:04:05Z",
-                     "ab/cd/" + "e" * 60, ">=3.8", None, 0),
-            DistFile(f"{name}-{version}.tar.gz", "b" * 64, 999, "2020-01-02T03:04:06Z",
-                     "12/34/" + "f" * 60, None, "broken", 1),
+            DistFile(
+                f"{name}-{version}-py3-none-any.whl",
+                "a" * 64,
+                1234,
+                "2020-01-02T03:04:05Z",
+                "ab/cd/" + "e" * 60,
+                ">=3.8",
+                None,
+                0,
+            ),
+            DistFile(
+                f"{name}-{version}.tar.gz",
+                "b" * 64,
+                999,
+                "2020-01-02T03:04:06Z",
+                "12/34/" + "f" * 60,
+                None,
+                "broken",
+                1,
+            ),
         )
         releases[version] = Release(version, files, (wheel_meta, sdist_meta), ())
-    releases["0.1"] = Release("0.1", (DistFile(f"{name}-0.1.tar.gz", "c" * 64, 5, "2010-01-01T00:00:00Z",
-                                               "00/11/" + "0" * 60),),
-                              (), (Failure(f"{name}-0.1.tar.gz", "hook-error", "setup.py failed"),))
+    releases["0.1"] = Release(
+        "0.1",
+        (DistFile(f"{name}-0.1.tar.gz", "c" * 64, 5, "2010-01-01T00:00:00Z", "00/11/" + "0" * 60),),
+        (),
+        (Failure(f"{name}-0.1.tar.gz", "hook-error", "setup.py failed"),),
+    )
     return Project(name=name, releases=releases, last_serial=serial)
 
 
@@ -49,15 +76,19 @@ def test_round_trip(tmp_path: Path) -> None:
         assert got.releases[version] == release
     # The resolver's view: the graph only; the four file-index fields come on request.
     graph = db.project("foo-bar")
+    assert graph is not None
     dist = graph.releases["2.0"].files[0]
     assert (dist.sha256, dist.size, dist.upload_time, dist.url_path, dist.url) == (None,) * 5
     assert graph.releases["2.0"] == want.releases["2.0"].__class__(
-        "2.0", tuple(f._replace(sha256=None, size=None, upload_time=None, url_path=None)
-                     for f in want.releases["2.0"].files),
-        want.releases["2.0"].metadata, want.releases["2.0"].failures)
+        "2.0",
+        tuple(f._replace(sha256=None, size=None, upload_time=None, url_path=None) for f in want.releases["2.0"].files),
+        want.releases["2.0"].metadata,
+        want.releases["2.0"].failures,
+    )
     unknown = dist._replace(filename="nope.whl")
     assert db.file_details("foo_bar", [dist, unknown]) == {dist.filename: want.releases["2.0"].files[0]}
-    assert got.releases["2.0"].metadata_of(got.releases["2.0"].files[1]).build_requires == ("setuptools>=40.8.0",)
+    meta = got.releases["2.0"].metadata_of(got.releases["2.0"].files[1])
+    assert meta is not None and meta.build_requires == ("setuptools>=40.8.0",)
     assert db.project("nope") is None
     assert db.names() == ["foo-bar", "six"]
     assert db.manifest["format_version"] == store.FORMAT_VERSION
@@ -87,8 +118,9 @@ def test_deterministic_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_layers_later_wins_per_release(tmp_path: Path) -> None:
-    store.write_database(tmp_path / "base", [make_project("foo", ["1.0", "2.0"], dep="six"),
-                                              make_project("bar", ["1.0"])])
+    store.write_database(
+        tmp_path / "base", [make_project("foo", ["1.0", "2.0"], dep="six"), make_project("bar", ["1.0"])]
+    )
     store.write_database(tmp_path / "top", [make_project("foo", ["2.0", "3.0"], dep="attrs", serial=9)])
     db = store.open_database([tmp_path / "base", tmp_path / "top"])
     foo = db.project("foo")
@@ -111,7 +143,7 @@ def test_lookup_touches_one_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     opened: list[str] = []
     real_open = open
 
-    def spy(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def spy(file, *args, **kwargs):
         opened.append(os.fspath(file))
         return real_open(file, *args, **kwargs)
 
@@ -126,7 +158,7 @@ def test_lookup_touches_one_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_prefix_length_scales() -> None:
     assert store.prefix_length_for(100) == 1
     assert store.prefix_length_for(700_000) == 3
-    assert 700_000 / 16**3 <= store.TARGET_PROJECTS_PER_SHARD
+    assert store.TARGET_PROJECTS_PER_SHARD >= 700_000 / 16**3
 
 
 def test_errors(tmp_path: Path) -> None:

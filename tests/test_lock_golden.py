@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from lockcheck import check_lock
 
+from lockcheck import check_lock
 from mach_nix.cli import main
 from mach_nix.requirements import RequirementSet, parse_pyproject, parse_requirement, parse_requirements_file
 
@@ -39,8 +39,17 @@ pytestmark = pytest.mark.skipif(
 
 def argv_of(case: dict, output: str) -> list[str]:
     """The ``mach-nix lock`` command line of a case."""
-    argv = ["lock", "--db", DB, "-o", output, "--python", case.get("python", "3.11.7"),
-            "--system", case.get("system", "x86_64-linux")]
+    argv = [
+        "lock",
+        "--db",
+        DB,
+        "-o",
+        output,
+        "--python",
+        case.get("python", "3.11.7"),
+        "--system",
+        case.get("system", "x86_64-linux"),
+    ]
     for option in case.get("providers", []):
         argv += ["--provider", option]
     for path in case.get("requirements", []):
@@ -77,8 +86,11 @@ def compare(path: Path, actual: str) -> None:
         return
     expected = path.read_text()
     if expected != actual:
-        diff = "".join(difflib.unified_diff(
-            expected.splitlines(True), actual.splitlines(True), f"golden/{path.name}", "actual", n=2))
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), actual.splitlines(True), f"golden/{path.name}", "actual", n=2
+            )
+        )
         pytest.fail(f"{path.name} differs (MACH_NIX_UPDATE_GOLDEN=1 to accept):\n{diff[:6000]}")
 
 
@@ -102,8 +114,12 @@ def test_golden(case, tmp_path, monkeypatch, capsys):
     from mach_nix.db.store import open_database
 
     inputs = inputs_of(case)
-    problems = check_lock(lock, [str(r.requirement) for r in inputs.requirements], open_database([DB]),
-                          [str(c.requirement) for c in inputs.constraints])
+    problems = check_lock(
+        lock,
+        [str(r.requirement) for r in inputs.requirements],
+        open_database([DB]),
+        [str(c.requirement) for c in inputs.constraints],
+    )
     assert problems == []
     for name, entry in case.get("expect", {}).items():
         for key, value in entry.items():
@@ -113,16 +129,30 @@ def test_golden(case, tmp_path, monkeypatch, capsys):
 def test_cli_subprocess_error_is_short_and_exit_code_documented(tmp_path):
     """The Nix builder's view: a non-zero exit and one short message, no traceback."""
     proc = subprocess.run(
-        [sys.executable, "-m", "mach_nix", "lock", "--db", DB, "-o", str(tmp_path / "x.json"),
-         "flask==1.0", "werkzeug<0.14"],
-        cwd=REPO, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mach_nix",
+            "lock",
+            "--db",
+            DB,
+            "-o",
+            str(tmp_path / "x.json"),
+            "flask==1.0",
+            "werkzeug<0.14",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 3
     assert proc.stderr.startswith("mach-nix: error: the requirements cannot be satisfied together")
     assert "Traceback" not in proc.stderr
     proc = subprocess.run(
         [sys.executable, "-m", "mach_nix", "resolve", "--db", DB, "six", "requests"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -130,6 +160,8 @@ def test_cli_subprocess_error_is_short_and_exit_code_documented(tmp_path):
     assert any(line.startswith("idna ") and "requests" in line for line in lines)
     proc = subprocess.run(
         [sys.executable, "-m", "mach_nix", "resolve", "--db", DB, "--format", "json", "six"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert json.loads(proc.stdout)["roots"] == ["six"]

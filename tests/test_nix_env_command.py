@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from nixhelpers import DOUBLE, REPO
+from nixhelpers import CLI, DOUBLE, REPO
 
 pytestmark = pytest.mark.nix
 
@@ -22,8 +22,26 @@ def test_env_directory_builds_and_shell_works(nix, tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("six\n")
     env_dir = tmp_path / "env"
-    subprocess.run(["mach-nix", "env", str(env_dir), "-r", str(req), "--python", version, "--db", DB,
-                    "--nixpkgs", str(DOUBLE), "--mach-nix", str(REPO)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            *CLI,
+            "env",
+            str(env_dir),
+            "-r",
+            str(req),
+            "--python",
+            version,
+            "--db",
+            DB,
+            "--nixpkgs",
+            str(DOUBLE),
+            "--mach-nix",
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert sorted(p.name for p in env_dir.iterdir()) == ["default.nix", "mach-nix.lock.json", "python.nix", "shell.nix"]
     lock = json.loads((env_dir / "mach-nix.lock.json").read_text())
     proc = nix.run(["nix-shell", str(env_dir), "--run", 'python -c "import six; print(six.__version__)"'])
@@ -32,7 +50,10 @@ def test_env_directory_builds_and_shell_works(nix, tmp_path):
 
 def test_env_refuses_bad_input_and_writes_nothing(nix, tmp_path):
     env_dir = tmp_path / "env"
-    proc = subprocess.run(["mach-nix", "env", str(env_dir), "no-such-package-xyz", "--db", DB, "--mach-nix", str(REPO)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*CLI, "env", str(env_dir), "no-such-package-xyz", "--db", DB, "--mach-nix", str(REPO)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 4
     assert not env_dir.exists()

@@ -28,14 +28,28 @@ def test_flake_cli_package_runs(nix):
 def test_flake_lib_equals_legacy_import(nix, pkgs_expr):
     """flake lib.<system>.mkPython and `import ./. { … }` give the same derivation."""
     system = nix.eval_json(f"({pkgs_expr}).system")
-    proc = nix.run(["nix", "eval", "--raw", f"path:{REPO}#lib.{system}.mkPython",
-                    "--apply", 'mk: (mk { requirements = "six"; }).drvPath'] + flake_args(nix))
+    proc = nix.run(
+        [
+            "nix",
+            "eval",
+            "--raw",
+            f"path:{REPO}#lib.{system}.mkPython",
+            "--apply",
+            'mk: (mk { requirements = "six"; }).drvPath',
+        ]
+        + flake_args(nix)
+    )
     legacy = nix.eval_json(
-        f'((import {REPO} {{ pkgs = {pkgs_expr}; pypiData = {REPO}/tests/data/pypi-db; }}).mkPython {{ requirements = "six"; }}).drvPath')
+        f"((import {REPO} {{ pkgs = {pkgs_expr}; pypiData = {REPO}/tests/data/pypi-db; }})"
+        '.mkPython { requirements = "six"; }).drvPath'
+    )
     assert proc.stdout == legacy
 
 
 def test_flake_gen_python_runs(nix):
-    proc = nix.run(["nix", "run", f"path:{REPO}#gen.python.six"] + flake_args(nix)
-                   + ["--", "-c", "import six, sys; print(six.__file__.startswith(sys.prefix))"])
+    proc = nix.run(
+        ["nix", "run", f"path:{REPO}#gen.python.six"]
+        + flake_args(nix)
+        + ["--", "-c", "import six, sys; print(six.__file__.startswith(sys.prefix))"]
+    )
     assert proc.stdout.split() == ["True"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nixhelpers import REPO
+from nixhelpers import CLI, REPO
 
 pytestmark = pytest.mark.nix
 
@@ -41,11 +41,15 @@ def test_requests_env_imports_from_env_and_replaces_inside_set(nix, pkgs_expr):
     base = nix.eval_json(machnix(pkgs_expr, "python.pkgs.requests.version"))
     assert version != base, "the double's requests must be older than the resolved one"
     env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "requests"; }'))
-    got_version, path, idna_path = run_python(env, "import requests, idna; print(requests.__version__, requests.__file__, idna.__file__)")
+    got_version, path, idna_path = run_python(
+        env, "import requests, idna; print(requests.__version__, requests.__file__, idna.__file__)"
+    )
     assert got_version == version
     assert path.startswith(env + "/") and idna_path.startswith(env + "/")
     # Replaced inside the set: the overridden interpreter's set has the lock's version.
-    inner = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests"; }).python.pkgs.requests.version'))
+    inner = nix.eval_json(
+        machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests"; }).python.pkgs.requests.version')
+    )
     assert inner == version
 
 
@@ -59,12 +63,17 @@ def test_wheel_sdist_and_nixpkgs_give_three_derivations_that_import(nix, pkgs_ex
     outs = {}
     for provider, (requirement, module_version) in cases.items():
         args = f'requirements = "{requirement}"; providers.certifi = "{provider}";'
-        facts = nix.eval_json(machnix(pkgs_expr, f"""
+        facts = nix.eval_json(
+            machnix(
+                pkgs_expr,
+                f"""
           let r = machNix.mkPython {{ {args} }}; in {{
             provider = r.lock.packages.certifi.provider;
             out = r.python.pkgs.certifi.outPath;
             setOut = python.pkgs.certifi.outPath;
-          }}"""))
+          }}""",
+            )
+        )
         assert facts["provider"] == provider
         env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ {args} }}"))
         if module_version is None:
@@ -78,45 +87,66 @@ def test_wheel_sdist_and_nixpkgs_give_three_derivations_that_import(nix, pkgs_ex
 
 
 def test_underscore_add_mod_replace(nix, pkgs_expr):
-    facts = nix.eval_json(machnix(pkgs_expr, """
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
       let p = (machNix.mkPython {
         requirements = "requests";
         _.requests.postInstall = "echo replaced";
         _.requests.pythonImportsCheck.add = [ "requests.adapters" ];
         _.Requests.pname.mod = old: old + "-renamed";
       }).python.pkgs.requests;
-      in { post = p.postInstall; checks = p.pythonImportsCheck; pname = p.pname; }"""))
+      in { post = p.postInstall; checks = p.pythonImportsCheck; pname = p.pname; }""",
+        )
+    )
     assert facts == {"post": "echo replaced", "checks": ["requests", "requests.adapters"], "pname": "requests-renamed"}
 
 
 def test_overrides_post_wins_and_pre_is_seen(nix, pkgs_expr):
-    facts = nix.eval_json(machnix(pkgs_expr, """
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
       let r = machNix.mkPython {
         requirements = "requests";
         overridesPre = [ (self: super: { fromPre = "pre"; }) ];
-        overridesPost = [ (self: super: { requests = super.requests.overridePythonAttrs (old: { postInstall = "echo post"; }); }) ];
+        overridesPost = [ (self: super: {
+          requests = super.requests.overridePythonAttrs (old: { postInstall = "echo post"; });
+        }) ];
       };
-      in { post = r.python.pkgs.requests.postInstall; pre = r.python.pkgs.fromPre; version = r.python.pkgs.requests.version;
-           locked = r.lock.packages.requests.version; }"""))
+      in { post = r.python.pkgs.requests.postInstall; pre = r.python.pkgs.fromPre;
+           version = r.python.pkgs.requests.version; locked = r.lock.packages.requests.version; }""",
+        )
+    )
     assert facts["post"] == "echo post" and facts["pre"] == "pre"
     assert facts["version"] == facts["locked"]
 
 
 def test_tests_off_by_default_and_check_inputs_dropped(nix, pkgs_expr):
-    facts = nix.eval_json(machnix(pkgs_expr, """
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
       let
         off = (machNix.mkPython { requirements = "six"; }).python.pkgs.six;
         on = (machNix.mkPython { requirements = "six"; tests = true; }).python.pkgs.six;
-      in { off = off.doInstallCheck; offInputs = off.nativeInstallCheckInputs; on = on.doInstallCheck; }"""))
+      in { off = off.doInstallCheck; offInputs = off.nativeInstallCheckInputs; on = on.doInstallCheck; }""",
+        )
+    )
     assert facts == {"off": False, "offInputs": [], "on": True}
 
 
 def test_resolver_error_is_a_short_nix_error(nix, pkgs_expr):
-    proc = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests==0.0.1\\nurllib3<0"; }).drvPath'), check=False)
+    proc = nix.eval_json(
+        machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests==0.0.1\\nurllib3<0"; }).drvPath'), check=False
+    )
     assert proc.returncode != 0
     assert "mach-nix could not resolve the requirements" in proc.stderr
     assert "builder for" not in proc.stderr
-    unknown = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "reqeusts"; }).drvPath'), check=False)
+    unknown = nix.eval_json(
+        machnix(pkgs_expr, '(machNix.mkPython { requirements = "reqeusts"; }).drvPath'), check=False
+    )
     assert unknown.returncode != 0 and "requests" in unknown.stderr  # did-you-mean
 
 
@@ -125,10 +155,28 @@ def test_lock_mode_needs_no_ifd_and_gives_the_same_drv(nix, pkgs_expr, tmp_path)
     lock_file = tmp_path / "mach-nix.lock.json"
     req = tmp_path / "requirements.txt"
     req.write_text("requests\n")
-    subprocess.run(["mach-nix", "lock", "-r", str(req), "--python", version, "--system", "x86_64-linux",
-                    "--db", str(DB), "-o", str(lock_file)], check=True, capture_output=True)
-    lock_drv = nix.instantiate(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {lock_file}; }}"),
-                               extra=["--option", "allow-import-from-derivation", "false"])
+    subprocess.run(
+        [
+            *CLI,
+            "lock",
+            "-r",
+            str(req),
+            "--python",
+            version,
+            "--system",
+            "x86_64-linux",
+            "--db",
+            str(DB),
+            "-o",
+            str(lock_file),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    lock_drv = nix.instantiate(
+        machnix(pkgs_expr, f"machNix.mkPython {{ lock = {lock_file}; }}"),
+        extra=["--option", "allow-import-from-derivation", "false"],
+    )
     ifd_drv = nix.instantiate(machnix(pkgs_expr, 'machNix.mkPython { requirements = "requests"; }'))
     assert lock_drv == ifd_drv
     stale = tmp_path / "bad.lock.json"
@@ -143,8 +191,11 @@ def test_dependency_cycle_builds(nix, pkgs_expr, tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("requests\n")
     lock_file = tmp_path / "lock.json"
-    subprocess.run(["mach-nix", "lock", "-r", str(req), "--python", version, "--db", str(DB), "-o", str(lock_file)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "lock", "-r", str(req), "--python", version, "--db", str(DB), "-o", str(lock_file)],
+        check=True,
+        capture_output=True,
+    )
     lock = json.loads(lock_file.read_text())
     lock["packages"]["idna"]["dependencies"] = ["requests"]
     lock_file.write_text(json.dumps(lock))
@@ -153,17 +204,23 @@ def test_dependency_cycle_builds(nix, pkgs_expr, tmp_path):
 
 
 def test_views_shell_overlay_nixpkgs_docker(nix, pkgs_expr, tmp_path):
-    facts = nix.eval_json(machnix(pkgs_expr, """
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
       let
         args = { requirements = "six"; };
         r = machNix.mkPython args;
       in {
         nixpkgsView = (machNix.mkNixpkgs args).python3.pkgs.six.version;
         overlayView = ((pkgs.appendOverlays [ (machNix.mkOverlay args) ]).python3.pkgs.six.version);
-        overridesView = ((pkgs.python3.override { packageOverrides = machNix.mkPythonOverrides args; }).pkgs.six.version);
+        overridesView =
+          ((pkgs.python3.override { packageOverrides = machNix.mkPythonOverrides args; }).pkgs.six.version);
         locked = r.lock.packages.six.version;
         passthru = builtins.attrNames r.passthru;
-      }"""))
+      }""",
+        )
+    )
     assert facts["nixpkgsView"] == facts["overlayView"] == facts["overridesView"] == facts["locked"]
     assert {"lock", "pythonOverrides", "python", "overlay", "nixpkgs", "dockerImage"} <= set(facts["passthru"])
 
@@ -182,24 +239,37 @@ def test_views_shell_overlay_nixpkgs_docker(nix, pkgs_expr, tmp_path):
 def test_bad_arguments_are_explained(nix, pkgs_expr):
     proc = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirement = "six"; }).drvPath'), check=False)
     assert proc.returncode != 0 and "unknown argument `requirement`" in proc.stderr
-    proc = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "six"; providers._default = "conda"; }).drvPath'), check=False)
+    proc = nix.eval_json(
+        machnix(pkgs_expr, '(machNix.mkPython { requirements = "six"; providers._default = "conda"; }).drvPath'),
+        check=False,
+    )
     assert proc.returncode != 0 and "unknown provider 'conda'" in proc.stderr
 
 
 def test_native_wheels_and_dotted_names_build(nix, pkgs_expr):
     """Packages the double's set lacks, with C extensions (autoPatchelf against the set's
     libraries or the wheel's own *.libs) and names that need PEP 503 normalisation."""
-    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "ruamel.yaml[oldlibyaml]\\nzope.interface\\nPillow"; }'))
-    out = run_python(env, "import ruamel.yaml, _ruamel_yaml, zope.interface, PIL.Image; "
-                          "PIL.Image.new('RGB', (2, 2)).tobytes(); print(_ruamel_yaml.__file__.startswith('" + env + "'))")
+    env = nix.build(
+        machnix(pkgs_expr, 'machNix.mkPython { requirements = "ruamel.yaml[oldlibyaml]\\nzope.interface\\nPillow"; }')
+    )
+    out = run_python(
+        env,
+        "import ruamel.yaml, _ruamel_yaml, zope.interface, PIL.Image; "
+        "PIL.Image.new('RGB', (2, 2)).tobytes(); print(_ruamel_yaml.__file__.startswith('" + env + "'))",
+    )
     assert out == ["True"]
 
 
 def test_packages_extra_modules_and_programs(nix, pkgs_expr):
-    env = nix.build(machnix(pkgs_expr, """
+    env = nix.build(
+        machnix(
+            pkgs_expr,
+            """
       let hello = pkgs.writeTextFile { name = "hello"; destination = "/bin/hello-extra"; executable = true;
                                        text = "#!/bin/sh\\necho hello from packagesExtra"; };
-      in machNix.mkPython { requirements = "six"; packagesExtra = [ python.pkgs.greenlet hello ]; }"""))
+      in machNix.mkPython { requirements = "six"; packagesExtra = [ python.pkgs.greenlet hello ]; }""",
+        )
+    )
     assert run_python(env, "import greenlet, six; print(greenlet.__version__)") == ["3.0.3"]
     out = subprocess.run([f"{env}/bin/hello-extra"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "hello from packagesExtra"
@@ -208,25 +278,38 @@ def test_packages_extra_modules_and_programs(nix, pkgs_expr):
 def test_overrides_pre_injects_a_package_only_nixpkgs_has(nix, pkgs_expr):
     """A package the DB lacks, added by overridesPre, resolves through the nixpkgs provider
     (the second, full-inventory resolution) and is in the environment."""
-    facts = nix.eval_json(machnix(pkgs_expr, """
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
       let r = machNix.mkPython {
         requirements = "six\\nmy-local-tool";
         overridesPre = [ (self: super: {
           my-local-tool = super.buildPythonPackage {
             pname = "my-local-tool"; version = "1.0"; format = "other"; dontUnpack = true;
-            installPhase = "mkdir -p $out/${python.sitePackages}; echo 'X = 1' > $out/${python.sitePackages}/my_local_tool.py";
+            installPhase = ''
+              mkdir -p $out/${python.sitePackages}
+              echo 'X = 1' > $out/${python.sitePackages}/my_local_tool.py
+            '';
           };
         }) ];
-      }; in { provider = r.lock.packages.my-local-tool.provider; six = r.lock.packages.six.provider; }"""))
+      }; in { provider = r.lock.packages.my-local-tool.provider; six = r.lock.packages.six.provider; }""",
+        )
+    )
     assert facts == {"provider": "nixpkgs", "six": "wheel"}
 
 
 def test_lock_for_another_target_is_refused(nix, pkgs_expr, tmp_path):
-    for python, system, fragment in (("3.12", "x86_64-linux", "the lock was made for Python 3.12"),
-                                     ("3.11", "aarch64-darwin", "the lock was made for aarch64-darwin")):
+    for python, system, fragment in (
+        ("3.12", "x86_64-linux", "the lock was made for Python 3.12"),
+        ("3.11", "aarch64-darwin", "the lock was made for aarch64-darwin"),
+    ):
         lock_file = tmp_path / f"{python}-{system}.json"
-        subprocess.run(["mach-nix", "lock", "six", "--python", python, "--system", system, "--db", str(DB),
-                        "-o", str(lock_file)], check=True, capture_output=True)
+        subprocess.run(
+            [*CLI, "lock", "six", "--python", python, "--system", system, "--db", str(DB), "-o", str(lock_file)],
+            check=True,
+            capture_output=True,
+        )
         proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {lock_file}; }}).drvPath"), check=False)
         assert proc.returncode != 0 and fragment in proc.stderr and "re-run `mach-nix lock --python" in proc.stderr
 
@@ -244,10 +327,16 @@ def test_large_real_world_env_jupyterlab(nix, pkgs_expr):
 
 def test_pyproject_with_extras(nix, pkgs_expr):
     project = REPO / "tests" / "data" / "projects" / "app-with-extras" / "pyproject.toml"
-    facts = nix.eval_json(machnix(pkgs_expr, f"""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            f"""
       let
         plain = (machNix.mkPython {{ pyproject = {project}; }}).lock;
         socks = (machNix.mkPython {{ pyproject = {project}; extras = [ "socks" ]; }}).lock;
-      in {{ plain = builtins.attrNames plain.packages; socks = builtins.attrNames socks.packages; roots = socks.roots; }}"""))
+      in {{ plain = builtins.attrNames plain.packages; socks = builtins.attrNames socks.packages;
+            roots = socks.roots; }}""",
+        )
+    )
     assert "pysocks" not in facts["plain"] and {"requests", "six"} <= set(facts["plain"])
     assert "pysocks" in facts["socks"] and {"pysocks", "requests", "six"} <= set(facts["roots"])

@@ -5,7 +5,6 @@ Every test runs real Nix: evaluations, and builds from real PyPI artifacts.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -15,8 +14,10 @@ import pytest
 # do not apply. CI always runs them (it has no other nixpkgs).
 pytestmark = [
     pytest.mark.nix,
-    pytest.mark.skipif(bool(__import__("os").environ.get("MACH_NIX_TEST_NIXPKGS")),
-                       reason="tests of the nixpkgs double, not of a real nixpkgs"),
+    pytest.mark.skipif(
+        bool(__import__("os").environ.get("MACH_NIX_TEST_NIXPKGS")),
+        reason="tests of the nixpkgs double, not of a real nixpkgs",
+    ),
 ]
 
 PROJECTS = Path(__file__).parent / "data" / "projects"
@@ -33,7 +34,9 @@ def with_pkgs(pkgs_expr: str, body: str) -> str:
 
 def test_override_propagates_through_fixpoint(nix, pkgs_expr):
     """A replaced idna is what requests (a dependant) gets, and the env imports it."""
-    expr = with_pkgs(pkgs_expr, f"""
+    expr = with_pkgs(
+        pkgs_expr,
+        f"""
       let
         py = python.override {{
           packageOverrides = self: super: {{
@@ -43,38 +46,57 @@ def test_override_propagates_through_fixpoint(nix, pkgs_expr):
         }};
       in {{
         idnaVersion = py.pkgs.idna.version;
-        requestsSeesNewIdna = builtins.elem py.pkgs.idna.outPath (map (d: d.outPath) py.pkgs.requests.propagatedBuildInputs);
+        requestsSeesNewIdna =
+          builtins.elem py.pkgs.idna.outPath (map (d: d.outPath) py.pkgs.requests.propagatedBuildInputs);
         requestsChanged = py.pkgs.requests.outPath != python.pkgs.requests.outPath;
         originalIdna = python.pkgs.idna.version;
-      }}""")
+      }}""",
+    )
     facts = nix.eval_json(expr)
     assert facts == {"idnaVersion": "3.7", "requestsSeesNewIdna": True, "requestsChanged": True, "originalIdna": "3.6"}
 
-    env = nix.build(with_pkgs(pkgs_expr, f"""
+    env = nix.build(
+        with_pkgs(
+            pkgs_expr,
+            f"""
       let py = python.override {{
         packageOverrides = self: super: {{
           idna = super.idna.overridePythonAttrs (old: {{ version = "3.7"; src = {IDNA_37}; }});
         }};
         self = py;
-      }}; in py.withPackages (ps: [ ps.requests ])"""))
-    out = subprocess.run([f"{env}/bin/python", "-c", "import idna, requests; print(idna.__version__, idna.__file__)"],
-                         capture_output=True, text=True, check=True).stdout.split()
+      }}; in py.withPackages (ps: [ ps.requests ])""",
+        )
+    )
+    out = subprocess.run(
+        [f"{env}/bin/python", "-c", "import idna, requests; print(idna.__version__, idna.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out[0] == "3.7"
     assert out[1].startswith(env + "/")
 
 
 def test_callpackage_override_swaps_an_input(nix, pkgs_expr):
-    facts = nix.eval_json(with_pkgs(pkgs_expr, """
+    facts = nix.eval_json(
+        with_pkgs(
+            pkgs_expr,
+            """
       let r = python.pkgs.requests.override { urllib3 = python.pkgs.urllib3_1; }; in {
         hasOverride = python.pkgs.requests ? override;
-        urllib3 = map (d: d.version or null) (builtins.filter (d: (d.pname or "") == "urllib3") r.propagatedBuildInputs);
+        urllib3 = map (d: d.version or null)
+          (builtins.filter (d: (d.pname or "") == "urllib3") r.propagatedBuildInputs);
         keepsPythonAttrs = r ? overridePythonAttrs;
-      }"""))
+      }""",
+        )
+    )
     assert facts == {"hasOverride": True, "urllib3": ["1.26.18"], "keepsPythonAttrs": True}
 
 
 def test_second_override_replaces_first(nix, pkgs_expr):
-    expr = with_pkgs(pkgs_expr, """
+    expr = with_pkgs(
+        pkgs_expr,
+        """
       let
         first = python.override { packageOverrides = self: super: { fromFirst = 1; }; };
         second = first.override { packageOverrides = self: super: { fromSecond = 2; }; };
@@ -86,27 +108,39 @@ def test_second_override_replaces_first(nix, pkgs_expr):
         secondHasFirst = second.pkgs ? fromFirst;
         secondHasSecond = second.pkgs ? fromSecond;
         composedHasBoth = composed.pkgs ? fromFirst && composed.pkgs ? fromSecond;
-      }""")
+      }""",
+    )
     assert nix.eval_json(expr) == {"secondHasFirst": False, "secondHasSecond": True, "composedHasBoth": True}
 
 
 def test_duplicated_distribution_fails_with_conflict_named(nix, pkgs_expr):
     """six (sdist) and six-bin (wheel) in one closure: two store paths provide `six`."""
-    proc = nix.build(with_pkgs(pkgs_expr, """
+    proc = nix.build(
+        with_pkgs(
+            pkgs_expr,
+            """
       python.pkgs.buildPythonPackage {
         pname = "uses-both-sixes"; version = "1.0"; format = "other";
         dontUnpack = true;
         installPhase = "mkdir -p $out/${python.sitePackages}";
         dependencies = [ python.pkgs.six python.pkgs.six-bin ];
-      }"""), check=False)
+      }""",
+        ),
+        check=False,
+    )
     assert proc.returncode != 0
     assert "Found duplicated packages in closure for dependency 'six'" in proc.stderr
 
 
 def test_env_imports_from_env_not_host_and_runs_console_script(nix, pkgs_expr):
     env = nix.build(with_pkgs(pkgs_expr, "python.withPackages (ps: [ ps.requests ps.six ])"))
-    code = "import requests, six, sys; print(requests.__version__); print(requests.__file__); print(six.__file__); print(sys.prefix)"
-    lines = subprocess.run([f"{env}/bin/python", "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    code = (
+        "import requests, six, sys; print(requests.__version__); print(requests.__file__); "
+        "print(six.__file__); print(sys.prefix)"
+    )
+    lines = subprocess.run(
+        [f"{env}/bin/python", "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert lines[0] == "2.31.0"  # the set's version, not the host's
     assert all(line.startswith(env + "/") for line in lines[1:3]), lines
     assert lines[3] == env
@@ -118,42 +152,73 @@ def test_env_imports_from_env_not_host_and_runs_console_script(nix, pkgs_expr):
 
 
 def test_legacy_setuptools_format_builds(nix, pkgs_expr):
-    out = nix.build(with_pkgs(pkgs_expr, """
-      python.pkgs.six.overridePythonAttrs (old: { pyproject = null; format = "setuptools"; version = "1.16.0"; })"""))
-    assert (Path(out) / "lib/python3.11/site-packages/six.py").exists() or list(Path(out).glob("lib/python3*/site-packages/six.py"))
+    out = nix.build(
+        with_pkgs(
+            pkgs_expr,
+            """
+      python.pkgs.six.overridePythonAttrs (old: { pyproject = null; format = "setuptools"; version = "1.16.0"; })""",
+        )
+    )
+    assert (Path(out) / "lib/python3.11/site-packages/six.py").exists() or list(
+        Path(out).glob("lib/python3*/site-packages/six.py")
+    )
 
 
 def test_native_wheel_needs_its_library(nix, pkgs_expr):
     env = nix.build(with_pkgs(pkgs_expr, "python.withPackages (ps: [ ps.greenlet ])"))
     subprocess.run([f"{env}/bin/python", "-c", "import greenlet; greenlet.greenlet(lambda: 1).switch()"], check=True)
-    proc = nix.build(with_pkgs(pkgs_expr, "python.pkgs.greenlet.overridePythonAttrs (old: { buildInputs = [ ]; })"), check=False)
+    proc = nix.build(
+        with_pkgs(pkgs_expr, "python.pkgs.greenlet.overridePythonAttrs (old: { buildInputs = [ ]; })"), check=False
+    )
     assert proc.returncode != 0
     assert "could not satisfy dependency libstdc++.so.6" in proc.stderr
 
 
 def test_format_arguments_are_checked(nix, pkgs_expr):
-    both = nix.eval_json(with_pkgs(pkgs_expr, """
-      (python.pkgs.buildPythonPackage { pname = "x"; version = "1"; format = "setuptools"; pyproject = true; src = ./.; }).drvPath"""),
-                         check=False)
+    both = nix.eval_json(
+        with_pkgs(
+            pkgs_expr,
+            """
+      (python.pkgs.buildPythonPackage {
+        pname = "x"; version = "1"; format = "setuptools"; pyproject = true; src = ./.;
+      }).drvPath""",
+        ),
+        check=False,
+    )
     assert both.returncode != 0 and "cannot both be set" in both.stderr
-    neither = nix.eval_json(with_pkgs(pkgs_expr, """
-      (python.pkgs.buildPythonPackage { pname = "x"; version = "1"; src = ./.; }).drvPath"""), check=False)
+    neither = nix.eval_json(
+        with_pkgs(
+            pkgs_expr,
+            """
+      (python.pkgs.buildPythonPackage { pname = "x"; version = "1"; src = ./.; }).drvPath""",
+        ),
+        check=False,
+    )
     assert neither.returncode != 0 and "does not configure a `format`" in neither.stderr
-    bad_wheel = nix.eval_json(with_pkgs(pkgs_expr, """
+    bad_wheel = nix.eval_json(
+        with_pkgs(
+            pkgs_expr,
+            """
       (python.pkgs.buildPythonPackage { pname = "x"; version = "1"; format = "wheel";
-         src = pkgs.writeText "x-1.tar.gz" ""; }).drvPath"""), check=False)
+         src = pkgs.writeText "x-1.tar.gz" ""; }).drvPath""",
+        ),
+        check=False,
+    )
     assert bad_wheel.returncode != 0 and "valid wheel file name" in bad_wheel.stderr
 
 
 def _local_project(pkgs_expr: str, name: str, extra: str) -> str:
-    return with_pkgs(pkgs_expr, f"""
+    return with_pkgs(
+        pkgs_expr,
+        f"""
       python.pkgs.buildPythonPackage {{
         pname = "{name}"; version = "0.1.0"; pyproject = true;
         src = {PROJECTS / name};
         build-system = [ python.pkgs.setuptools ];
         dependencies = [ python.pkgs.idna ];
         {extra}
-      }}""")
+      }}""",
+    )
 
 
 def test_runtime_deps_check_of_pyproject_builds(nix, pkgs_expr):
@@ -173,7 +238,9 @@ def test_build_requirements_are_checked(nix, pkgs_expr):
 
 def test_enumeration_like_nixpkgs(nix, pkgs_expr):
     """tryEval + pname/version reading works over the whole set, as mach-nix's inventory does."""
-    expr = with_pkgs(pkgs_expr, """
+    expr = with_pkgs(
+        pkgs_expr,
+        """
       let
         ps = python.pkgs;
         probe = name: let r = builtins.tryEval (let v = ps.${name}; in
@@ -190,7 +257,8 @@ def test_enumeration_like_nixpkgs(nix, pkgs_expr):
         disabled = probe "futures";
         disabledDrvPath = (builtins.tryEval ps.futures.drvPath).success;
         hook = (probe "pypaBuildHook").drv;
-      }""")
+      }""",
+    )
     facts = nix.eval_json(expr)
     assert facts["broken"] == "error" and facts["throwAlias"] == "error"
     assert facts["stringAlias"] == {"drv": False, "pname": None, "version": None}
@@ -200,54 +268,93 @@ def test_enumeration_like_nixpkgs(nix, pkgs_expr):
     assert facts["disabled"] == {"drv": True, "pname": "futures", "version": "3.4.0"}
     assert facts["disabledDrvPath"] is False
     assert facts["hook"] is True
-    no_aliases = nix.eval_json(f"let pkgs = {pkgs_expr.replace('{}', '{ config.allowAliases = false; }')}; in pkgs.python3.pkgs ? charset_normalizer")
+    no_aliases = nix.eval_json(
+        f"let pkgs = {pkgs_expr.replace('{}', '{ config.allowAliases = false; }')}; "
+        "in pkgs.python3.pkgs ? charset_normalizer"
+    )
     assert no_aliases is False
 
 
 def test_non_module_in_set_throws_on_outpath(nix, pkgs_expr):
-    proc = nix.eval_json(with_pkgs(pkgs_expr, """
-      (python.override { packageOverrides = self: super: { notamodule = pkgs.writeText "x" "y"; }; }).pkgs.notamodule.outPath"""),
-                         check=False)
+    proc = nix.eval_json(
+        with_pkgs(
+            pkgs_expr,
+            """
+      (python.override { packageOverrides = self: super: {
+        notamodule = pkgs.writeText "x" "y";
+      }; }).pkgs.notamodule.outPath""",
+        ),
+        check=False,
+    )
     assert proc.returncode != 0 and "should use `buildPythonPackage` or `toPythonModule`" in proc.stderr
 
 
 def test_overrideattrs_keeps_overridepythonattrs(nix, pkgs_expr):
-    facts = nix.eval_json(with_pkgs(pkgs_expr, """
+    facts = nix.eval_json(
+        with_pkgs(
+            pkgs_expr,
+            """
       let
         a = python.pkgs.idna.overrideAttrs (old: { postInstall = "echo hi"; });
         b = a.overridePythonAttrs (old: { version = "3.6-b"; });
       in { hasOPA = a ? overridePythonAttrs; post = b.postInstall or null; name = b.name;
-           pyModule = b ? pythonModule; }"""))
+           pyModule = b ? pythonModule; }""",
+        )
+    )
     assert facts == {"hasOPA": True, "post": "echo hi", "name": "python3.11-idna-3.6-b", "pyModule": True}
 
 
 def test_docker_image_manifest_lists_env(nix, pkgs_expr):
-    image = nix.build(with_pkgs(pkgs_expr, """
+    image = nix.build(
+        with_pkgs(
+            pkgs_expr,
+            """
       let env = python.withPackages (ps: [ ps.six ]); in
       pkgs.dockerTools.buildLayeredImage { name = "six-image"; tag = "latest"; contents = [ env ];
-        config.Cmd = [ "${env}/bin/python" ]; }"""))
+        config.Cmd = [ "${env}/bin/python" ]; }""",
+        )
+    )
     env = nix.build(with_pkgs(pkgs_expr, "python.withPackages (ps: [ ps.six ])"))
     manifest, config, layer_files = nix.read_docker_image(image)
     assert manifest["RepoTags"] == ["six-image:latest"]
     assert config["config"]["Cmd"] == [f"{env}/bin/python"]
     assert env.lstrip("/") in layer_files
-    bad = nix.eval_json(with_pkgs(pkgs_expr, 'pkgs.dockerTools.buildLayeredImage { name = "x"; bogus = 1; }'), check=False)
+    bad = nix.eval_json(
+        with_pkgs(pkgs_expr, 'pkgs.dockerTools.buildLayeredImage { name = "x"; bogus = 1; }'), check=False
+    )
     assert bad.returncode != 0
 
 
 def test_mkshell_with_nix_shell(nix, pkgs_expr, tmp_path):
     shell = tmp_path / "shell.nix"
-    shell.write_text(with_pkgs(pkgs_expr, """
-      pkgs.mkShell { packages = [ (python.withPackages (ps: [ ps.six ])) ]; shellHook = "export FROM_HOOK=yes"; }"""))
-    proc = nix.run(["nix-shell", str(shell), "--run", 'python -c "import six; print(six.__version__)"; echo $FROM_HOOK'],
-                   check=True)
+    shell.write_text(
+        with_pkgs(
+            pkgs_expr,
+            """
+      pkgs.mkShell { packages = [ (python.withPackages (ps: [ ps.six ])) ]; shellHook = "export FROM_HOOK=yes"; }""",
+        )
+    )
+    proc = nix.run(
+        ["nix-shell", str(shell), "--run", 'python -c "import six; print(six.__version__)"; echo $FROM_HOOK'],
+        check=True,
+    )
     assert proc.stdout.split() == ["1.16.0", "yes"]
 
 
 def test_fetchurl_checks_name_and_hash(nix, pkgs_expr):
-    plus = nix.eval_json(with_pkgs(pkgs_expr, """
-      (pkgs.fetchurl { url = "https://example.invalid/torch-2.1.0%2Bcpu-cp311-cp311-linux_x86_64.whl"; sha256 = "0000000000000000000000000000000000000000000000000000000000000000"; }).drvPath"""),
-                         check=False)
+    plus = nix.eval_json(
+        with_pkgs(
+            pkgs_expr,
+            """
+      (pkgs.fetchurl {
+        url = "https://example.invalid/torch-2.1.0%2Bcpu-cp311-cp311-linux_x86_64.whl";
+        sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+      }).drvPath""",
+        ),
+        check=False,
+    )
     assert plus.returncode != 0 and "not allowed in a store path" in plus.stderr
-    nohash = nix.eval_json(with_pkgs(pkgs_expr, '(pkgs.fetchurl { url = "https://example.invalid/a.whl"; }).drvPath'), check=False)
+    nohash = nix.eval_json(
+        with_pkgs(pkgs_expr, '(pkgs.fetchurl { url = "https://example.invalid/a.whl"; }).drvPath'), check=False
+    )
     assert nohash.returncode != 0 and "requires a hash" in nohash.stderr

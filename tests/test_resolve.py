@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from fakepypi import FakePyPI
 from lockcheck import check_lock
-
 from mach_nix.db.model import Metadata
 from mach_nix.errors import NotFoundError, ResolutionError, UsageError
 from mach_nix.inventory import Inventory
@@ -37,7 +37,9 @@ def checked(reqs, target=PY311, providers=None, db=None, inventory=None):
 def mixed_db() -> FakePyPI:
     db = FakePyPI()
     db.add("pure", "1.0")  # wheel
-    db.add("pure", "2.0", files=["pure-2.0.tar.gz"], build_requires=["setuptools>=40.8.0", "wheel; python_version < '3'"])
+    db.add(
+        "pure", "2.0", files=["pure-2.0.tar.gz"], build_requires=["setuptools>=40.8.0", "wheel; python_version < '3'"]
+    )
     db.add("setuptools", "60.0")
     db.add("setuptools", "70.0", files=["setuptools-70.0.tar.gz"])
     return db
@@ -140,9 +142,17 @@ def test_yanked_only_when_pinned():
 
 def test_requires_python_and_markers_for_the_target_python():
     db = FakePyPI()
-    db.add("lib", "2.0", ["typing-extensions; python_version < '3.9'", "winonly; sys_platform == 'win32'"],
-           requires_python=">=3.9")
-    db.add("lib", "1.0", ["typing-extensions; python_version < '3.9'", "importlib-metadata; python_full_version < '3.8.11'"])
+    db.add(
+        "lib",
+        "2.0",
+        ["typing-extensions; python_version < '3.9'", "winonly; sys_platform == 'win32'"],
+        requires_python=">=3.9",
+    )
+    db.add(
+        "lib",
+        "1.0",
+        ["typing-extensions; python_version < '3.9'", "importlib-metadata; python_full_version < '3.8.11'"],
+    )
     db.add("typing-extensions", "4.0")
     db.add("importlib-metadata", "6.0")
     db.add("winonly", "1.0")
@@ -157,9 +167,13 @@ def test_requires_python_and_markers_for_the_target_python():
 def test_per_file_metadata_of_the_chosen_wheel():
     db = FakePyPI()
     db.add(
-        "plat", "1.0",
-        files=["plat-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "plat-1.0-cp311-cp311-macosx_11_0_arm64.whl",
-               "plat-1.0-py3-none-any.whl"],
+        "plat",
+        "1.0",
+        files=[
+            "plat-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "plat-1.0-cp311-cp311-macosx_11_0_arm64.whl",
+            "plat-1.0-py3-none-any.whl",
+        ],
         metas=[Metadata(requires_dist=("linuxdep",)), Metadata(requires_dist=("macdep",))],
         file_meta=[0, 1, None],  # per file as listed; the py3 wheel's metadata is unknown
     )
@@ -175,9 +189,14 @@ def test_per_file_metadata_of_the_chosen_wheel():
 
 def test_best_ranked_wheel_is_chosen():
     db = FakePyPI().add(
-        "fast", "1.0",
-        files=["fast-1.0-py3-none-any.whl", "fast-1.0-cp311-cp311-manylinux2014_x86_64.whl",
-               "fast-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", "fast-1.0-cp38-abi3-manylinux1_x86_64.whl"],
+        "fast",
+        "1.0",
+        files=[
+            "fast-1.0-py3-none-any.whl",
+            "fast-1.0-cp311-cp311-manylinux2014_x86_64.whl",
+            "fast-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            "fast-1.0-cp38-abi3-manylinux1_x86_64.whl",
+        ],
     )
     lock = checked(["fast"], db=db)
     assert lock.packages["fast"]["artifact"]["filename"] == "fast-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
@@ -193,9 +212,15 @@ def test_best_ranked_wheel_is_chosen():
 def test_extras_with_cycles_and_normalised_names():
     db = FakePyPI()
     db.add(
-        "Dask", "2.22.0",
-        ["dask[array,dataframe]; extra == 'complete'", "numpy; extra == 'array'",
-         "pandas; extra == 'dataframe'", "dask[array]; extra == 'dataframe'", "toolz"],
+        "Dask",
+        "2.22.0",
+        [
+            "dask[array,dataframe]; extra == 'complete'",
+            "numpy; extra == 'array'",
+            "pandas; extra == 'dataframe'",
+            "dask[array]; extra == 'dataframe'",
+            "toolz",
+        ],
         extras=["array", "complete", "dataframe"],
     )
     db.add("numpy", "1.0").add("toolz", "1.0")
@@ -259,8 +284,9 @@ def test_newer_than_the_db_says_how_to_update():
 
 
 def test_no_artifact_for_target_lists_what_exists():
-    db = FakePyPI().add("winlib", "1.0", files=["winlib-1.0-cp311-cp311-win_amd64.whl",
-                                                 "winlib-1.0-cp311-cp311-macosx_11_0_arm64.whl"])
+    db = FakePyPI().add(
+        "winlib", "1.0", files=["winlib-1.0-cp311-cp311-win_amd64.whl", "winlib-1.0-cp311-cp311-macosx_11_0_arm64.whl"]
+    )
     with pytest.raises(NotFoundError) as info:
         resolve(["winlib"], PY311, {"_default": "wheel"}, db)
     message = str(info.value)

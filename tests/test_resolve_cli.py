@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from fakepypi import FakePyPI
 
+from fakepypi import FakePyPI
 from mach_nix.cli import main
 from mach_nix.db.store import write_database
 from mach_nix.errors import ExitCode
@@ -67,12 +67,27 @@ def test_resolve_table_and_json(db_dir, capsys):
 
 def test_nixpkgs_inventory_option(db_dir, tmp_path, capsys):
     inventory = tmp_path / "inventory.json"
-    inventory.write_text(json.dumps([
-        {"attr": "requests", "pname": "requests", "version": "2.31.0"},
-        {"attr": "idna_3", "pname": "idna", "version": "3.4"},
-    ]))
-    code, out, err = run(capsys, "resolve", "--db", db_dir, "--nixpkgs-inventory", str(inventory),
-                         "--provider", "_default=nixpkgs,wheel", "--format", "json", "requests")
+    inventory.write_text(
+        json.dumps(
+            [
+                {"attr": "requests", "pname": "requests", "version": "2.31.0"},
+                {"attr": "idna_3", "pname": "idna", "version": "3.4"},
+            ]
+        )
+    )
+    code, out, err = run(
+        capsys,
+        "resolve",
+        "--db",
+        db_dir,
+        "--nixpkgs-inventory",
+        str(inventory),
+        "--provider",
+        "_default=nixpkgs,wheel",
+        "--format",
+        "json",
+        "requests",
+    )
     assert code == 0, err
     packages = json.loads(out)["packages"]
     assert packages["requests"]["nixpkgs_attr"] == "requests"
@@ -86,7 +101,11 @@ def test_nixpkgs_inventory_option(db_dir, tmp_path, capsys):
         (["reqeusts"], ExitCode.NOT_FOUND, "did you mean: requests"),
         (["requests>=3"], ExitCode.NOT_FOUND, "newer than the database"),
         (["requests", "urllib3<1"], ExitCode.NOT_FOUND, "no version of urllib3 matches urllib3<1"),
-        (["requests==2.31.0", "urllib3>=2", "-c", "{constraints}"], ExitCode.UNSATISFIABLE, "conflicts with your constraints"),
+        (
+            ["requests==2.31.0", "urllib3>=2", "-c", "{constraints}"],
+            ExitCode.UNSATISFIABLE,
+            "conflicts with your constraints",
+        ),
         (["requests==2.31.0", "urllib3==2.0.0", "--constraints", "/nonexistent/c.txt"], ExitCode.USAGE, "cannot read"),
         (["requests", "--python", "2.7"], ExitCode.USAGE, "unsupported Python version"),
         (["requests", "--system", "x86_64-freebsd"], ExitCode.USAGE, "unsupported system"),

@@ -16,8 +16,9 @@ def test_sdist_without_own_metadata_uses_the_wheels():
     six = db.project("six").releases["1.16.0"]
     sdist = next(f for f in six.files if not f.is_wheel)
     assert six.metadata_of(sdist) is None  # the premise: the crawler skipped its build backend
-    lock = resolve(["six==1.16.0", "python-dateutil==2.8.2"], Target.create("3.11.7", "x86_64-linux"),
-                   {"_default": "sdist"}, db=db)
+    lock = resolve(
+        ["six==1.16.0", "python-dateutil==2.8.2"], Target.create("3.11.7", "x86_64-linux"), {"_default": "sdist"}, db=db
+    )
     entry = lock.packages["six"]
     assert entry["provider"] == "sdist"
     assert entry["artifact"]["filename"] == "six-1.16.0.tar.gz"

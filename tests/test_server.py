@@ -21,8 +21,9 @@ SNAPSHOT = REPO / "tests" / "data" / "pypi-db"
 
 
 def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mach_nix", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mach_nix", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -55,8 +56,17 @@ def test_server_gives_byte_identical_results_in_the_clients_cwd_and_env(env, tmp
     assert started.returncode == 0 and "server started" in started.stderr, started.stderr
     assert served(env, tmp_path) == 0
     # relative -r and -o are the client's; MACH_NIX_DB comes from the client's environment
-    fast = cli("lock", "-r", "requirements.txt", "-o", "served.json", "--python", "3.11.7", cwd=work,
-               env=dict(env, MACH_NIX_DB=str(SNAPSHOT)))
+    fast = cli(
+        "lock",
+        "-r",
+        "requirements.txt",
+        "-o",
+        "served.json",
+        "--python",
+        "3.11.7",
+        cwd=work,
+        env=dict(env, MACH_NIX_DB=str(SNAPSHOT)),
+    )
     assert fast.returncode == 0, fast.stderr
     assert served(env, tmp_path) == 1
     assert (work / "served.json").read_bytes() == (work / "plain.json").read_bytes()
@@ -73,8 +83,12 @@ def test_server_gives_byte_identical_results_in_the_clients_cwd_and_env(env, tmp
     assert served(env, tmp_path) == 4
     # a rewritten database is reopened, not served from memory
     mine = tmp_path / "mine"
-    assert cli("db", "slim", "--db", str(SNAPSHOT), "--out", str(mine), "--files-url", SNAPSHOT.as_uri(),
-               cwd=work, env=env).returncode == 0
+    assert (
+        cli(
+            "db", "slim", "--db", str(SNAPSHOT), "--out", str(mine), "--files-url", SNAPSHOT.as_uri(), cwd=work, env=env
+        ).returncode
+        == 0
+    )
     first = cli("resolve", "--db", str(mine), "--format", "json", "six", cwd=work, env=env)
     manifest = json.loads((mine / "manifest.json").read_text())
     manifest["crawl_time"] = "2000-01-01T00:00:00Z"

@@ -79,7 +79,12 @@ def test_linux_ranking_prefers_specific_cpython_and_newest_manylinux():
         ("3.8", "x86_64-linux", "PyQt5-5.15.0-cp35.cp36.cp37.cp38-abi3-manylinux2014_x86_64.whl", True),
         ("3.9", "x86_64-linux", "PyQt5-5.15.0-cp35.cp36.cp37.cp38-abi3-manylinux2014_x86_64.whl", True),
         ("3.9", "x86_64-linux", "pymaid-0.3.3-cp39-cp39-manylinux_2_5_x86_64.whl", True),
-        ("3.8", "x86_64-linux", "tokenizers-0.10.1-cp38-cp38-manylinux_2_5_x86_64.manylinux1_x86_64.manylinux2010_x86_64.whl", True),
+        (
+            "3.8",
+            "x86_64-linux",
+            "tokenizers-0.10.1-cp38-cp38-manylinux_2_5_x86_64.manylinux1_x86_64.manylinux2010_x86_64.whl",
+            True,
+        ),
         ("3.10.4", "x86_64-linux", "six-1.16.0-py2.py3-none-any.whl", True),
         ("3.8", "x86_64-linux", "futures-3.3.0-py2-none-any.whl", False),
         ("3.8", "x86_64-darwin", "numpy-1.19.0-cp38-cp38-macosx_10_9_x86_64.whl", True),
@@ -120,6 +125,9 @@ def test_macos_target_option():
     new = Target.create("3.11", "aarch64-darwin", macos="14.0")
     assert compatible(new, "x-1.0-cp311-cp311-macosx_14_0_arm64.whl")
     assert new.to_json() == {
-        "python": "3.11.13", "implementation": "cpython", "system": "aarch64-darwin",
-        "glibc": None, "macos": "14.0",
+        "python": "3.11.13",
+        "implementation": "cpython",
+        "system": "aarch64-darwin",
+        "glibc": None,
+        "macos": "14.0",
     }

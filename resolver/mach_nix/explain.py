@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -22,10 +22,7 @@ if TYPE_CHECKING:
     from mach_nix.resolve import Candidate, MachNixProvider, Req
 
 #: How to update the database, shown when something is newer than it.
-UPDATE_HINT = (
-    "update the database (a newer pinned DB of mach-nix, or 'mach-nix db update --db DIR' and"
-    " pass --db DIR)"
-)
+UPDATE_HINT = "update the database (a newer pinned DB of mach-nix, or 'mach-nix db update --db DIR' and pass --db DIR)"
 
 
 def _where(req: Req) -> str:
@@ -77,9 +74,7 @@ def unknown_project(provider: MachNixProvider, name: str, reqs: Sequence[Req]) -
         lines.append("  required by: " + " -> ".join(chain(provider, req)))
     if close:
         lines.append("  did you mean: " + ", ".join(close) + "?")
-    lines.append(
-        f"  if {name!r} is on PyPI but newer than the database, {UPDATE_HINT}"
-    )
+    lines.append(f"  if {name!r} is on PyPI but newer than the database, {UPDATE_HINT}")
     return NotFoundError("\n".join(lines))
 
 
@@ -102,11 +97,12 @@ def _platforms_of(provider: MachNixProvider, name: str, version_str: str) -> lis
         else:
             label = "sdist " + dist.filename
         problems = []
-        if release.metadata_of(dist) is None:
+        meta = release.metadata_of(dist)
+        if meta is None:
             problems.append("metadata unknown")
         if dist.yanked is not None:
             problems.append("yanked")
-        rp = dist.requires_python or (release.metadata_of(dist).requires_python if release.metadata_of(dist) else None)
+        rp = dist.requires_python or (meta.requires_python if meta is not None else None)
         if rp and not provider.python_ok(rp):
             problems.append(f"Requires-Python {rp}")
         items.append(label + (f" ({', '.join(problems)})" if problems else ""))
@@ -138,10 +134,7 @@ def _analyse_requirement(provider: MachNixProvider, req: Req) -> MachNixError | 
         known = [vs for _v, vs in versions.versions()]
         lines = [f"no version of {name} matches {req.text}" + (" and your constraints" if constraints else "")]
         if newest is not None and _asks_newer(req, versions[0][0]):
-            lines[0] = (
-                f"{req.text} asks for a version of {name} newer than the database knows"
-                f" (newest: {newest})"
-            )
+            lines[0] = f"{req.text} asks for a version of {name} newer than the database knows (newest: {newest})"
         lines.append("  required by: " + " -> ".join(chain(provider, req)))
         if known:
             shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
@@ -202,7 +195,7 @@ def _asks_newer(req: Req, newest: Version) -> bool:
     return False
 
 
-def explain_impossible(provider: MachNixProvider, causes: Sequence) -> MachNixError:
+def explain_impossible(provider: MachNixProvider, causes: Collection) -> MachNixError:
     """Build the error for a resolvelib ``ResolutionImpossible``."""
     reqs: list[Req] = [cause.requirement for cause in causes]
     if not reqs:
@@ -226,21 +219,22 @@ def explain_impossible(provider: MachNixProvider, causes: Sequence) -> MachNixEr
     for members in groups.values():
         newest = max(members, key=lambda r: r.parent.version if r.parent else 0)
         links = chain(provider, newest)
-        versions = sorted({r.parent.version_str for r in members if r.parent},
-                          key=lambda v: Version(v) if _valid(v) else Version("0"))
+        versions = sorted(
+            {r.parent.version_str for r in members if r.parent}, key=lambda v: Version(v) if _valid(v) else Version("0")
+        )
         # Several candidates of one version (its wheel and its sdist) are one line as it is.
         if len(versions) > 1 and newest.parent is not None:
             summary = ", ".join(versions) if len(versions) <= 4 else f"{versions[0]} … {versions[-1]}"
-            links[-1] = (f"{newest.parent.name} {summary} ({len(versions)} versions) each require {newest.text}")
+            links[-1] = f"{newest.parent.name} {summary} ({len(versions)} versions) each require {newest.text}"
         text = " -> ".join(links)
         if text in seen:
             continue
         seen.add(text)
         lines.append(f"  {text}")
     for name in names:
-        versions = provider.versions(name)
-        if versions:
-            shown = ", ".join(vs for _v, vs in versions.versions()[:10]) + (", …" if len(versions) > 10 else "")
+        known = provider.versions(name)
+        if known:
+            shown = ", ".join(vs for _v, vs in known.versions()[:10]) + (", …" if len(known) > 10 else "")
             lines.append(f"  {name} versions in the database: {shown}")
     lines.append(
         "  hint: relax one of these requirements, or pin an older version of the package that"

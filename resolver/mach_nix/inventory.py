@@ -60,8 +60,8 @@ class Inventory:
             if current is None or _attr_rank(candidate) < _attr_rank(current):
                 chosen[key] = candidate
         self._by_name: dict[str, list[NixpkgsPackage]] = {}
-        for (name, _version), package in sorted(chosen.items()):
-            self._by_name.setdefault(name, []).append(package)
+        for (package_name, _version), package in sorted(chosen.items()):
+            self._by_name.setdefault(package_name, []).append(package)
 
     def packages(self, name: str) -> list[NixpkgsPackage]:
         """Every nixpkgs package for the normalised ``name`` (one per version)."""

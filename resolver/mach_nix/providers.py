@@ -53,9 +53,7 @@ def parse_order(value: str | Iterable[str], key: str = DEFAULT_KEY) -> tuple[str
             continue
         if provider not in PROVIDERS:
             hint = " (conda is not supported by this mach-nix)" if provider.startswith("conda") else ""
-            raise UsageError(
-                f"unknown provider {item.strip()!r} for {key}: choose from {', '.join(PROVIDERS)}{hint}"
-            )
+            raise UsageError(f"unknown provider {item.strip()!r} for {key}: choose from {', '.join(PROVIDERS)}{hint}")
         if provider in order:
             raise UsageError(f"provider {provider!r} given twice for {key}")
         order.append(provider)

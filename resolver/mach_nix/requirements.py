@@ -34,7 +34,12 @@ from packaging.utils import canonicalize_name
 from mach_nix.errors import UsageError
 
 #: pip options that take a file argument and that mach-nix understands.
-_INCLUDE_OPTIONS = {"-r": "requirement", "--requirement": "requirement", "-c": "constraint", "--constraint": "constraint"}
+_INCLUDE_OPTIONS = {
+    "-r": "requirement",
+    "--requirement": "requirement",
+    "-c": "constraint",
+    "--constraint": "constraint",
+}
 
 #: pip options mach-nix rejects, with the reason shown to the user.
 _REJECTED_OPTIONS = {
@@ -147,9 +152,7 @@ def _check_url(url: str, origin: str) -> str | None:
         raise UsageError(f"{origin}: invalid URL {url!r}: {error}") from None
     scheme = parts.scheme.lower()
     if "+" in scheme:
-        raise UsageError(
-            f"{origin}: VCS reference {url!r} is not supported; use an archive URL with '#sha256=…'"
-        )
+        raise UsageError(f"{origin}: VCS reference {url!r} is not supported; use an archive URL with '#sha256=…'")
     if scheme not in ("https", "http", "file"):
         raise UsageError(f"{origin}: unsupported URL scheme in {url!r} (use https://…#sha256=…)")
     sha256 = None
@@ -160,9 +163,8 @@ def _check_url(url: str, origin: str) -> str | None:
             if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
                 raise UsageError(f"{origin}: invalid sha256 fragment in {url!r}")
             sha256 = value
-        elif key and key not in ("egg", "subdirectory"):
-            if key in ("md5", "sha1", "sha224", "sha384", "sha512"):
-                raise UsageError(f"{origin}: only '#sha256=' hashes are supported in {url!r}")
+        elif key in ("md5", "sha1", "sha224", "sha384", "sha512"):
+            raise UsageError(f"{origin}: only '#sha256=' hashes are supported in {url!r}")
     return sha256
 
 
@@ -297,9 +299,7 @@ def parse_requirements_file(
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or error
         raise UsageError(f"{prefix}cannot read requirements file {shown}: {reason}") from None
-    return parse_requirements_text(
-        text, shown, path.parent, as_constraints=as_constraints, _stack=(*_stack, key)
-    )
+    return parse_requirements_text(text, shown, path.parent, as_constraints=as_constraints, _stack=(*_stack, key))
 
 
 def _load_toml(path: Path) -> dict:
@@ -346,9 +346,7 @@ def parse_pyproject(
     dynamic = project.get("dynamic", [])
     result = RequirementSet()
     if "dependencies" in dynamic:
-        raise UsageError(
-            f"{shown}: [project] dependencies are dynamic; mach-nix reads only static PEP 621 metadata"
-        )
+        raise UsageError(f"{shown}: [project] dependencies are dynamic; mach-nix reads only static PEP 621 metadata")
     result.requirements += _requirement_list(project.get("dependencies", []), f"{shown} [project.dependencies]")
     optional = project.get("optional-dependencies", {})
     if not isinstance(optional, dict):
@@ -382,9 +380,7 @@ def _requirement_list(items: object, where: str) -> list[RootRequirement]:
     return result
 
 
-def _group_requirements(
-    groups: dict, name: str, shown: str, stack: tuple[str, ...]
-) -> list[RootRequirement]:
+def _group_requirements(groups: dict, name: str, shown: str, stack: tuple[str, ...]) -> list[RootRequirement]:
     """Expand one PEP 735 dependency group (with ``include-group``)."""
     by_name = {canonicalize_name(key): key for key in groups}
     key = by_name.get(canonicalize_name(name))
@@ -404,5 +400,5 @@ def _group_requirements(
         elif isinstance(item, dict) and set(item) == {"include-group"} and isinstance(item["include-group"], str):
             result += _group_requirements(groups, item["include-group"], shown, (*stack, canonicalize_name(key)))
         else:
-            raise UsageError(f"{where}[{index}]: expected a string or {{include-group = \"…\"}}")
+            raise UsageError(f'{where}[{index}]: expected a string or {{include-group = "…"}}')
     return result

@@ -36,16 +36,15 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import resolvelib
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
-    InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
@@ -89,7 +88,7 @@ def _wheel_tags(filename: str) -> frozenset:
     return tags
 
 
-def _sort_key(version: Version):  # type: ignore[no-untyped-def]
+def _sort_key(version: Version) -> Any:
     """A plain-tuple key ordering like ``version`` (compared in C), or the version itself.
 
     ``packaging`` keeps one as ``_key`` (private, present in every release we
@@ -128,8 +127,20 @@ class Candidate:
         url: the download URL (a direct reference's own URL, else the DB's).
     """
 
-    __slots__ = ("name", "version", "version_str", "provider", "dist", "metadata", "nixpkgs_attr",
-                 "extras", "yanked", "url", "key", "_hash")
+    __slots__ = (
+        "name",
+        "version",
+        "version_str",
+        "provider",
+        "dist",
+        "metadata",
+        "nixpkgs_attr",
+        "extras",
+        "yanked",
+        "url",
+        "key",
+        "_hash",
+    )
 
     def __init__(
         self,
@@ -160,8 +171,18 @@ class Candidate:
 
     def with_extras(self, extras: frozenset[str]) -> Candidate:
         """The same choice standing for ``name[extras]``."""
-        return Candidate(self.name, self.version, self.version_str, self.provider, self.dist,
-                         self.metadata, self.nixpkgs_attr, extras, self.yanked, self.url)
+        return Candidate(
+            self.name,
+            self.version,
+            self.version_str,
+            self.provider,
+            self.dist,
+            self.metadata,
+            self.nixpkgs_attr,
+            extras,
+            self.yanked,
+            self.url,
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Candidate) and self.key == other.key and self.extras == other.extras
@@ -212,10 +233,7 @@ class Req:
         """True for ``==V`` (no wildcard), ``===V``, a URL or an exact link."""
         if self.exact is not None or self.url is not None:
             return True
-        return any(
-            (s.operator == "==" and not s.version.endswith(".*")) or s.operator == "==="
-            for s in self.specifier
-        )
+        return any((s.operator == "==" and not s.version.endswith(".*")) or s.operator == "===" for s in self.specifier)
 
 
 def _identifier(name: str, extras: frozenset[str]) -> str:
@@ -262,7 +280,7 @@ class VersionList(Sequence[tuple[Version, str, Release]]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         if isinstance(index, slice):
             return VersionList(self._items[index], self._releases)
         version, version_str = self._items[index]
@@ -281,7 +299,13 @@ class VersionList(Sequence[tuple[Version, str, Release]]):
 # --------------------------------------------------------------------------- the provider
 
 
-class MachNixProvider:
+if TYPE_CHECKING:
+    _ProviderBase = resolvelib.AbstractProvider["Req", Candidate, str]
+else:  # resolvelib < 1.1 (nixpkgs' own, for evaluation-time resolution) is not generic at run time
+    _ProviderBase = resolvelib.AbstractProvider
+
+
+class MachNixProvider(_ProviderBase):
     """resolvelib provider over a :class:`~mach_nix.db.model.ProjectSource`.
 
     Also exposes the lookups used to explain failures (:mod:`mach_nix.explain`).
@@ -460,8 +484,15 @@ class MachNixProvider:
                 return dist, meta
         return None, None
 
-    def base_candidate(self, name: str, provider: str, version: Version, version_str: str,
-                       release: Release | None, nix: NixpkgsPackage | None = None) -> Candidate | None:
+    def base_candidate(
+        self,
+        name: str,
+        provider: str,
+        version: Version,
+        version_str: str,
+        release: Release | None,
+        nix: NixpkgsPackage | None = None,
+    ) -> Candidate | None:
         """The base candidate of one provider for one version, or None (cached)."""
         cache_key = (name, provider, version_str)
         if cache_key in self._candidates:
@@ -470,13 +501,15 @@ class MachNixProvider:
         if provider == "wheel" and release is not None:
             found = self.best_wheel(name, release)
             if found is not None:
-                candidate = Candidate(name, version, version_str, "wheel", found[0], found[1],
-                                      yanked=found[0].yanked is not None)
+                candidate = Candidate(
+                    name, version, version_str, "wheel", found[0], found[1], yanked=found[0].yanked is not None
+                )
         elif provider == "sdist" and release is not None:
             found = self.best_sdist(release, name)
             if found is not None:
-                candidate = Candidate(name, version, version_str, "sdist", found[0], found[1],
-                                      yanked=found[0].yanked is not None)
+                candidate = Candidate(
+                    name, version, version_str, "sdist", found[0], found[1], yanked=found[0].yanked is not None
+                )
         elif provider == "nixpkgs" and nix is not None:
             dist, meta = self._nixpkgs_metadata(name, release)
             candidate = Candidate(name, version, version_str, "nixpkgs", dist, meta, nixpkgs_attr=nix.attr)
@@ -536,10 +569,9 @@ class MachNixProvider:
         ascending = versions.ascending_keys
         if ascending is None:
             oldest_first = [item[0] for item in reversed(versions.versions())]
-            if any(v.local is not None for v in oldest_first):
-                ascending = []  # local versions break bound arithmetic: no pruning
-            else:
-                ascending = [_sort_key(v) for v in oldest_first]
+            # Local versions break bound arithmetic: no pruning.
+            local = any(v.local is not None for v in oldest_first)
+            ascending = [] if local else [_sort_key(v) for v in oldest_first]
             versions.ascending_keys = ascending
         if not ascending:
             return 0, count
@@ -746,7 +778,8 @@ class MachNixProvider:
         for version, version_str, release in self.versions(req.name):
             for dist in release.files:
                 if (req.sha256 and hashes.get(dist.filename) == req.sha256) or (
-                        not req.sha256 and dist.filename == filename):
+                    not req.sha256 and dist.filename == filename
+                ):
                     if req.sha256:
                         dist = self.db.file_details(req.name, [dist])[dist.filename]
                     meta = release.metadata_of(dist)
@@ -791,10 +824,18 @@ class MachNixProvider:
             return cached
         deps: list[Req] = []
         if candidate.extras:
-            deps.append(Req(candidate.name, frozenset(), SpecifierSet(f"=={candidate.version_str}")
-                            if _valid_spec(candidate.version_str) else SpecifierSet(),
-                            f"{candidate.name}=={candidate.version_str}", parent=candidate,
-                            exact=candidate.key))
+            deps.append(
+                Req(
+                    candidate.name,
+                    frozenset(),
+                    SpecifierSet(f"=={candidate.version_str}")
+                    if _valid_spec(candidate.version_str)
+                    else SpecifierSet(),
+                    f"{candidate.name}=={candidate.version_str}",
+                    parent=candidate,
+                    exact=candidate.key,
+                )
+            )
         own = _identifier(candidate.name, candidate.extras)
         for text, requirement in self.dependencies_of(candidate):
             display = self._display.get(text)
@@ -853,7 +894,9 @@ class MachNixProvider:
             requirement = self.parse_dependency(text)
             if requirement is None or not self.marker_true(requirement.marker):
                 continue
-            extras = f"[{','.join(sorted(canonicalize_name(e) for e in requirement.extras))}]" if requirement.extras else ""
+            extras = (
+                f"[{','.join(sorted(canonicalize_name(e) for e in requirement.extras))}]" if requirement.extras else ""
+            )
             spec = ",".join(sorted(str(s) for s in requirement.specifier))
             if requirement.url:
                 item = f"{canonicalize_name(requirement.name)}{extras} @ {requirement.url}"
@@ -875,7 +918,9 @@ def _valid_spec(version: str) -> bool:
 # --------------------------------------------------------------------------- entry point
 
 
-def root_reqs(requirements: RequirementSet, target: Target, env_provider: MachNixProvider | None = None) -> tuple[list[Req], list[Req]]:
+def root_reqs(
+    requirements: RequirementSet, target: Target, env_provider: MachNixProvider | None = None
+) -> tuple[list[Req], list[Req]]:
     """Convert the user's requirements and constraints into resolver requirements.
 
     Requirements whose marker is false for the target are dropped.
@@ -936,13 +981,19 @@ def resolve_packages(
         NotFoundError: unknown name, no artifact for the target, newer than the DB.
         UsageError: bad direct references or markers.
     """
-    import resolvelib
-
     requirement_set = coerce_requirements(requirements)
     roots, constraints = root_reqs(requirement_set, target)
-    provider = MachNixProvider(db, target, providers, inventory, constraints, requirement_set.pre,
-                               root_names=[r.name for r in roots], roots=roots)
-    resolver = resolvelib.Resolver(provider, resolvelib.BaseReporter())
+    provider = MachNixProvider(
+        db,
+        target,
+        providers,
+        inventory,
+        constraints,
+        requirement_set.pre,
+        root_names=[r.name for r in roots],
+        roots=roots,
+    )
+    resolver: resolvelib.Resolver[Req, Candidate, str] = resolvelib.Resolver(provider, resolvelib.BaseReporter())
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except resolvelib.ResolutionImpossible as error:
@@ -955,7 +1006,7 @@ def resolve_packages(
         ) from None
 
     packages: dict[str, ResolvedPackage] = {}
-    for identifier, candidate in result.mapping.items():
+    for candidate in result.mapping.values():
         if candidate.extras:
             continue
         packages[candidate.name] = ResolvedPackage(candidate=candidate)

@@ -37,13 +37,14 @@ DEFAULT_IDLE = 1800
 
 def _warm_up() -> None:
     """Import everything ``lock``/``resolve`` use, so the first request is fast too."""
+    import resolvelib  # noqa: F401
+
     import mach_nix.cli  # noqa: F401
     import mach_nix.commands.resolve  # noqa: F401
     import mach_nix.db.store  # noqa: F401
     import mach_nix.explain  # noqa: F401
     import mach_nix.lock  # noqa: F401
     import mach_nix.resolve  # noqa: F401
-    import resolvelib  # noqa: F401
 
 
 def run_request(request: dict) -> dict:
@@ -95,7 +96,9 @@ def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> in
         listener.close()
         from mach_nix.errors import UsageError
 
-        raise UsageError(f"cannot listen on {path}: {error} (set XDG_RUNTIME_DIR to a short private directory)") from None
+        raise UsageError(
+            f"cannot listen on {path}: {error} (set XDG_RUNTIME_DIR to a short private directory)"
+        ) from None
     os.chmod(path, 0o600)
     listener.listen(16)
     listener.settimeout(min(idle, 60.0))
@@ -108,7 +111,7 @@ def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> in
         while True:
             try:
                 conn, _addr = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 gone = not os.path.exists(path) or os.stat(path).st_ino != inode
                 if gone or time.monotonic() - last >= idle:
                     return 0
@@ -124,9 +127,19 @@ def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> in
                 if control == "stop":
                     response = {"stdout": "", "stderr": "mach-nix: server stopped\n", "code": 0}
                 elif control == "status":
-                    response = {"stdout": json.dumps({"pid": os.getpid(), "socket": str(path), "served": served,
-                                                      "uptime": round(time.time() - started, 1)}) + "\n",
-                                "stderr": "", "code": 0}
+                    response = {
+                        "stdout": json.dumps(
+                            {
+                                "pid": os.getpid(),
+                                "socket": str(path),
+                                "served": served,
+                                "uptime": round(time.time() - started, 1),
+                            }
+                        )
+                        + "\n",
+                        "stderr": "",
+                        "code": 0,
+                    }
                 else:
                     response = run_request(request)
                     served += 1

@@ -25,8 +25,12 @@ import marshal
 import os
 import sys
 import zlib
+from typing import TYPE_CHECKING
 
 from mach_nix import __version__
+
+if TYPE_CHECKING:
+    import _socket
 
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
@@ -100,13 +104,13 @@ def send(path: str, request: dict, timeout: float | None = None) -> dict:
         sock.close()
 
 
-def write_frame(sock, value: dict) -> None:  # type: ignore[no-untyped-def]
+def write_frame(sock: _socket.socket, value: dict) -> None:
     """Send one length-prefixed :mod:`marshal` frame."""
     data = marshal.dumps(value)
     sock.sendall(len(data).to_bytes(4, "big") + data)
 
 
-def read_frame(sock) -> bytes:  # type: ignore[no-untyped-def]
+def read_frame(sock: _socket.socket) -> bytes:
     """Read one length-prefixed frame from a socket.
 
     Raises:
@@ -116,7 +120,7 @@ def read_frame(sock) -> bytes:  # type: ignore[no-untyped-def]
     return _read_exactly(sock, int.from_bytes(header, "big"))
 
 
-def _read_exactly(sock, size: int) -> bytes:  # type: ignore[no-untyped-def]
+def _read_exactly(sock: _socket.socket, size: int) -> bytes:
     chunks = []
     while size:
         chunk = sock.recv(min(size, 1 << 20))

@@ -74,7 +74,7 @@ def parse_python_version(text: str) -> str:
         known = ", ".join(f"3.{m}" for m in SUPPORTED_MINORS)
         raise UsageError(f"unsupported Python version {text!r}: mach-nix targets {known}")
     patch = release[2] if len(release) == 3 else DEFAULT_PATCH[minor]
-    suffix = str(version)[len(".".join(map(str, release))):] if version.pre else ""
+    suffix = str(version)[len(".".join(map(str, release))) :] if version.pre else ""
     return f"3.{minor}.{patch}{suffix}"
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 def _gcc_lib(name: str) -> str | None:
     """Return the host path of a GCC runtime library (libstdc++, libgcc_s, libgomp)."""
     try:
-        out = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run(
+            ["gcc", f"-print-file-name={name}"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         out = ""
     if out and os.path.isabs(out) and os.path.exists(out):
@@ -47,7 +49,7 @@ def describe_host() -> dict:
     zlib = _gcc_lib("libz.so.1")
     return {
         "python": os.path.realpath(sys.executable),
-        "pythonVersion": "%d.%d.%d" % sys.version_info[:3],
+        "pythonVersion": "{}.{}.{}".format(*sys.version_info[:3]),
         "sitePackages": str(purelib).lstrip("/"),
         "bash": _tool("bash"),
         "patchelf": _tool("patchelf"),

@@ -68,15 +68,30 @@ def _crawl_options(args: argparse.Namespace) -> Any:
 
 def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="parallel HTTP requests (default 16)")
-    parser.add_argument("--hooks", choices=("all", "no-wheel", "never"), default="no-wheel",
-                        help="run the confined PEP 517 hook for sdists whose PKG-INFO is not reliable: always, "
-                             "only for releases without wheels (default), or never")
-    parser.add_argument("--hook-timeout", type=float, default=120.0, metavar="SECONDS",
-                        help="time limit of one hook run (default 120)")
-    parser.add_argument("--hook-memory-mb", type=int, default=2048, metavar="MB",
-                        help="address-space limit of one hook run (default 2048)")
-    parser.add_argument("--max-sdist-mb", type=int, default=100, metavar="MB",
-                        help="do not download larger sdists; recorded as failures (default 100)")
+    parser.add_argument(
+        "--hooks",
+        choices=("all", "no-wheel", "never"),
+        default="no-wheel",
+        help="run the confined PEP 517 hook for sdists whose PKG-INFO is not reliable: always, "
+        "only for releases without wheels (default), or never",
+    )
+    parser.add_argument(
+        "--hook-timeout", type=float, default=120.0, metavar="SECONDS", help="time limit of one hook run (default 120)"
+    )
+    parser.add_argument(
+        "--hook-memory-mb",
+        type=int,
+        default=2048,
+        metavar="MB",
+        help="address-space limit of one hook run (default 2048)",
+    )
+    parser.add_argument(
+        "--max-sdist-mb",
+        type=int,
+        default=100,
+        metavar="MB",
+        help="do not download larger sdists; recorded as failures (default 100)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
 
@@ -84,50 +99,92 @@ def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     """Add ``db`` with its ``crawl``, ``update`` and ``info`` subcommands."""
     fmt = argparse.RawDescriptionHelpFormatter
-    db = subparsers.add_parser("db", help="build, update and inspect the PyPI metadata database",
-                               description=DB_DESCRIPTION, formatter_class=fmt,
-                               epilog="Run 'mach-nix db SUBCOMMAND --help' for details.")
+    db = subparsers.add_parser(
+        "db",
+        help="build, update and inspect the PyPI metadata database",
+        description=DB_DESCRIPTION,
+        formatter_class=fmt,
+        epilog="Run 'mach-nix db SUBCOMMAND --help' for details.",
+    )
     db.set_defaults(func=lambda args: (db.print_help(sys.stderr), ExitCode.USAGE)[1])
     sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
 
-    crawl = sub.add_parser("crawl", help="add projects (and with --closure their dependencies) to a DB",
-                           description="Crawl projects from PyPI's simple API into a database directory.",
-                           epilog=CRAWL_EPILOG, formatter_class=fmt)
+    crawl = sub.add_parser(
+        "crawl",
+        help="add projects (and with --closure their dependencies) to a DB",
+        description="Crawl projects from PyPI's simple API into a database directory.",
+        epilog=CRAWL_EPILOG,
+        formatter_class=fmt,
+    )
     crawl.add_argument("--db", required=True, metavar="DIR", help="database directory (created if missing)")
-    crawl.add_argument("names", nargs="*", metavar="NAME",
-                       help="requirements (PEP 508), e.g. requests, 'flask==1.0', 'dask[complete]'")
-    crawl.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE",
-                       help="read requirements from FILE (repeatable)")
-    crawl.add_argument("--closure", action="store_true",
-                       help="follow dependencies transitively, for every supported target")
+    crawl.add_argument(
+        "names", nargs="*", metavar="NAME", help="requirements (PEP 508), e.g. requests, 'flask==1.0', 'dask[complete]'"
+    )
+    crawl.add_argument(
+        "-r",
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read requirements from FILE (repeatable)",
+    )
+    crawl.add_argument(
+        "--closure", action="store_true", help="follow dependencies transitively, for every supported target"
+    )
     _add_crawl_knobs(crawl)
     crawl.set_defaults(func=run_crawl)
 
-    update = sub.add_parser("update", help="refresh a DB: only what changed on PyPI since the last crawl",
-                            description="Refresh a database from PyPI, incrementally, atomically and resumably.",
-                            epilog=UPDATE_EPILOG, formatter_class=fmt)
+    update = sub.add_parser(
+        "update",
+        help="refresh a DB: only what changed on PyPI since the last crawl",
+        description="Refresh a database from PyPI, incrementally, atomically and resumably.",
+        epilog=UPDATE_EPILOG,
+        formatter_class=fmt,
+    )
     update.add_argument("--db", required=True, metavar="DIR", help="database directory")
     _add_crawl_knobs(update)
     update.set_defaults(func=run_update)
 
-    info = sub.add_parser("info", help="show a DB's manifest, or a project's versions, files and dependencies",
-                          description="Inspect a database (or several layered ones).",
-                          epilog=INFO_EPILOG, formatter_class=fmt)
-    info.add_argument("--db", action="append", required=True, metavar="DIR",
-                      help="database directory; repeat to layer databases (later ones win)")
-    info.add_argument("name", nargs="?", metavar="NAME[==VERSION]",
-                      help="a project (any spelling), optionally one version")
+    info = sub.add_parser(
+        "info",
+        help="show a DB's manifest, or a project's versions, files and dependencies",
+        description="Inspect a database (or several layered ones).",
+        epilog=INFO_EPILOG,
+        formatter_class=fmt,
+    )
+    info.add_argument(
+        "--db",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="database directory; repeat to layer databases (later ones win)",
+    )
+    info.add_argument(
+        "name", nargs="?", metavar="NAME[==VERSION]", help="a project (any spelling), optionally one version"
+    )
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.add_argument("--offline", action="store_true",
-                      help="never fetch file-index shards of a graph-only DB (hashes then show as '-')")
+    info.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch file-index shards of a graph-only DB (hashes then show as '-')",
+    )
     info.set_defaults(func=run_info)
 
-    slim = sub.add_parser("slim", help="copy a DB without its file index, for publishing",
-                          description=SLIM_DESCRIPTION, epilog=SLIM_EPILOG, formatter_class=fmt)
+    slim = sub.add_parser(
+        "slim",
+        help="copy a DB without its file index, for publishing",
+        description=SLIM_DESCRIPTION,
+        epilog=SLIM_EPILOG,
+        formatter_class=fmt,
+    )
     slim.add_argument("--db", required=True, metavar="DIR", help="the full database")
     slim.add_argument("--out", required=True, metavar="DIR", help="where to write the graph-only copy")
-    slim.add_argument("--files-url", required=True, metavar="URL",
-                      help="base URL where DIR itself is published (https://…, or file:// for a local mirror)")
+    slim.add_argument(
+        "--files-url",
+        required=True,
+        metavar="URL",
+        help="base URL where DIR itself is published (https://…, or file:// for a local mirror)",
+    )
     slim.set_defaults(func=run_slim)
 
 
@@ -156,9 +213,11 @@ def run_slim(args: argparse.Namespace) -> int:
     if not args.files_url.startswith(("https://", "http://", "file://")):
         raise UsageError(f"--files-url must be an https://, http:// or file:// URL, not {args.files_url!r}")
     manifest = write_graph_only(args.db, args.out, args.files_url)
-    print(f"wrote {args.out}: dependency graph of {manifest['counts']['projects']} projects "
-          f"({manifest['bytes']['graph']} bytes; file index left at {manifest['files_url']}, "
-          f"{manifest['bytes']['files']} bytes)")
+    print(
+        f"wrote {args.out}: dependency graph of {manifest['counts']['projects']} projects "
+        f"({manifest['bytes']['graph']} bytes; file index left at {manifest['files_url']}, "
+        f"{manifest['bytes']['files']} bytes)"
+    )
     return ExitCode.OK
 
 
@@ -194,20 +253,29 @@ def run_update(args: argparse.Namespace) -> int:
 def _release_json(release: Any) -> dict[str, Any]:
     metas = []
     for meta in release.metadata:
-        metas.append({
-            "requires_dist": list(meta.requires_dist),
-            "requires_python": meta.requires_python,
-            "provides_extras": list(meta.provides_extras),
-            "build_requires": None if meta.build_requires is None else list(meta.build_requires),
-            "source": meta.source,
-        })
+        metas.append(
+            {
+                "requires_dist": list(meta.requires_dist),
+                "requires_python": meta.requires_python,
+                "provides_extras": list(meta.provides_extras),
+                "build_requires": None if meta.build_requires is None else list(meta.build_requires),
+                "source": meta.source,
+            }
+        )
     return {
         "version": release.version,
         "requires_python": release.requires_python,
         "yanked": release.yanked_reason if release.yanked else None,
         "files": [
-            {"filename": f.filename, "sha256": f.sha256, "size": f.size, "url": f.url,
-             "upload_time": f.upload_time, "yanked": f.yanked, "metadata": f.metadata}
+            {
+                "filename": f.filename,
+                "sha256": f.sha256,
+                "size": f.size,
+                "url": f.url,
+                "upload_time": f.upload_time,
+                "yanked": f.yanked,
+                "metadata": f.metadata,
+            }
             for f in release.files
         ],
         "metadata": metas,
@@ -227,22 +295,31 @@ def run_info(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(db.manifests if len(db.manifests) > 1 else db.manifest, indent=1, sort_keys=True))
         else:
-            for path, manifest in zip(args.db, db.manifests):
+            for path, manifest in zip(args.db, db.manifests, strict=True):
                 counts = manifest["counts"]
                 print(f"database {path}")
                 print(f"  format:      {manifest['format']} v{manifest['format_version']}")
                 print(f"  crawl time:  {manifest['crawl_time']}")
-                print(f"  projects:    {counts['projects']}   releases: {counts['releases']}   "
-                      f"files: {counts['files']}   failures: {counts['failures']}")
+                print(
+                    f"  projects:    {counts['projects']}   releases: {counts['releases']}   "
+                    f"files: {counts['files']}   failures: {counts['failures']}"
+                )
                 kinds = ", ".join(f"{k} {v}" for k, v in manifest.get("failures_by_kind", {}).items()) or "none"
                 print(f"  failures by kind: {kinds}")
                 sizes = manifest["bytes"]
-                local = "" if (Path(path) / manifest["shards_dir"] / "files").is_dir() else \
-                    f" (not here: graph-only, fetched from {manifest.get('files_url')})"
-                print(f"  graph:       {manifest['shard_counts']['graph']} shards (prefix length "
-                      f"{manifest['shard_prefix_length']}), {sizes['graph']} bytes")
-                print(f"  file index:  {manifest['shard_counts']['files']} shards (prefix length "
-                      f"{manifest['files_prefix_length']}), {sizes['files']} bytes{local}")
+                local = (
+                    ""
+                    if (Path(path) / manifest["shards_dir"] / "files").is_dir()
+                    else f" (not here: graph-only, fetched from {manifest.get('files_url')})"
+                )
+                print(
+                    f"  graph:       {manifest['shard_counts']['graph']} shards (prefix length "
+                    f"{manifest['shard_prefix_length']}), {sizes['graph']} bytes"
+                )
+                print(
+                    f"  file index:  {manifest['shard_counts']['files']} shards (prefix length "
+                    f"{manifest['files_prefix_length']}), {sizes['files']} bytes{local}"
+                )
                 roots = manifest.get("crawl", {}).get("roots", [])
                 if roots:
                     print(f"  crawl roots: {len(roots)} ({sum(1 for r in roots if r.get('closure'))} with --closure)")
@@ -263,8 +340,10 @@ def run_info(args: argparse.Namespace) -> int:
         close = difflib.get_close_matches(str(req.name).lower(), db.names(), n=3)
         if close:
             hint = f"; did you mean {', '.join(close)}?"
-        raise NotFoundError(f"{req.name!r} is not in the database{hint} "
-                            f"(add it with 'mach-nix db crawl --db ./my-db --closure {req.name}')")
+        raise NotFoundError(
+            f"{req.name!r} is not in the database{hint} "
+            f"(add it with 'mach-nix db crawl --db ./my-db --closure {req.name}')"
+        )
     releases = []
     for version, release in project.releases.items():
         try:
@@ -274,15 +353,26 @@ def run_info(args: argparse.Namespace) -> int:
             continue
         releases.append(release)
     if args.json:
-        print(json.dumps({"name": project.name, "last_serial": project.last_serial,
-                          "releases": [_release_json(r) for r in releases]}, indent=1, sort_keys=True))
+        print(
+            json.dumps(
+                {
+                    "name": project.name,
+                    "last_serial": project.last_serial,
+                    "releases": [_release_json(r) for r in releases],
+                },
+                indent=1,
+                sort_keys=True,
+            )
+        )
         return ExitCode.OK
     print(f"{project.name} (serial {project.last_serial}): {len(releases)} of {len(project.releases)} versions")
     for release in releases:
         flags = f"  [yanked: {release.yanked_reason or 'no reason'}]" if release.yanked else ""
         print(f"{release.version}  requires-python: {release.requires_python or '-'}{flags}")
         for index, meta in enumerate(release.metadata):
-            label = f"  dependencies ({meta.source}" + (f", metadata #{index}" if len(release.metadata) > 1 else "") + "):"
+            label = (
+                f"  dependencies ({meta.source}" + (f", metadata #{index}" if len(release.metadata) > 1 else "") + "):"
+            )
             print(label + ("" if meta.requires_dist else " none"))
             for line in meta.requires_dist:
                 print(f"    {line}")

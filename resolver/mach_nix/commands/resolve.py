@@ -66,35 +66,81 @@ examples:
 
 def add_inputs(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by ``lock`` and ``resolve``."""
-    parser.add_argument("requirement", nargs="*", metavar="REQUIREMENT",
-                        help="a PEP 508 requirement, e.g. 'requests[socks]>=2.28'")
-    parser.add_argument("-r", "--requirements", action="append", default=[], metavar="FILE",
-                        help="a requirements.txt file (repeatable)")
-    parser.add_argument("-c", "--constraints", action="append", default=[], metavar="FILE",
-                        help="a constraints file: limits versions, adds no packages (repeatable)")
+    parser.add_argument(
+        "requirement", nargs="*", metavar="REQUIREMENT", help="a PEP 508 requirement, e.g. 'requests[socks]>=2.28'"
+    )
+    parser.add_argument(
+        "-r", "--requirements", action="append", default=[], metavar="FILE", help="a requirements.txt file (repeatable)"
+    )
+    parser.add_argument(
+        "-c",
+        "--constraints",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a constraints file: limits versions, adds no packages (repeatable)",
+    )
     parser.add_argument("--pyproject", metavar="FILE", help="read PEP 621/735 requirements from a pyproject.toml")
-    parser.add_argument("--extra", action="append", default=[], metavar="NAME",
-                        help="with --pyproject: include this optional-dependencies extra (repeatable)")
-    parser.add_argument("--group", action="append", default=[], metavar="NAME",
-                        help="with --pyproject: include this PEP 735 dependency group (repeatable)")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --pyproject: include this optional-dependencies extra (repeatable)",
+    )
+    parser.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --pyproject: include this PEP 735 dependency group (repeatable)",
+    )
     parser.add_argument("--pre", action="store_true", help="allow pre-releases everywhere")
-    parser.add_argument("--python", default="3.11", metavar="VERSION",
-                        help="target CPython: 3.8 … 3.14, as 3.11 or exactly 3.11.7 (default: 3.11)")
-    parser.add_argument("--system", default="x86_64-linux", metavar="SYSTEM",
-                        help="target Nix system: x86_64-linux, aarch64-linux, x86_64-darwin, "
-                             "aarch64-darwin (default: x86_64-linux)")
+    parser.add_argument(
+        "--python",
+        default="3.11",
+        metavar="VERSION",
+        help="target CPython: 3.8 … 3.14, as 3.11 or exactly 3.11.7 (default: 3.11)",
+    )
+    parser.add_argument(
+        "--system",
+        default="x86_64-linux",
+        metavar="SYSTEM",
+        help="target Nix system: x86_64-linux, aarch64-linux, x86_64-darwin, aarch64-darwin (default: x86_64-linux)",
+    )
     parser.add_argument("--glibc", metavar="2.X", help="newest glibc for manylinux wheels (default: 2.40)")
     parser.add_argument("--macos-target", metavar="X.Y", help="macOS deployment target for darwin wheels")
-    parser.add_argument("--provider", action="append", default=[], metavar="NAME=ORDER",
-                        help="provider order, e.g. _default=wheel,sdist,nixpkgs or numba=wheel (repeatable)")
-    parser.add_argument("--db", action="append", default=[], metavar="DIR",
-                        help="PyPI database directory (repeatable; later layers win)")
-    parser.add_argument("--offline", action="store_true",
-                        help="never fetch: a graph-only --db must find its file-index shards in the cache")
-    parser.add_argument("--files-cache", action="append", default=[], metavar="DIR",
-                        help="more directories of file-index shards named by their sha256 (read-only)")
-    parser.add_argument("--nixpkgs-inventory", metavar="FILE",
-                        help="JSON list of {attr, pname, version}: the Python packages of your nixpkgs")
+    parser.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        metavar="NAME=ORDER",
+        help="provider order, e.g. _default=wheel,sdist,nixpkgs or numba=wheel (repeatable)",
+    )
+    parser.add_argument(
+        "--db",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="PyPI database directory (repeatable; later layers win)",
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never fetch: a graph-only --db must find its file-index shards in the cache",
+    )
+    parser.add_argument(
+        "--files-cache",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="more directories of file-index shards named by their sha256 (read-only)",
+    )
+    parser.add_argument(
+        "--nixpkgs-inventory",
+        metavar="FILE",
+        help="JSON list of {attr, pname, version}: the Python packages of your nixpkgs",
+    )
 
 
 def register(subparsers) -> None:
@@ -103,27 +149,33 @@ def register(subparsers) -> None:
         "lock",
         help="resolve requirements and write a lock file",
         description="Resolve requirements for a target interpreter and system, offline, against the "
-                    "PyPI database, and write the lock file (docs/lock-format.md) that "
-                    "mkPython { lock = ./mach-nix.lock.json; } builds without import-from-derivation.",
+        "PyPI database, and write the lock file (docs/lock-format.md) that "
+        "mkPython { lock = ./mach-nix.lock.json; } builds without import-from-derivation.",
         epilog=LOCK_EXAMPLES + "\n" + COMMON_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_inputs(lock)
-    lock.add_argument("-o", "--output", default="mach-nix.lock.json", metavar="FILE",
-                      help="where to write the lock ('-' for stdout; default: mach-nix.lock.json)")
+    lock.add_argument(
+        "-o",
+        "--output",
+        default="mach-nix.lock.json",
+        metavar="FILE",
+        help="where to write the lock ('-' for stdout; default: mach-nix.lock.json)",
+    )
     lock.set_defaults(func=run_lock)
 
     resolve = subparsers.add_parser(
         "resolve",
         help="resolve requirements and show the result",
         description="Resolve requirements like 'lock' does and print what would be installed: "
-                    "name, version, provider and who requires it.",
+        "name, version, provider and who requires it.",
         epilog=RESOLVE_EXAMPLES + "\n" + COMMON_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_inputs(resolve)
-    resolve.add_argument("--format", choices=("table", "json"), default="table",
-                         help="table (default) or json (the lock document)")
+    resolve.add_argument(
+        "--format", choices=("table", "json"), default="table", help="table (default) or json (the lock document)"
+    )
     resolve.set_defaults(func=run_resolve)
 
 

@@ -38,17 +38,32 @@ examples:
 def register(subparsers) -> None:
     """Add ``server`` with its subcommands."""
     fmt = argparse.RawDescriptionHelpFormatter
-    server = subparsers.add_parser("server", help="run the resolver in the background (faster lock/resolve)",
-                                   description=DESCRIPTION, epilog=EPILOG, formatter_class=fmt)
+    server = subparsers.add_parser(
+        "server",
+        help="run the resolver in the background (faster lock/resolve)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=fmt,
+    )
     server.set_defaults(func=lambda args: (server.print_help(sys.stderr), ExitCode.USAGE)[1])
     sub = server.add_subparsers(dest="server_command", metavar="SUBCOMMAND")
     start = sub.add_parser("start", help="start the server in the background (no-op if running)")
-    start.add_argument("--idle", type=float, default=1800, metavar="SECONDS",
-                       help="exit after this long without a request (default: 1800)")
+    start.add_argument(
+        "--idle",
+        type=float,
+        default=1800,
+        metavar="SECONDS",
+        help="exit after this long without a request (default: 1800)",
+    )
     start.set_defaults(func=run_start)
     run = sub.add_parser("run", help="run the server in the foreground (for service managers)")
-    run.add_argument("--idle", type=float, default=1800, metavar="SECONDS",
-                     help="exit after this long without a request (default: 1800)")
+    run.add_argument(
+        "--idle",
+        type=float,
+        default=1800,
+        metavar="SECONDS",
+        help="exit after this long without a request (default: 1800)",
+    )
     run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     run.set_defaults(func=run_foreground)
     stop = sub.add_parser("stop", help="stop the server")
@@ -62,12 +77,14 @@ def _address(create: bool = False):
 
     path = socket_path(create)
     if path is None:
-        raise UsageError("no private directory for the server's socket: $XDG_RUNTIME_DIR/mach-nix or "
-                         f"/tmp/mach-nix-{os.getuid()} exists but belongs to someone else or is open to others")
+        raise UsageError(
+            "no private directory for the server's socket: $XDG_RUNTIME_DIR/mach-nix or "
+            f"/tmp/mach-nix-{os.getuid()} exists but belongs to someone else or is open to others"
+        )
     return path
 
 
-def _status(path) -> dict | None:  # type: ignore[no-untyped-def]
+def _status(path: str) -> dict | None:
     from mach_nix.server_address import send
 
     if not os.path.exists(path):
@@ -87,10 +104,14 @@ def run_start(args: argparse.Namespace) -> int:
         return ExitCode.OK
     read_end, write_end = os.pipe()
     log_path = path[: -len(".sock")] + ".log"
-    log = open(log_path, "ab")
+    log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon, closed below)
     process = subprocess.Popen(
         [sys.executable, "-m", "mach_nix", "server", "run", "--idle", str(args.idle), "--ready-fd", str(write_end)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, pass_fds=(write_end,),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        pass_fds=(write_end,),
         env={**os.environ, "MACH_NIX_NO_SERVER": "1"},
     )
     os.close(write_end)
@@ -133,6 +154,8 @@ def run_status(args: argparse.Namespace) -> int:
     if status is None:
         print(f"no server running for this mach-nix (it would listen on {path})")
         return 1
-    print(f"server running: pid {status['pid']}, socket {status['socket']}, "
-          f"{status['served']} requests served, up {status['uptime']} s")
+    print(
+        f"server running: pid {status['pid']}, socket {status['socket']}, "
+        f"{status['served']} requests served, up {status['uptime']} s"
+    )
     return ExitCode.OK

@@ -41,8 +41,16 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from mach_nix.db import store
-from mach_nix.db.extract import ExtractError, build_system, parse_core_metadata, pkg_info_is_reliable, read_sdist, read_sdist_stream, wheel_metadata
-from mach_nix.db.http import Client, NotFound
+from mach_nix.db.extract import (
+    ExtractError,
+    build_system,
+    parse_core_metadata,
+    pkg_info_is_reliable,
+    read_sdist,
+    read_sdist_stream,
+    wheel_metadata,
+)
+from mach_nix.db.http import Client, NotFound, Registry
 from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
 from mach_nix.db.scope import SDIST_SUFFIXES, dependency_possible, file_in_scope, parse_requirement
@@ -166,6 +174,25 @@ def file_version(filename: str) -> Version | None:
     return None
 
 
+def _sha256(dist: DistFile) -> str:
+    """The sha256 of a file the registry listed (always given by the simple API)."""
+    if dist.sha256 is None:
+        raise ValueError(f"{dist.filename}: no sha256 in the registry's listing")
+    return dist.sha256
+
+
+def _size(dist: DistFile) -> int:
+    if dist.size is None:
+        raise ValueError(f"{dist.filename}: no size in the registry's listing")
+    return dist.size
+
+
+def _url(dist: DistFile) -> str:
+    if dist.url is None:
+        raise ValueError(f"{dist.filename}: no URL in the registry's listing")
+    return dist.url
+
+
 def _upload_time(value: str | None) -> str:
     if not value:
         return ""
@@ -216,7 +243,7 @@ class Journal:
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a kill
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path.parent / "lock", "w")
+        self._lock = open(self.path.parent / "lock", "w")  # noqa: SIM115 (held until close())
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -225,15 +252,18 @@ class Journal:
                 f"another crawl or update is running on {str(root)!r} (lock {self.path.parent / 'lock'}); "
                 "wait for it to finish"
             ) from None
-        self._handle: TextIO = open(self.path, "a", encoding="utf-8")
+        self._handle: TextIO = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held until close())
 
     def add(self, sha256: str, result: FileResult) -> None:
         """Record the result for file ``sha256`` (flushed immediately)."""
         meta, fail = result
         if fail is not None and fail.kind == "download":
             return
-        line = {"sha256": sha256, "meta": _meta_to_json(meta) if meta else None,
-                "failure": [fail.filename, fail.kind, fail.reason] if fail else None}
+        line = {
+            "sha256": sha256,
+            "meta": _meta_to_json(meta) if meta else None,
+            "failure": [fail.filename, fail.kind, fail.reason] if fail else None,
+        }
         if fail is not None and fail.kind == "skipped":
             line["policy"] = self.policy
         self._handle.write(store.dumps(line) + "\n")
@@ -263,8 +293,15 @@ class Progress:
         self.tty = stream.isatty()
         self.last = 0.0
 
-    def update(self, done_projects: int, total_projects: int, done_files: int, total_files: int,
-               failures: int, force: bool = False) -> None:
+    def update(
+        self,
+        done_projects: int,
+        total_projects: int,
+        done_files: int,
+        total_files: int,
+        failures: int,
+        force: bool = False,
+    ) -> None:
         """Redraw (at most 5 times a second on a terminal, every 10 s otherwise)."""
         if not self.enabled:
             return
@@ -274,8 +311,10 @@ class Progress:
         self.last = now
         fraction = (done_files + done_projects) / max(1, total_files + total_projects)
         bar = "#" * int(fraction * 30)
-        text = (f"[{bar:<30}] projects {done_projects}/{total_projects}  files {done_files}/{total_files}"
-                f"  failures {failures}")
+        text = (
+            f"[{bar:<30}] projects {done_projects}/{total_projects}  files {done_files}/{total_files}"
+            f"  failures {failures}"
+        )
         if self.tty:
             self.stream.write("\r" + text + "\x1b[K")
         else:
@@ -315,8 +354,13 @@ class NeedsHook(Exception):
 class Crawler:
     """Crawl projects (optionally their dependency closure) into a database directory."""
 
-    def __init__(self, db_dir: str | os.PathLike[str], options: CrawlOptions | None = None,
-                 client: Client | None = None, log: TextIO = sys.stderr) -> None:
+    def __init__(
+        self,
+        db_dir: str | os.PathLike[str],
+        options: CrawlOptions | None = None,
+        client: Registry | None = None,
+        log: TextIO = sys.stderr,
+    ) -> None:
         """Prepare a crawl of the database at ``db_dir`` (it need not exist yet)."""
         self.root = Path(db_dir)
         self.options = options or CrawlOptions()
@@ -327,7 +371,10 @@ class Crawler:
         self.old: store.DatabaseLayer | None = None
         if (self.root / store.MANIFEST).exists():
             self.old = store.DatabaseLayer(self.root)
-            if self.old.manifest["shard_counts"]["files"] and not (self.old.path / self.old.manifest["shards_dir"] / store.FILES_DIR).is_dir():
+            if (
+                self.old.manifest["shard_counts"]["files"]
+                and not (self.old.path / self.old.manifest["shards_dir"] / store.FILES_DIR).is_dir()
+            ):
                 raise UsageError(
                     f"{self.root} is a graph-only database (its file index is published at "
                     f"{self.old.manifest.get('files_url')}); crawl into a database of your own and layer it "
@@ -342,8 +389,9 @@ class Crawler:
     def _hook_runner(self) -> HookRunner:
         with self._hook_lock:
             if self._hooks is None:
-                self._hooks = HookRunner(HookLimits(timeout=self.options.hook_timeout,
-                                                    memory_bytes=self.options.hook_memory_mb * 1024**2))
+                self._hooks = HookRunner(
+                    HookLimits(timeout=self.options.hook_timeout, memory_bytes=self.options.hook_memory_mb * 1024**2)
+                )
             return self._hooks
 
     def extract(self, dist: DistFile, info: dict[str, Any], release_has_wheels: bool) -> FileResult:
@@ -352,11 +400,11 @@ class Crawler:
             if dist.is_wheel:
                 if info.get("core-metadata") or info.get("data-dist-info-metadata"):
                     try:
-                        body = self.client.request(dist.url + ".metadata").body
+                        body = self.client.request(_url(dist) + ".metadata").body
                         return parse_core_metadata(body, "pep658")[0], None
                     except NotFound:
                         pass
-                meta = wheel_metadata(lambda a, b: self.client.range(dist.url, a, b), dist.size)
+                meta = wheel_metadata(lambda a, b: self.client.range(_url(dist), a, b), _size(dist))
                 return meta, None
             return self._extract_sdist(dist, release_has_wheels), None
         except ExtractError as error:
@@ -382,8 +430,10 @@ class Crawler:
 
     def _extract_sdist(self, dist: DistFile, release_has_wheels: bool) -> Metadata:
         limit = self.options.max_sdist_mb * 1024**2
-        if dist.size > limit:
-            raise ExtractError("skipped", f"sdist is {dist.size} bytes, above --max-sdist-mb {self.options.max_sdist_mb}")
+        if _size(dist) > limit:
+            raise ExtractError(
+                "skipped", f"sdist is {dist.size} bytes, above --max-sdist-mb {self.options.max_sdist_mb}"
+            )
         policy = self.options.hooks
         hook_allowed = policy == "all" or (policy == "no-wheel" and not release_has_wheels)
 
@@ -393,12 +443,12 @@ class Crawler:
 
         data: bytes | None = None
         if dist.filename.endswith(".zip") or hook_allowed:
-            data = self.client.request(dist.url, max_bytes=limit).body
+            data = self.client.request(_url(dist), max_bytes=limit).body
             contents = read_sdist(dist.filename, data)
         else:
             # stream: stop reading as soon as an unreliable PKG-INFO shows the hook is not wanted
             # (downloaded whole: cheaper than a new connection per file; only the read stops early)
-            body = self.client.request(dist.url, max_bytes=limit).body
+            body = self.client.request(_url(dist), max_bytes=limit).body
             found = read_sdist_stream(io.BytesIO(body), unreliable)
             if found is None:
                 raise self._skipped(dist)
@@ -441,10 +491,13 @@ class Crawler:
             fails = {f.filename: f for f in release.failures}
             for dist in release.files:
                 fail = fails.get(dist.filename)
-                if fail is not None and fail.kind in TRANSIENT_KINDS and not (
-                        fail.kind == "skipped" and self._same_policy_as_old()):
+                if (
+                    fail is not None
+                    and fail.kind in TRANSIENT_KINDS
+                    and not (fail.kind == "skipped" and self._same_policy_as_old())
+                ):
                     continue
-                out[dist.sha256] = (release.metadata_of(dist), fail)
+                out[_sha256(dist)] = (release.metadata_of(dist), fail)
         return out
 
     @staticmethod
@@ -467,7 +520,7 @@ class Crawler:
             url = info["url"]
             if not url.startswith(FILES_HOST):
                 continue
-            url_path = url[len(FILES_HOST):].rsplit("/", 1)[0]
+            url_path = url[len(FILES_HOST) :].rsplit("/", 1)[0]
             yanked = info.get("yanked", False)
             dist = DistFile(
                 filename=filename,
@@ -489,7 +542,7 @@ class Crawler:
             files: list[DistFile] = []
             failures: list[Failure] = []
             for dist, _ in sorted(items, key=lambda item: item[0].filename):
-                meta, fail = pending.results[dist.sha256 + dist.filename]
+                meta, fail = pending.results[_sha256(dist) + dist.filename]
                 index = None
                 if meta is not None:
                     if meta not in metas:
@@ -497,8 +550,18 @@ class Crawler:
                     index = metas.index(meta)
                 if fail is not None:
                     failures.append(Failure(dist.filename, fail.kind, fail.reason))
-                files.append(DistFile(dist.filename, dist.sha256, dist.size, dist.upload_time, dist.url_path,
-                                      dist.requires_python, dist.yanked, index))
+                files.append(
+                    DistFile(
+                        dist.filename,
+                        dist.sha256,
+                        dist.size,
+                        dist.upload_time,
+                        dist.url_path,
+                        dist.requires_python,
+                        dist.yanked,
+                        index,
+                    )
+                )
             releases[version] = Release(version, tuple(files), tuple(metas), tuple(failures))
         return Project(name=pending.name, releases=releases, last_serial=pending.serial)
 
@@ -528,6 +591,7 @@ class Crawler:
             future = on.submit(fn, *args)
             running[future] = tag
             future.add_done_callback(completed.put)
+
         pending: dict[str, _Pending] = {}
         total_files = done_files = 0
         failures_seen = 0
@@ -584,8 +648,7 @@ class Crawler:
             meta = page.get("meta", {})
             serial = int(meta.get("_last-serial") or page.get("_last-serial") or 0)
             old_project = self.old.project(name, details=True) if self.old is not None else None
-            if (old_project is not None and not self.options.force and serial and
-                    old_project.last_serial == serial):
+            if old_project is not None and not self.options.force and serial and old_project.last_serial == serial:
                 self.summary.projects_unchanged += 1
                 done[name] = old_project
                 expand(name)
@@ -594,12 +657,12 @@ class Crawler:
             reuse = self._old_results(name)
             item = _Pending(name, serial, self._group_files(name, page))
             pending[name] = item
-            for version, files in item.releases.items():
+            for files in item.releases.values():
                 has_wheels = any(d.is_wheel for d, _ in files)
                 for dist, info in files:
-                    key = dist.sha256 + dist.filename
+                    key = _sha256(dist) + dist.filename
                     total_files += 1
-                    cached = journal.results.get(dist.sha256) or reuse.get(dist.sha256)
+                    cached = journal.results.get(_sha256(dist)) or reuse.get(_sha256(dist))
                     if cached is not None:
                         meta_, fail = cached
                         item.results[key] = (meta_, Failure(dist.filename, fail.kind, fail.reason) if fail else None)
@@ -671,7 +734,8 @@ class Crawler:
         projects.update(done)
         crawl_roots = self._merged_roots(roots, closure)
         manifest = store.write_database(
-            self.root, projects.values(),
+            self.root,
+            projects.values(),
             crawl={"roots": crawl_roots, "hooks": self.options.hooks, "policy": self.policy},
         )
         journal.close(delete=True)
@@ -694,8 +758,9 @@ class Crawler:
         return [{"requirement": r, "closure": c} for r, c in sorted(merged.items())]
 
 
-def crawl(db_dir: str | os.PathLike[str], roots: Sequence[Requirement], *, closure: bool,
-          options: CrawlOptions | None = None) -> Summary:
+def crawl(
+    db_dir: str | os.PathLike[str], roots: Sequence[Requirement], *, closure: bool, options: CrawlOptions | None = None
+) -> Summary:
     """Crawl ``roots`` (and with ``closure`` their dependencies) into ``db_dir``."""
     return Crawler(db_dir, options).run(roots, closure=closure)
 
@@ -713,6 +778,5 @@ def update(db_dir: str | os.PathLike[str], options: CrawlOptions | None = None) 
     closure_roots = [Requirement(r["requirement"]) for r in recorded if r.get("closure")]
     plain_roots = [Requirement(r["requirement"]) for r in recorded if not r.get("closure")]
     crawler_roots = closure_roots
-    summary = crawler.run(crawler_roots, closure=True,
-                          refresh=[str(r.name) for r in plain_roots] + crawler.old.names())
+    summary = crawler.run(crawler_roots, closure=True, refresh=[str(r.name) for r in plain_roots] + crawler.old.names())
     return summary

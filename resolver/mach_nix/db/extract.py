@@ -107,10 +107,10 @@ def wheel_metadata_bytes(fetch_range: Callable[[int, int], bytes], size: int) ->
     entry = None
     i = 0
     while i + 46 <= len(cd) and cd[i : i + 4] == b"PK\x01\x02":
-        method, = struct.unpack("<H", cd[i + 10 : i + 12])
+        (method,) = struct.unpack("<H", cd[i + 10 : i + 12])
         csize, usize = struct.unpack("<II", cd[i + 20 : i + 28])
         nlen, elen, clen = struct.unpack("<HHH", cd[i + 28 : i + 34])
-        local, = struct.unpack("<I", cd[i + 42 : i + 46])
+        (local,) = struct.unpack("<I", cd[i + 42 : i + 46])
         name = cd[i + 46 : i + 46 + nlen].decode("utf-8", errors="replace")
         parts = name.split("/")
         if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
@@ -158,7 +158,12 @@ class SdistContents:
 
 
 #: Files of an sdist's top directory that metadata extraction reads, and their fields.
-_SDIST_MEMBERS = {"PKG-INFO": "pkg_info", "pyproject.toml": "pyproject", "setup.cfg": "setup_cfg", "setup.py": "setup_py"}
+_SDIST_MEMBERS = {
+    "PKG-INFO": "pkg_info",
+    "pyproject.toml": "pyproject",
+    "setup.cfg": "setup_cfg",
+    "setup.py": "setup_py",
+}
 
 
 def _read_tar_members(archive: tarfile.TarFile, out: SdistContents, stop: Callable[[bytes], bool] | None) -> bool:

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mach_nix import __version__
 from mach_nix.errors import NetworkError
@@ -27,6 +27,24 @@ from mach_nix.errors import NetworkError
 SIMPLE_URL = os.environ.get("MACH_NIX_INDEX_URL", "https://pypi.org/simple/")
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 USER_AGENT = f"mach-nix/{__version__} (db crawler)"
+
+
+class Registry(Protocol):
+    """What the crawler asks of a registry client (:class:`Client`, or a test's fake)."""
+
+    requests: int
+
+    def request(self, url: str, headers: dict[str, str] | None = None, *, max_bytes: int | None = None) -> Response:
+        """GET ``url`` whole (at most ``max_bytes``)."""
+        ...
+
+    def simple_project(self, name: str) -> dict[str, Any] | None:
+        """The PEP 691 page of a project, ``None`` when it does not exist."""
+        ...
+
+    def range(self, url: str, start: int, end: int | None = None) -> bytes:
+        """Bytes ``start``..``end`` (inclusive) of ``url``."""
+        ...
 
 
 class NotFound(Exception):

@@ -9,8 +9,8 @@ returns and what the crawler produces; the on-disk encoding is described in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 #: Base of every download URL; the path after it comes from PyPI's simple API.

@@ -83,11 +83,27 @@ def _probe(cmd: list[str]) -> bool:
 
 #: Environment variables pip needs to reach the index, passed through to the pip that
 #: installs build requirements (everything else is cleared).
-_PIP_NETWORK_ENV = frozenset({
-    "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_DEFAULT_TIMEOUT",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NIX_SSL_CERT_FILE",
-    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "all_proxy", "ALL_PROXY",
-})
+_PIP_NETWORK_ENV = frozenset(
+    {
+        "PIP_CERT",
+        "PIP_INDEX_URL",
+        "PIP_EXTRA_INDEX_URL",
+        "PIP_TRUSTED_HOST",
+        "PIP_DEFAULT_TIMEOUT",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "NIX_SSL_CERT_FILE",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    }
+)
 
 
 @dataclass
@@ -156,11 +172,26 @@ class HookRunner:
                 self._envs[key] = target
                 return target
             cmd = [
-                self.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                "--no-input", "--only-binary", ":all:", "--no-cache-dir", "--target", str(target), *requires,
+                self.python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--only-binary",
+                ":all:",
+                "--no-cache-dir",
+                "--target",
+                str(target),
+                *requires,
             ]
-            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.workspace),
-                   "PIP_CONFIG_FILE": os.devnull, "LANG": "C.UTF-8"}
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": str(self.workspace),
+                "PIP_CONFIG_FILE": os.devnull,
+                "LANG": "C.UTF-8",
+            }
             # How to reach the index (certificates, proxies, a mirror) is the user's to choose.
             env.update({k: v for k, v in os.environ.items() if k in _PIP_NETWORK_ENV})
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -204,13 +235,29 @@ class HookRunner:
                     except OSError:
                         pass
             env = {
-                "HOME": str(work), "TMPDIR": str(work), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-                "PYTHONDONTWRITEBYTECODE": "1", "SETUPTOOLS_USE_DISTUTILS": "local",
+                "HOME": str(work),
+                "TMPDIR": str(work),
+                "PATH": "/usr/bin:/bin",
+                "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "SETUPTOOLS_USE_DISTUTILS": "local",
             }
-            cmd = [*self.wrap, self.python, "-I", "-S", "-c", RUNNER, str(src), str(out), backend,
-                   json.dumps(list(backend_path)), str(env_dir)]
-            proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    preexec_fn=self._limits)
+            cmd = [
+                *self.wrap,
+                self.python,
+                "-I",
+                "-S",
+                "-c",
+                RUNNER,
+                str(src),
+                str(out),
+                backend,
+                json.dumps(list(backend_path)),
+                str(env_dir),
+            ]
+            proc = subprocess.Popen(
+                cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=self._limits
+            )
             try:
                 stdout, stderr = proc.communicate(timeout=self.limits.timeout)
             except subprocess.TimeoutExpired:
@@ -243,10 +290,37 @@ class HookRunner:
                     archive.extractall(dest)
             else:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-                    archive.extractall(dest, filter="data")
+                    _extract_tar(archive, dest)
         except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as error:
             raise ExtractError("invalid", f"cannot unpack the sdist: {error}") from None
         entries = [p for p in dest.iterdir()]
         if len(entries) == 1 and entries[0].is_dir():
             return entries[0]
         return dest
+
+
+def _extract_tar(archive: tarfile.TarFile, dest: Path) -> None:
+    """Unpack ``archive`` into ``dest`` with PEP 706's ``data`` filter.
+
+    Python 3.11.4+ (and 3.12+) have the filter; on older interpreters (Debian 12's 3.11.2)
+    the same rules are applied here: regular files and directories only (links and devices
+    are skipped), every path inside ``dest``, no permission bits beyond the owner's rwx.
+    """
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in archive.getmembers():
+        target = (root / member.name).resolve()
+        if target != root and root not in target.parents:
+            raise tarfile.TarError(f"{member.name!r} would be written outside the sdist's directory")
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif member.isfile():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = archive.extractfile(member)
+            if source is None:
+                continue
+            with source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out)
+            target.chmod(0o755 if member.mode & 0o100 else 0o644)

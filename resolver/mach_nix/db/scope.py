@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from packaging.markers import Marker
-from packaging.tags import Tag
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 #: Python minor versions 3.x whose markers ``--closure`` considers.
@@ -56,7 +56,7 @@ def interpreter_in_scope(interpreter: str, abi: str) -> bool:
     """
     for prefix in ("cp", "pp"):
         if interpreter.startswith(prefix):
-            digits = interpreter[len(prefix):]
+            digits = interpreter[len(prefix) :]
             if not digits.isdigit() or digits[0] != "3":
                 return False
             minor = int(digits[1:] or 0)

@@ -144,12 +144,12 @@ def encode_project(project: Project) -> dict[str, Any]:
             if rix is None:
                 rix = requires_ix[meta.requires_dist] = len(requires)
                 requires.append(meta.requires_dist)
-            encoded = metadata_to_json(meta, rix)
-            key = dumps(encoded)
+            meta_json = metadata_to_json(meta, rix)
+            key = dumps(meta_json)
             mix = metas_ix.get(key)
             if mix is None:
                 mix = metas_ix[key] = len(metas)
-                metas.append(encoded)
+                metas.append(meta_json)
             local.append(mix)
         files = [
             [_short_name(f.filename, release.version, stem), f.requires_python, f.yanked, f.metadata]
@@ -161,7 +161,9 @@ def encode_project(project: Project) -> dict[str, Any]:
         names = {f.filename for f in release.files}
         orphans = [x for x in release.failures if x.filename not in names]
         if orphans:  # failures of files not in the release (kept here; the others go with the file index)
-            rel["x"] = [[x.filename, x.kind, x.reason] for x in sorted(orphans, key=lambda x: (x.filename, x.kind, x.reason))]
+            rel["x"] = [
+                [x.filename, x.kind, x.reason] for x in sorted(orphans, key=lambda x: (x.filename, x.kind, x.reason))
+            ]
         releases.append(rel)
     encoded: dict[str, Any] = {
         "name": normalize(project.name),
@@ -181,7 +183,7 @@ def _split_name(filename: str, version: str) -> tuple[str, str] | None:
     at = filename.find("-" + version)
     if at <= 0:
         return None
-    rest = filename[at + 1 + len(version):]
+    rest = filename[at + 1 + len(version) :]
     if not rest or rest[0] not in "-.":
         return None
     return filename[:at], rest
@@ -252,8 +254,13 @@ class _LazyReleases(Mapping[str, Release]):
 
     __slots__ = ("_raw", "_done", "_metas", "_files", "_stem")
 
-    def __init__(self, raw: list[dict[str, Any]], metas: list[Metadata],
-                 files: Mapping[str, Sequence[Any]] | None, stem: str | None = None) -> None:
+    def __init__(
+        self,
+        raw: list[dict[str, Any]],
+        metas: list[Metadata],
+        files: Mapping[str, Sequence[Any]] | None,
+        stem: str | None = None,
+    ) -> None:
         self._raw = {rel["v"]: rel for rel in raw}
         self._done: dict[str, Release] = {}
         self._metas = metas
@@ -274,7 +281,7 @@ class _LazyReleases(Mapping[str, Release]):
                 dists = tuple(DistFile(f[0], None, None, None, None, f[1], f[2], f[3]) for f in rel["f"])
             else:
                 none = (None, None, None, None)
-                dists = tuple(DistFile(f[0], *files.get(f[0], none)[:4], f[1], f[2], f[3]) for f in rel["f"])
+                dists = tuple(DistFile(f[0], *files.get(f[0], none)[:4], f[1], f[2], f[3]) for f in rel["f"])  # type: ignore[call-arg]
                 for f in rel["f"]:
                     details = files.get(f[0], none)
                     if len(details) == 6:
@@ -353,7 +360,7 @@ def decode_files(member: bytes, only: Iterable[str] | None = None) -> dict[str, 
         text = b"\n"  # so that every line, the first too, follows a newline
         step = 16384
         for start in range(0, len(member) + 1, step):
-            text += inflater.decompress(member[start:start + step])
+            text += inflater.decompress(member[start : start + step])
             if start + step >= len(member):
                 text += inflater.flush()
             for filename in list(wanted):
@@ -363,7 +370,7 @@ def decode_files(member: bytes, only: Iterable[str] | None = None) -> dict[str, 
                 end = text.find(b"\n", found + 1)
                 if end < 0:
                     continue  # the line is not complete yet
-                lines.append(text[found + 1:end].decode())
+                lines.append(text[found + 1 : end].decode())
                 wanted.discard(filename)
             if not wanted:
                 break
@@ -521,7 +528,8 @@ def write_database(
         count_project(project, counts, kinds)
         graphs[name] = dumps(encode_project(project)).encode()
         files_shards.setdefault(name_hash(name)[:files_prefix], []).append(
-            (name, compress(encode_files(project).encode())))
+            (name, compress(encode_files(project).encode()))
+        )
     zdict = train_dictionary(graphs)
     for name, graph in graphs.items():
         graph_shards.setdefault(name_hash(name)[:prefix_length], []).append((name, compress(graph, zdict)))
@@ -600,8 +608,10 @@ def _remove_old_generations(root: Path, generation: str) -> None:
     import shutil
 
     for entry in root.iterdir():
-        if entry.is_dir() and entry.name != generation and (
-            entry.name.startswith("shards-") or entry.name.startswith(".gen-tmp-")
+        if (
+            entry.is_dir()
+            and entry.name != generation
+            and (entry.name.startswith("shards-") or entry.name.startswith(".gen-tmp-"))
         ):
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -681,8 +691,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = root / MANIFEST
     if not root.is_dir():
         raise DatabaseError(
-            f"database directory {str(root)!r} does not exist; "
-            f"create one with 'mach-nix db crawl --db {root} NAME'"
+            f"database directory {str(root)!r} does not exist; create one with 'mach-nix db crawl --db {root} NAME'"
         )
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
@@ -701,14 +710,18 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"database {str(root)!r} has format version {version}, this mach-nix reads only "
             f"version {FORMAT_VERSION}; use a matching mach-nix or re-crawl the database"
         )
-    for key in ("shard_prefix_length", "files_prefix_length", "shards_dir", "shards_sha256", "graph_zdict_sha256",
-                "counts"):
+    for key in (
+        "shard_prefix_length",
+        "files_prefix_length",
+        "shards_dir",
+        "shards_sha256",
+        "graph_zdict_sha256",
+        "counts",
+    ):
         if key not in manifest:
             raise DatabaseError(f"{str(file)!r} lacks the field {key!r}; the database is corrupt")
     if not (root / manifest["shards_dir"]).is_dir():
-        raise DatabaseError(
-            f"database {str(root)!r} is incomplete: {manifest['shards_dir']}/ is missing; re-crawl it"
-        )
+        raise DatabaseError(f"database {str(root)!r} is incomplete: {manifest['shards_dir']}/ is missing; re-crawl it")
     return manifest
 
 
@@ -756,7 +769,9 @@ class DatabaseLayer:
         try:
             data = file.read_bytes()
         except OSError as error:
-            raise DatabaseError(f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it") from None
+            raise DatabaseError(
+                f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it"
+            ) from None
         if hashlib.sha256(data).hexdigest() != self.manifest[manifest_field]:
             raise DatabaseError(f"{str(file)!r} does not match the manifest's {manifest_field}; re-crawl the database")
         return data
@@ -789,9 +804,7 @@ class DatabaseLayer:
                 name, offset, length = line.split("\t")
                 index[name] = (int(offset), int(length))
         except (OSError, ValueError) as error:
-            raise DatabaseError(
-                f"{what} of database {str(self.path)!r} is unreadable ({error}); re-crawl it"
-            ) from None
+            raise DatabaseError(f"{what} of database {str(self.path)!r} is unreadable ({error}); re-crawl it") from None
         return index
 
     def _shard_index(self, key: str) -> dict[str, tuple[int, int]]:
@@ -812,9 +825,7 @@ class DatabaseLayer:
                 handle.seek(offset)
                 return handle.read(length)
         except OSError as error:
-            raise DatabaseError(
-                f"{what} in database {str(self.path)!r} is unreadable ({error}); re-crawl it"
-            ) from None
+            raise DatabaseError(f"{what} in database {str(self.path)!r} is unreadable ({error}); re-crawl it") from None
 
     def raw(self, name: str) -> dict[str, Any] | None:
         """Return the stored dependency-graph object of project ``name`` (any spelling), or ``None``."""
@@ -936,9 +947,6 @@ class DatabaseLayer:
             project = self.project(name, details=details)
             if project is not None:
                 yield project
-
-
-_DETAIL_FIELDS = ("sha256", "size", "upload_time", "url_path")
 
 
 class MissingFilesError(DatabaseError):
@@ -1069,7 +1077,10 @@ class Database(ProjectSource):
                 continue
             for filename, details in index.items():
                 if filename in wanted and filename not in found:
-                    found[filename] = wanted[filename]._replace(**dict(zip(_DETAIL_FIELDS, details[:4])))
+                    sha256, size, upload_time, url_path = details[:4]
+                    found[filename] = wanted[filename]._replace(
+                        sha256=sha256, size=size, upload_time=upload_time, url_path=url_path
+                    )
         if missing is not None and len(found) < len(wanted):
             raise missing
         return found

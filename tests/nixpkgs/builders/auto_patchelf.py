@@ -17,9 +17,20 @@ import sys
 
 # Provided by the C library of the toolchain (glibc), never searched for.
 GLIBC = {
-    "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1",
-    "libresolv.so.2", "libnsl.so.1", "libcrypt.so.1", "libanl.so.1", "libmvec.so.1",
-    "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1", "libBrokenLocale.so.1",
+    "libc.so.6",
+    "libm.so.6",
+    "libdl.so.2",
+    "librt.so.1",
+    "libpthread.so.0",
+    "libutil.so.1",
+    "libresolv.so.2",
+    "libnsl.so.1",
+    "libcrypt.so.1",
+    "libanl.so.1",
+    "libmvec.so.1",
+    "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
+    "libBrokenLocale.so.1",
 }
 
 
@@ -58,7 +69,9 @@ def main() -> int:
     missing = []
     for path in files:
         try:
-            needed = subprocess.run([args.patchelf, "--print-needed", path], capture_output=True, text=True, check=True).stdout.split()
+            needed = subprocess.run(
+                [args.patchelf, "--print-needed", path], capture_output=True, text=True, check=True
+            ).stdout.split()
         except subprocess.CalledProcessError:
             continue  # not a dynamic object
         rpath = []
@@ -82,8 +95,11 @@ def main() -> int:
     if missing:
         for soname, path in missing:
             print(f"auto-patchelf could not satisfy dependency {soname} wanted by {path}", file=sys.stderr)
-        print("auto-patchelf failed to find all the required dependencies.\n"
-              "Add the missing dependencies to --libs or use `autoPatchelfIgnoreMissingDeps = [ ... ];`.", file=sys.stderr)
+        print(
+            "auto-patchelf failed to find all the required dependencies.\n"
+            "Add the missing dependencies to --libs or use `autoPatchelfIgnoreMissingDeps = [ ... ];`.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

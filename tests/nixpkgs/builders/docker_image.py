@@ -84,26 +84,30 @@ def main() -> int:
     with open(os.environ["configFile"]) as handle:
         base = json.load(handle)
     diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
-    config = dict(base, rootfs={"type": "layers", "diff_ids": diff_ids},
-                  history=[{"created": base.get("created"), "comment": "layer of mach-nix's test double"} for _ in layers])
+    config = dict(
+        base,
+        rootfs={"type": "layers", "diff_ids": diff_ids},
+        history=[{"created": base.get("created"), "comment": "layer of mach-nix's test double"} for _ in layers],
+    )
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     repo_tag = f"{os.environ['imageName']}:{os.environ['imageTag']}"
-    manifest = [{"Config": config_name, "RepoTags": [repo_tag],
-                 "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]
+    manifest = [{"Config": config_name, "RepoTags": [repo_tag], "Layers": [f"{d[7:]}/layer.tar" for d in diff_ids]}]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
         def put(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), MTIME
             tar.addfile(info, io.BytesIO(data))
-        for diff_id, layer in zip(diff_ids, layers):
+
+        for diff_id, layer in zip(diff_ids, layers, strict=True):
             put(f"{diff_id[7:]}/layer.tar", layer)
         put(config_name, config_bytes)
         put("manifest.json", json.dumps(manifest, sort_keys=True).encode())
         put("repositories", json.dumps({os.environ["imageName"]: {os.environ["imageTag"]: diff_ids[-1][7:]}}).encode())
-    with open(out, "wb") as handle:
-        handle.write(gzip.compress(buffer.getvalue(), mtime=0))
+    with open(out, "wb") as archive:
+        archive.write(gzip.compress(buffer.getvalue(), mtime=0))
     return 0
 
 

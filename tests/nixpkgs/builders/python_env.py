@@ -39,11 +39,14 @@ def merge(paths: list[str], out: str, ignore_collisions: bool) -> None:
                 owner[rel] = source
                 os.symlink(os.path.realpath(source) if os.path.islink(source) else source, target)
     if collisions and not ignore_collisions:
-        for rel, first, second in collisions:
+        for _rel, first, second in collisions:
             print(f"collision between `{first}' and `{second}'", file=sys.stderr)
-        print(f"buildEnv: {len(collisions)} file collision(s) in the environment; two store paths provide "
-              "the same file (usually two versions of one package). Set `ignoreCollisions = true` to "
-              "keep the first.", file=sys.stderr)
+        print(
+            f"buildEnv: {len(collisions)} file collision(s) in the environment; two store paths provide "
+            "the same file (usually two versions of one package). Set `ignoreCollisions = true` to "
+            "keep the first.",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

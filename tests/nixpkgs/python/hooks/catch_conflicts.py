@@ -34,8 +34,8 @@ def dist_names(path: str, site: str):
 
 def main() -> int:
     out, site = sys.argv[1], sys.argv[2]
-    found = {}  # name -> {store path: chain}
-    seen = set()
+    found: dict[str, dict[str, list[str]]] = {}  # name -> {store path: chain}
+    seen: set[str] = set()
     stack = [(out, [out])]
     while stack:
         path, chain = stack.pop()
@@ -58,8 +58,11 @@ def main() -> int:
             for i, link in enumerate(chain):
                 print(f"    {'  ' * i}{'...depending on: ' if i else 'this derivation: '}{link}", file=sys.stderr)
     if conflicts:
-        print("\nPackage duplicates found in closure, see above. Usually this happens if two packages "
-              "depend on different version of the same dependency.", file=sys.stderr)
+        print(
+            "\nPackage duplicates found in closure, see above. Usually this happens if two packages "
+            "depend on different version of the same dependency.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -22,8 +22,10 @@ def closure(roots):
 def main() -> int:
     out, site, interpreter, deps = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     dirs = [d for d in (os.path.join(p, site) for p in closure([out] + deps)) if os.path.isdir(d)]
-    line = ("import sys;import site;import functools;sys.argv[0] = %r;"
-            "functools.reduce(lambda k, p: site.addsitedir(p, k), %r, site._init_pathinfo())\n")
+    line = (
+        "import sys;import site;import functools;sys.argv[0] = %r;"
+        "functools.reduce(lambda k, p: site.addsitedir(p, k), %r, site._init_pathinfo())\n"
+    )
     bindir = os.path.join(out, "bin")
     for name in sorted(os.listdir(bindir)):
         path = os.path.join(bindir, name)
