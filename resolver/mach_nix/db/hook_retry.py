@@ -168,7 +168,10 @@ def _last_frame(log: str) -> str:
 def python2_only(log: str, src_inside: str) -> str | None:
     """The evidence that the sdist's code is Python 2 only, or ``None``."""
     tail = log[-20000:]
-    if src_inside not in _last_frame(tail) and "SyntaxError" not in tail and "TabError" not in tail:
+    # setuptools runs setup.py as "<string>" or "setup.py"; the sdist's modules are under src_inside
+    frame = _last_frame(tail)
+    from_sdist = bool(frame) and (not frame.startswith("/") or frame.startswith(src_inside + "/"))
+    if not from_sdist and "SyntaxError" not in tail and "TabError" not in tail:
         return None
     for pattern in _PY2_PATTERNS:
         match = pattern.search(tail)

@@ -108,6 +108,11 @@ class SandboxResult:
         """True when the sandbox itself could not be built (the reason is in :attr:`log`)."""
         return self.returncode == hook_sandbox_init.SETUP_FAILED and b"mach-nix-sandbox:" in self.log
 
+    @property
+    def exec_failed(self) -> bool:
+        """True when the interpreter could not be started inside (the reason is in :attr:`log`)."""
+        return self.returncode == hook_sandbox_init.EXEC_FAILED and b"mach-nix-sandbox:" in self.log
+
 
 @dataclass(frozen=True)
 class Interpreter:
@@ -314,6 +319,8 @@ class Sandbox:
         if result.setup_failed:
             raise SandboxUnavailable(self._no_namespaces(tail[-1] if tail else ""))
         try:
+            if result.exec_failed:
+                raise ValueError(tail[-1])
             prefix, version, uid, root_writable = json.loads(result.log.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
             raise SandboxUnavailable(

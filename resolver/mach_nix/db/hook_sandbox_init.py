@@ -34,6 +34,8 @@ import signal
 import sys
 
 SETUP_FAILED = 125
+#: Exit status when the hook's interpreter could not be started (``execve`` failed).
+EXEC_FAILED = 126
 #: uid and gid of the hook inside a user namespace (user-namespace mode).
 BUILDER_ID = 1000
 
@@ -185,6 +187,9 @@ def _exec_hook(cfg: dict) -> None:
         os.close(null)
         os.chdir(cfg["cwd"])
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    except OSError as error:
+        os.write(2, f"\nmach-nix-sandbox: cannot start the hook: {error}\n".encode())
+        os._exit(EXEC_FAILED)
     except BaseException as error:  # noqa: BLE001 - report any failure to start, then die
         os.write(2, f"\nmach-nix-sandbox: cannot start the hook: {error}\n".encode())
     os._exit(SETUP_FAILED)

@@ -226,7 +226,7 @@ class HookRunner:
             )
             self.runs += 1
             log = self._scrub(result.log.decode("utf-8", "replace"))
-            if result.setup_failed:
+            if result.setup_failed or result.exec_failed:
                 raise SandboxUnavailable(f"the hook sandbox broke down: {log.strip().splitlines()[-1]}")
             if result.timed_out:
                 error = ExtractError("timeout", f"the PEP 517 hook ran longer than {self.limits.timeout:g}s")
