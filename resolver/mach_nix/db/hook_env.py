@@ -32,6 +32,7 @@ PIP_NETWORK_ENV = frozenset(
         "PIP_INDEX_URL",
         "PIP_EXTRA_INDEX_URL",
         "PIP_FIND_LINKS",
+        "PIP_NO_INDEX",
         "PIP_TRUSTED_HOST",
         "PIP_DEFAULT_TIMEOUT",
         "SSL_CERT_FILE",

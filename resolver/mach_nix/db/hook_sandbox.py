@@ -156,7 +156,10 @@ def describe_interpreter(python: str) -> Interpreter:
         )
         prefix, executable, version = json.loads(proc.stdout)
     except (OSError, subprocess.SubprocessError, ValueError) as error:
-        raise SandboxUnavailable(f"cannot run the hook interpreter {python}: {error}") from None
+        raise SandboxUnavailable(
+            f"cannot run the hook interpreter {python}: {error}; set MACH_NIX_HOOK_PYTHON to an interpreter that "
+            "runs here (e.g. /usr/bin/python3), or unset it to use the crawler's own"
+        ) from None
     prefix = os.path.realpath(prefix)
     executable = os.path.realpath(executable)
     if not executable.startswith(prefix.rstrip("/") + "/"):
