@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hook_helpers import make_sdist, new_runner, offline_pip_args
 
+from hook_helpers import make_sdist, new_runner, offline_pip_args
 from mach_nix.db.extract import ExtractError, read_sdist, static_metadata
 from mach_nix.db.hook_retry import Attempt, next_attempt, python2_only
 from mach_nix.db.pep517 import HookLimits, HookRunner
@@ -63,7 +63,9 @@ def test_python2_only_code_is_its_own_failure_kind(runner: HookRunner, setup_py:
 
 
 def test_undeclared_import_is_added_to_the_build_environment(runner: HookRunner) -> None:
-    setup_py = "import six\nfrom setuptools import setup\nsetup(name='demo', version='1.0', install_requires=['attrs'])\n"
+    setup_py = (
+        "import six\nfrom setuptools import setup\nsetup(name='demo', version='1.0', install_requires=['attrs'])\n"
+    )
     meta = runner.metadata("demo-1.0.tar.gz", legacy(setup_py))
     assert meta.requires_dist == ("attrs",) and meta.source == "pep517"
 
@@ -113,7 +115,9 @@ def test_missing_system_tool_falls_back_to_a_static_read(runner: HookRunner) -> 
 
 
 def test_a_deliberate_refusal_gets_no_static_answer(runner: HookRunner) -> None:
-    setup_py = "import sys\nraise RuntimeError('Only meant for install on OS X')\nfrom setuptools import setup\nsetup()\n"
+    setup_py = (
+        "import sys\nraise RuntimeError('Only meant for install on OS X')\nfrom setuptools import setup\nsetup()\n"
+    )
     with pytest.raises(ExtractError) as info:
         runner.metadata("demo-1.0.tar.gz", legacy(setup_py))
     assert info.value.kind == "hook-error" and "Only meant for install on OS X" in info.value.reason
@@ -141,7 +145,8 @@ def test_static_read_refuses_computed_values() -> None:
 
 def test_retry_rules() -> None:
     base = Attempt(("setuptools>=40.8.0",))
-    log = "Traceback ...\n  File \"/build/src/demo-1.0/setup.py\", line 3\nerror in demo setup command: use_2to3 is invalid.\n"
+    log = 'Traceback ...\n  File "/build/src/demo-1.0/setup.py", line 3\n'
+    log += "error in demo setup command: use_2to3 is invalid.\n"
     pinned = next_attempt(base, log, frozenset(), "/build/src/demo-1.0", "setuptools.build_meta:__legacy__")
     assert pinned is not None and pinned.requires == ("setuptools<58", "wheel<0.46")
     assert next_attempt(pinned, log, frozenset(), "/build/src/demo-1.0", "setuptools.build_meta:__legacy__") is None

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hook_helpers import WHEELS, make_sdist, offline_pip_args
 from packaging.requirements import Requirement
 
+from hook_helpers import WHEELS, make_sdist, offline_pip_args
 from mach_nix.db import store
 from mach_nix.db.crawl import Crawler, CrawlOptions
 from mach_nix.db.http import Response
@@ -51,7 +51,7 @@ class SdistRegistry:
                 )
         if not files:
             return None
-        version = files[0]["filename"].rsplit("-", 1)[1].removesuffix(".tar.gz")
+        version = str(files[0]["filename"]).rsplit("-", 1)[1].removesuffix(".tar.gz")
         return {"meta": {"_last-serial": 1}, "name": name, "versions": [version], "files": files}
 
     def request(self, url: str, headers: dict[str, str] | None = None, *, max_bytes: int | None = None) -> Response:
@@ -75,9 +75,11 @@ def test_crawl_records_hook_metadata_and_python2_only(tmp_path: Path, offline_pi
         [Requirement("legacy-demo"), Requirement("old-demo")], closure=False
     )
     db = store.open_database([tmp_path / "db"])
-    legacy = db.project("legacy-demo").releases["1.0"]
+    legacy_project, old_project = db.project("legacy-demo"), db.project("old-demo", details=True)
+    assert legacy_project is not None and old_project is not None
+    legacy = legacy_project.releases["1.0"]
     assert [(m.requires_dist, m.source) for m in legacy.metadata] == [(("idna>=2",), "pep517")]
-    old = db.project("old-demo", details=True).releases["0.1"]
+    old = old_project.releases["0.1"]
     assert old.metadata == () and [f.kind for f in old.failures] == ["python2-only"]
 
 

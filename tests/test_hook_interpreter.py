@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hook_helpers import make_sdist, new_runner, offline_pip_args
 
+from hook_helpers import make_sdist, new_runner, offline_pip_args
 from mach_nix.db.extract import ExtractError
 from mach_nix.db.hook_sandbox import PYTHON_INSIDE, SandboxUnavailable
 from mach_nix.db.pep517 import HookLimits, HookRunner

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hook_helpers import backend_sdist, new_runner
 
+from hook_helpers import backend_sdist, new_runner
 from mach_nix.db.extract import ExtractError
 from mach_nix.db.pep517 import HookLimits, HookRunner
 

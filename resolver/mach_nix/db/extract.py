@@ -321,7 +321,7 @@ def _setup_cfg_metadata(text: bytes) -> dict[str, Any]:
         raise _NotStatic("setup.cfg does not parse") from None
     out: dict[str, Any] = {}
     if parser.has_option("options", "install_requires"):
-        out["install_requires"] = [r for r in _cfg_list(parser.get("options", "install_requires")) if ";" != r]
+        out["install_requires"] = [r for r in _cfg_list(parser.get("options", "install_requires")) if r != ";"]
     if parser.has_option("options", "python_requires"):
         out["python_requires"] = parser.get("options", "python_requires").strip() or None
     if parser.has_section("options.extras_require"):

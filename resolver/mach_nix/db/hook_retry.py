@@ -74,10 +74,46 @@ IMPORT_TO_DISTRIBUTION = {
 
 #: Modules of Python 2's standard library that Python 3 renamed or dropped.
 PY2_MODULES = frozenset(
-    """urllib2 cookielib ConfigParser StringIO cStringIO commands HTMLParser httplib urlparse Queue
-    __builtin__ cPickle exceptions sets md5 sha new thread Tkinter copy_reg SocketServer xmlrpclib
-    htmlentitydefs UserDict UserList UserString compiler dummy_thread anydbm whichdb robotparser
-    SimpleHTTPServer BaseHTTPServer CGIHTTPServer Cookie urllib2_file imp_py2 string_escape""".split()
+    [
+        "urllib2",
+        "cookielib",
+        "ConfigParser",
+        "StringIO",
+        "cStringIO",
+        "commands",
+        "HTMLParser",
+        "httplib",
+        "urlparse",
+        "Queue",
+        "__builtin__",
+        "cPickle",
+        "exceptions",
+        "sets",
+        "md5",
+        "sha",
+        "new",
+        "thread",
+        "Tkinter",
+        "copy_reg",
+        "SocketServer",
+        "xmlrpclib",
+        "htmlentitydefs",
+        "UserDict",
+        "UserList",
+        "UserString",
+        "compiler",
+        "dummy_thread",
+        "anydbm",
+        "whichdb",
+        "robotparser",
+        "SimpleHTTPServer",
+        "BaseHTTPServer",
+        "CGIHTTPServer",
+        "Cookie",
+        "urllib2_file",
+        "imp_py2",
+        "string_escape",
+    ]
 )
 _PY2_NAMES = "unicode|basestring|execfile|raw_input|unichr|long|xrange|file|reduce|reload|cmp|buffer|apply|intern"
 _PY2_PATTERNS = [
@@ -108,7 +144,9 @@ SETUPTOOLS_REMOVALS = (
     (re.compile(r"No module named 'pkg_resources'"), 82),
 )
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
-_MISSING_FILE = re.compile(r"(?:FileNotFoundError|IOError|OSError|error): \[Errno 2\] No such file or directory: '([^']+)'")
+_MISSING_FILE = re.compile(
+    r"(?:FileNotFoundError|IOError|OSError|error): \[Errno 2\] No such file or directory: '([^']+)'"
+)
 _PLACEHOLDER_NAME = re.compile(
     r"(?i)^(readme|license|licence|copying|copyright|changes|changelog|history|news|authors|contributors|credits"
     r"|notice|description|long_description|release[-_ ]?notes)([._-][\w.-]*)?$"
@@ -207,7 +245,9 @@ def _pin_setuptools(attempt: Attempt, below: int) -> Attempt | None:
             parsed = Requirement(requirement)
         except InvalidRequirement:
             continue
-        if parsed.specifier and all(s.operator == "<" and int(s.version.split(".")[0]) <= below for s in parsed.specifier):
+        if parsed.specifier and all(
+            s.operator == "<" and int(s.version.split(".")[0]) <= below for s in parsed.specifier
+        ):
             return None  # already pinned that low: pinning again would change nothing
     requires = [r for r in attempt.requires if _name(r) != "setuptools"] + [f"setuptools<{below}"]
     if below <= 70 and not any(_name(r) == "wheel" for r in requires):
@@ -224,9 +264,7 @@ def local_modules(src: Path) -> frozenset[str]:
     return frozenset(names)
 
 
-def next_attempt(
-    attempt: Attempt, log: str, local: frozenset[str], src_inside: str, backend: str
-) -> Attempt | None:
+def next_attempt(attempt: Attempt, log: str, local: frozenset[str], src_inside: str, backend: str) -> Attempt | None:
     """The attempt to run after ``attempt`` failed with output ``log``, or ``None``.
 
     ``local`` are the sdist's own module names (:func:`local_modules`), ``src_inside`` its

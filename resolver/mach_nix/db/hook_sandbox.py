@@ -216,7 +216,7 @@ class _Slot:
     def __init__(self, lock_dir: Path) -> None:
         for slot in range(MAX_SLOTS):
             uid = UID_BASE + slot
-            handle = open(lock_dir / f"slot-{slot}.lock", "a+")
+            handle = open(lock_dir / f"slot-{slot}.lock", "a+")  # noqa: SIM115 - held until release()
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -315,7 +315,9 @@ class Sandbox:
         )
         build = self.new_build_dir()
         try:
-            result = self.run(build, ["-I", "-S", "-c", code], {"PATH": "/usr/bin:/bin"}, BUILD_INSIDE, (), SandboxLimits(wall=60))
+            result = self.run(
+                build, ["-I", "-S", "-c", code], {"PATH": "/usr/bin:/bin"}, BUILD_INSIDE, (), SandboxLimits(wall=60)
+            )
         finally:
             remove_tree(build)
         tail = result.log.decode("utf-8", "replace").strip().splitlines()

@@ -63,8 +63,14 @@ PR_SET_NO_NEW_PRIVS = 38
 #: pivot_root(2) has no libc wrapper; its number per architecture (chroot is the fallback).
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 #: statvfs flags that a bind remount must keep (the kernel refuses to clear locked ones).
-_KEEP_FLAGS = ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC))
-_KEEP_FLAGS += ((1024, MS_NOATIME), (2048, MS_NODIRATIME), (4096, MS_RELATIME))
+_KEEP_FLAGS: tuple[tuple[int, int], ...] = (
+    (os.ST_NOSUID, MS_NOSUID),
+    (os.ST_NODEV, MS_NODEV),
+    (os.ST_NOEXEC, MS_NOEXEC),
+    (1024, MS_NOATIME),
+    (2048, MS_NODIRATIME),
+    (4096, MS_RELATIME),
+)
 
 libc = ctypes.CDLL(None, use_errno=True)
 

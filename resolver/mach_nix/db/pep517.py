@@ -229,8 +229,8 @@ class HookRunner:
             if result.setup_failed or result.exec_failed:
                 raise SandboxUnavailable(f"the hook sandbox broke down: {log.strip().splitlines()[-1]}")
             if result.timed_out:
-                error = ExtractError("timeout", f"the PEP 517 hook ran longer than {self.limits.timeout:g}s")
-                raise _Failed(error, log, frozenset(), inside)
+                late = ExtractError("timeout", f"the PEP 517 hook ran longer than {self.limits.timeout:g}s")
+                raise _Failed(late, log, frozenset(), inside)
             if result.returncode != 0 or not result.result or result.result_overflow:
                 raise _Failed(self._failure(result.returncode, log, attempt), log, local_modules(src), inside)
             meta, _, _ = parse_core_metadata(result.result, "pep517", requires)
@@ -278,8 +278,6 @@ class HookRunner:
         return dest
 
 
-
-
 def _extract_tar(archive: tarfile.TarFile, dest: Path) -> None:
     """Unpack ``archive`` into ``dest`` with PEP 706's ``data`` filter.
 
@@ -306,6 +304,7 @@ def _extract_tar(archive: tarfile.TarFile, dest: Path) -> None:
                 shutil.copyfileobj(source, out)
             target.chmod(0o755 if member.mode & 0o100 else 0o644)
 
+
 class _Failed(Exception):
     """One attempt failed: its error, its output, the sdist's own module names, its directory inside."""
 
@@ -315,5 +314,3 @@ class _Failed(Exception):
         self.log = log
         self.local = local
         self.src_inside = src_inside
-
-
