@@ -256,3 +256,14 @@ def test_no_socket_of_the_machine_is_reachable(runner: HookRunner) -> None:
         path.unlink()
         directory.rmdir()
     assert accepted == []
+
+
+def test_an_archive_that_inflates_past_the_limit_is_refused(runner: HookRunner, monkeypatch) -> None:
+    from mach_nix.db import pep517
+
+    monkeypatch.setattr(pep517, "MAX_UNPACKED_BYTES", 1_000_000)
+    bomb = backend_sdist("def run(outdir):\n    return []\n", **{"zeros.txt": "0" * 2_000_000})
+    assert len(bomb) < 20_000  # gzip: 2 MB of zeros
+    with pytest.raises(ExtractError) as info:
+        runner.metadata("demo-1.0.tar.gz", bomb)
+    assert info.value.kind == "invalid" and "over the limits" in info.value.reason

@@ -262,13 +262,18 @@ class HookRunner:
 
     @staticmethod
     def _unpack(filename: str, data: bytes, dest: Path) -> Path:
+        """Unpack the sdist into ``dest`` (at most :data:`MAX_UNPACKED_BYTES` in :data:`MAX_MEMBERS` members)."""
         dest.mkdir(parents=True)
         try:
             if filename.endswith(".zip"):
                 with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    members = archive.infolist()
+                    _check_size(len(members), sum(m.file_size for m in members))
                     archive.extractall(dest)
             else:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+                    members = archive.getmembers()
+                    _check_size(len(members), sum(m.size for m in members if m.isfile()))
                     _extract_tar(archive, dest)
         except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as error:
             raise ExtractError("invalid", f"cannot unpack the sdist: {error}") from None
@@ -276,6 +281,18 @@ class HookRunner:
         if len(entries) == 1 and entries[0].is_dir():
             return entries[0]
         return dest
+
+
+#: Unpacking limits: a small archive may inflate to much more (it is unpacked before the sandbox).
+MAX_UNPACKED_BYTES = 2 * 1024**3
+MAX_MEMBERS = 200_000
+
+
+def _check_size(members: int, size: int) -> None:
+    if members > MAX_MEMBERS or size > MAX_UNPACKED_BYTES:
+        raise ExtractError(
+            "invalid", f"the sdist unpacks to {members} files and {size} bytes, over the limits of the hook"
+        )
 
 
 def _extract_tar(archive: tarfile.TarFile, dest: Path) -> None:
