@@ -267,8 +267,8 @@ class HookRunner:
         try:
             if filename.endswith(".zip"):
                 with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                    members = archive.infolist()
-                    _check_size(len(members), sum(m.file_size for m in members))
+                    infos = archive.infolist()
+                    _check_size(len(infos), sum(m.file_size for m in infos))
                     archive.extractall(dest)
             else:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
