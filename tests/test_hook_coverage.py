@@ -159,3 +159,10 @@ def test_retry_rules() -> None:
     outside = "FileNotFoundError: [Errno 2] No such file or directory: '/etc/README'\n"
     assert next_attempt(base, outside, frozenset(), "/build/src/demo-1.0", "b") is None
     assert python2_only("ModuleNotFoundError: No module named 'numpy'\n", "/build/src") is None
+
+
+def test_reasons_keep_the_paths_the_sdist_names(runner: HookRunner) -> None:
+    setup_py = "raise RuntimeError('needs /usr/bin/gcc-99 and /usr/include/foo.h')\n"
+    with pytest.raises(ExtractError) as info:
+        runner.metadata("demo-1.0.tar.gz", legacy(setup_py))
+    assert "needs /usr/bin/gcc-99 and /usr/include/foo.h" in info.value.reason

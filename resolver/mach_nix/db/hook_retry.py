@@ -131,6 +131,12 @@ _PY2_PATTERNS = [
         r"AttributeError: module 'os' has no attribute 'getcwdu'",
     )
 ]
+#: Standard-library modules that Python 3 releases removed (never a distribution to install).
+REMOVED_STDLIB = frozenset(
+    """symbol parser formatter imp distutils asynchat asyncore smtpd binhex macpath dummy_threading
+    _dummy_thread aifc audioop cgi cgitb chunk crypt imghdr mailcap msilib nis nntplib ossaudiodev
+    pipes sndhdr spwd sunau telnetlib uu xdrlib lib2to3 tkinter""".split()
+)
 #: Python 2 statements, in the source line a generic ``SyntaxError: invalid syntax`` shows.
 _PY2_LINE = re.compile(
     r"^\s*(print\s+[^\s(=]|print\s*$|exec\s+[\"'\w]|raise\s+[\w.]+\s*,)|except\s+[\w.()\s,]+\s*,\s*\w+\s*:"
@@ -287,6 +293,7 @@ def next_attempt(attempt: Attempt, log: str, local: frozenset[str], src_inside: 
         distribution = IMPORT_TO_DISTRIBUTION.get(top, top)
         if (
             top not in sys.stdlib_module_names
+            and top not in REMOVED_STDLIB
             and top not in PY2_MODULES
             and top != "pkg_resources"
             and len(attempt.added) < MAX_ADDED

@@ -48,7 +48,7 @@ from mach_nix.db.hook_retry import (
     next_attempt,
     python2_only,
 )
-from mach_nix.db.hook_sandbox import BUILD_INSIDE, Sandbox, SandboxLimits, SandboxUnavailable, remove_tree
+from mach_nix.db.hook_sandbox import BUILD_INSIDE, PYTHON_INSIDE, Sandbox, SandboxLimits, SandboxUnavailable, remove_tree
 from mach_nix.db.model import Metadata
 
 __all__ = ["HookLimits", "HookRunner", "SandboxUnavailable"]
@@ -171,6 +171,8 @@ class HookRunner:
             try:
                 return self._run(filename, data, attempt, backend, backend_path, requires)
             except _Failed as failed:
+                if failed.install and attempt.notes:
+                    break  # the retry's environment cannot be installed: the last run's error says more
                 failure, last_log = failed.error, failed.log
                 if failure.kind != "hook-error":
                     break
@@ -200,7 +202,7 @@ class HookRunner:
         try:
             env_dir = self.envs.get(attempt.requires)
         except ExtractError as error:
-            raise _Failed(error, error.reason, frozenset(), SRC_INSIDE) from None
+            raise _Failed(error, error.reason, frozenset(), SRC_INSIDE, install=True) from None
         build = self.sandbox.new_build_dir()
         try:
             src = self._unpack(filename, data, build / "src")
@@ -242,12 +244,10 @@ class HookRunner:
         """``text`` without the interpreter's own paths (they differ between crawl machines)."""
         interpreter = self.sandbox.interpreter
         version = ".".join(interpreter.version.split()[0].split(".")[:2])
-        for path, name in (
-            (f"{interpreter.inside_prefix}/lib/python{version}", "<stdlib>"),
-            (interpreter.inside_executable, "<python>"),
-            (interpreter.inside_prefix + "/", "<python>/"),
-        ):
-            text = text.replace(path, name)
+        text = text.replace(f"{interpreter.inside_prefix}/lib/python{version}", "<stdlib>")
+        text = text.replace(interpreter.inside_executable, "<python>")
+        if interpreter.inside_prefix == PYTHON_INSIDE:  # a system prefix (/usr) holds much else
+            text = text.replace(PYTHON_INSIDE + "/", "<python>/")
         return text
 
     def _failure(self, returncode: int, log: str, attempt: Attempt) -> ExtractError:
@@ -325,8 +325,11 @@ def _extract_tar(archive: tarfile.TarFile, dest: Path) -> None:
 class _Failed(Exception):
     """One attempt failed: its error, its output, the sdist's own module names, its directory inside."""
 
-    def __init__(self, error: ExtractError, log: str, local: frozenset[str], src_inside: str) -> None:
+    def __init__(
+        self, error: ExtractError, log: str, local: frozenset[str], src_inside: str, install: bool = False
+    ) -> None:
         super().__init__(error.reason)
+        self.install = install
         self.error = error
         self.log = log
         self.local = local
