@@ -133,9 +133,41 @@ _PY2_PATTERNS = [
 ]
 #: Standard-library modules that Python 3 releases removed (never a distribution to install).
 REMOVED_STDLIB = frozenset(
-    """symbol parser formatter imp distutils asynchat asyncore smtpd binhex macpath dummy_threading
-    _dummy_thread aifc audioop cgi cgitb chunk crypt imghdr mailcap msilib nis nntplib ossaudiodev
-    pipes sndhdr spwd sunau telnetlib uu xdrlib lib2to3 tkinter""".split()
+    [
+        "symbol",
+        "parser",
+        "formatter",
+        "imp",
+        "distutils",
+        "asynchat",
+        "asyncore",
+        "smtpd",
+        "binhex",
+        "macpath",
+        "dummy_threading",
+        "_dummy_thread",
+        "aifc",
+        "audioop",
+        "cgi",
+        "cgitb",
+        "chunk",
+        "crypt",
+        "imghdr",
+        "mailcap",
+        "msilib",
+        "nis",
+        "nntplib",
+        "ossaudiodev",
+        "pipes",
+        "sndhdr",
+        "spwd",
+        "sunau",
+        "telnetlib",
+        "uu",
+        "xdrlib",
+        "lib2to3",
+        "tkinter",
+    ]
 )
 #: Python 2 statements, in the source line a generic ``SyntaxError: invalid syntax`` shows.
 _PY2_LINE = re.compile(

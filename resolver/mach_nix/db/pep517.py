@@ -48,7 +48,14 @@ from mach_nix.db.hook_retry import (
     next_attempt,
     python2_only,
 )
-from mach_nix.db.hook_sandbox import BUILD_INSIDE, PYTHON_INSIDE, Sandbox, SandboxLimits, SandboxUnavailable, remove_tree
+from mach_nix.db.hook_sandbox import (
+    BUILD_INSIDE,
+    PYTHON_INSIDE,
+    Sandbox,
+    SandboxLimits,
+    SandboxUnavailable,
+    remove_tree,
+)
 from mach_nix.db.model import Metadata
 
 __all__ = ["HookLimits", "HookRunner", "SandboxUnavailable"]
