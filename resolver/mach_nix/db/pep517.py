@@ -32,6 +32,7 @@ import signal
 import sys
 import tarfile
 import tempfile
+import weakref
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,10 +150,12 @@ class HookRunner:
         version = self.sandbox.interpreter.version.split()[0]
         self.envs = BuildEnvs(self.workspace / "envs", ".".join(version.split(".")[:2]), pip_args)
         self.runs = 0
+        # a runner never closed (an abandoned crawl) still leaves no workspace behind
+        self._cleanup = weakref.finalize(self, remove_tree, self.workspace)
 
     def close(self) -> None:
         """Delete the workspace and the build environments."""
-        remove_tree(self.workspace)
+        self._cleanup()
 
     def __enter__(self) -> HookRunner:
         return self
