@@ -7,7 +7,7 @@ let
   names = import ./run-resolver.nix { inherit util surface; } {
     name = "mach-nix-db-names.json";
     inherit resolverPython;
-    script = ./db-names.py;
+    command = "db-names";
     args = map (db: "${db}") pypiData;
   };
   perName = f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);

@@ -18,9 +18,8 @@ let
   runLock = extraArgs: import ./run-resolver.nix { inherit util surface; } {
     name = "mach-nix-lock.json";
     inherit resolverPython;
-    script = ./resolve-builder.py;
-    args = [ "lock"
-      "-r" requirementsFile
+    command = "lock";
+    args = [ "-r" requirementsFile
       "--python" python.version
       "--system" surface.system
       "--nixpkgs-inventory" inventoryFile

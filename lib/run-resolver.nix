@@ -1,11 +1,11 @@
-# Import-from-derivation helper: run one of mach-nix's Python scripts at evaluation time,
+# Import-from-derivation helper: run one command of `mach_nix.nix_builder` at evaluation time,
 # with the resolver's sources (resolver/) on PYTHONPATH and an interpreter that has its
-# dependencies, and read back the JSON the script writes to $out.
+# dependencies, and read back the JSON the command writes to $out.
 # Only resolver/ is copied to the store, so edits elsewhere do not invalidate results.
 { util, surface }:
 { name               # name of the output file
 , resolverPython     # an interpreter with resolvelib, packaging, distlib
-, script             # a Python file of lib/
+, command            # a command of resolver/mach_nix/nix_builder.py: "lock", "names", "db-names"
 , args               # its arguments (strings; paths are copied to the store)
 }:
 let
@@ -22,7 +22,7 @@ let
     PATH = "${resolverPython}/bin";
     PYTHONPATH = source;
     PYTHONDONTWRITEBYTECODE = "1";
-    args = [ "${script}" ] ++ args;
+    args = [ "-m" "mach_nix.nix_builder" command ] ++ args;
   };
 in
 builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile output))
