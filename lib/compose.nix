@@ -1,20 +1,26 @@
 # The lock as one pythonOverrides extension (self: super: { … }).
 #
 # Per package of the lock:
-#   provider nixpkgs        keep nixpkgs' derivation; rewire its Python dependencies to the
-#                           resolved ones, and leave it untouched when they already match
-#                           (so the binary cache still hits);
+#   provider nixpkgs        keep nixpkgs' derivation when its whole dependency closure is the
+#                           lock's (same names and versions: a binary-cache hit); otherwise
+#                           rewire its Python dependencies to the resolved ones;
 #   wheel/sdist, known      override nixpkgs' recipe (new version and src; native inputs,
 #                           patches of the recipe's own build kept for sdists);
 #   wheel/sdist, unknown    a fresh buildPythonPackage.
 # Every package replaces its attribute *inside* the set, so dependants built from `self`
 # all see it and catch-conflicts passes. Tests are off unless `tests = true`; while they are
 # off, test-only inputs are dropped so they never reach the runtime closure (nixpkgs issue
-# #118452). Dependency cycles are cut at their back edge (the environment still contains
-# every package).
+# #118452). Dependency cycles are cut at a back edge (the environment still contains every
+# package), preferably one of a package that is rebuilt anyway.
+#
+# Whether a nixpkgs package is kept is decided from the lock and from `basePackages`, the
+# package set before these overrides: never from `self` or `super`, whose values depend on
+# that decision (deciding from them is an infinite recursion as soon as two nixpkgs
+# packages form a cycle in the lock).
 { util, surface }:
-{ lock, tests ? false }:
+{ lock, tests ? false, basePackages }:
 let
+  graph = import ./graph.nix { };
   packages = lock.packages;
   names = builtins.attrNames packages;
 
@@ -22,31 +28,56 @@ let
   # package or recurse (contract doc §8.6). The set's version is kept.
   buildTools = util.toSet [ "build" "installer" "pip" "pyproject-hooks" "setuptools" "wheel" "flit-core" "packaging" ];
 
-  # Back edges of the dependency graph (depth-first from the sorted names): "a>b" cuts a -> b.
-  backEdges =
-    let
-      visit = state: name:
-        if state.done ? ${name} then state
-        else
-          let
-            entered = state // { onPath = state.onPath // { ${name} = true; }; };
-            afterDeps = builtins.foldl'
-              (st: dep:
-                if !(packages ? ${dep}) then st
-                else if st.onPath ? ${dep} then st // { cut = st.cut // { "${name}>${dep}" = true; }; }
-                else visit st dep)
-              entered
-              (packages.${name}.dependencies or [ ]);
-          in afterDeps // {
-            onPath = builtins.removeAttrs afterDeps.onPath [ name ];
-            done = afterDeps.done // { ${name} = true; };
-          };
-    in (builtins.foldl' visit { done = { }; onPath = { }; cut = { }; } names).cut;
+  isNixpkgs = name: packages.${name}.provider == "nixpkgs";
+  attrOf = name: packages.${name}.nixpkgs_attr or name;
+  inLock = builtins.filter (dep: packages ? ${dep});
+
+  # The Python dependencies of nixpkgs' recipe, as { name; version; }, read from the base set.
+  recipeDeps = name:
+    map (d: { name = util.pythonName d; version = d.version or null; })
+      (builtins.filter util.isPythonPackage (basePackages.${attrOf name}.propagatedBuildInputs or [ ]));
+  recipeDepsOf = builtins.listToAttrs (map (name: { inherit name; value = recipeDeps name; })
+    (builtins.filter isNixpkgs names));
+  depsKnown = name: packages.${name}.dependencies_known or false;
+
+  # The edges the built packages will have: a nixpkgs package whose dependencies the DB
+  # does not know keeps its recipe's; every other package gets the lock's.
+  edges = builtins.listToAttrs (map
+    (name: {
+      inherit name;
+      value =
+        if isNixpkgs name && !(depsKnown name) then inLock (map (d: d.name) recipeDepsOf.${name})
+        else inLock (packages.${name}.dependencies or [ ]);
+    })
+    names);
+
+  # Edges that exist in nixpkgs' recipes: a cycle is cut elsewhere whenever it can be.
+  preferred = builtins.mapAttrs (name: deps: inLock (map (d: d.name) deps)) recipeDepsOf;
+  backEdges = graph.backEdges { inherit edges preferred; };
 
   # A package whose dependency edge was cut cannot import that dependency while it is built.
-  hasCutEdge = name: builtins.any (dep: backEdges ? "${name}>${dep}") (packages.${name}.dependencies or [ ]);
+  hasCutEdge = name: builtins.any (dep: backEdges ? "${name}>${dep}") edges.${name};
+  depsOf = name: builtins.filter (dep: !(backEdges ? "${name}>${dep}")) edges.${name};
 
-  depsOf = name: builtins.filter (dep: packages ? ${dep} && !(backEdges ? "${name}>${dep}")) (packages.${name}.dependencies or [ ]);
+  # A nixpkgs package is unchanged when the Python dependencies of its recipe are the ones
+  # it gets here (names and versions) and are unchanged themselves: nixpkgs' derivation is
+  # then exactly what the lock asks for. (The recursion follows recipe edges, which never
+  # form a cycle.)
+  sameAsLock = name:
+    let
+      byName = ds: builtins.sort (a: b: a.name < b.name) ds;
+      locked = map (dep: { name = dep; version = packages.${dep}.version; }) (depsOf name);
+      recipe = recipeDepsOf.${name};
+    in
+    if depsKnown name then byName recipe == byName locked
+    else !(hasCutEdge name) && builtins.all (d: !(packages ? ${d.name}) || packages.${d.name}.version == d.version) recipe;
+  unchanged = builtins.listToAttrs (map
+    (name: {
+      inherit name;
+      value = isNixpkgs name && sameAsLock name && builtins.all (dep: unchanged.${dep}) (depsOf name);
+    })
+    names);
+  kept = name: unchanged.${name} && !tests;
 
   isNativeWheel = filename: builtins.match ".*-(manylinux|musllinux|linux)_.*\\.whl" filename != null;
 
@@ -124,16 +155,23 @@ let
     if entry.provider == "nixpkgs" then
       let
         drv = super.${entry.nixpkgs_attr}
-          or (throw "mach-nix: the lock wants python.pkgs.${entry.nixpkgs_attr} (for ${name}), which this nixpkgs does not have; re-run the resolution against it");
-        oldDeps = builtins.filter (d: builtins.isAttrs d && d ? pythonModule) (drv.propagatedBuildInputs or [ ]);
-        outPaths = ds: builtins.sort builtins.lessThan (map (d: d.outPath) ds);
-        # Unknown dependencies (version not in the DB): keep nixpkgs' own, which already come
-        # from the final set. Known ones: rewire only when they differ.
-        sameDeps = !(entry.dependencies_known or false) || outPaths oldDeps == outPaths deps;
+          or (throw ("mach-nix: the lock wants python.pkgs.${entry.nixpkgs_attr} (for ${name}), which this nixpkgs "
+            + "does not have; re-run the resolution against it"));
+        checks = { doCheck = tests; dontCheckRuntimeDeps = true; }
+          // util.optionalAttrs (!tests) { nativeCheckInputs = [ ]; checkInputs = [ ]; };
+        # A cut edge of a package whose own dependencies are kept.
+        dropCut = builtins.filter (d: !(util.isPythonPackage d && backEdges ? "${name}>${util.pythonName d}"));
       in
-      if sameDeps && !tests then drv
-      else override drv (old: { dependencies = deps; propagatedBuildInputs = [ ]; doCheck = tests; dontCheckRuntimeDeps = true; }
-        // util.optionalAttrs (!tests) { nativeCheckInputs = [ ]; checkInputs = [ ]; })
+      if kept name then drv
+      else override drv (old: checks // (
+        if depsKnown name then {
+          dependencies = deps;
+          propagatedBuildInputs = builtins.filter (d: !(util.isPythonPackage d)) (old.propagatedBuildInputs or [ ]);
+        }
+        else util.optionalAttrs (hasCutEdge name) {
+          dependencies = dropCut (old.dependencies or [ ]);
+          propagatedBuildInputs = dropCut (old.propagatedBuildInputs or [ ]);
+        }))
     else if entry.provider == "wheel" then
       if known super name
       then override super.${name} (old: commonArgs entry deps old // wheelArgs entry old)

@@ -73,7 +73,7 @@ let
         else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
         else resolved;
 
-      generated = compose { inherit lock tests; };
+      generated = compose { inherit lock tests; basePackages = prePython.pkgs; };
       pythonOverrides = util.composeManyExtensions (overridesPre ++ [
         generated.overrides
         (curated lock)

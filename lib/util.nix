@@ -41,6 +41,21 @@ rec {
     let m = builtins.match "[[:space:]]*([A-Za-z0-9][A-Za-z0-9._-]*).*" req;
     in if m == null then throw "mach-nix: cannot read a name from the requirement '${req}'" else normalizeName (builtins.head m);
 
+  /* A Python package of some interpreter's set: a derivation with `pythonModule`, not an
+     application (`pythonModule = false`) and not the interpreter itself (nixpkgs puts the
+     interpreter, as a module, into every package's propagatedBuildInputs). */
+  isPythonPackage = d: builtins.isAttrs d && d ? pythonModule && !(builtins.isBool d.pythonModule)
+    && !(d ? interpreter && d ? sitePackages);
+
+  /* The normalised project name of a Python package derivation (its pname, else its name
+     without the interpreter prefix and the version). */
+  pythonName = d:
+    let
+      bare = (builtins.parseDrvName d.name).name;
+      unprefixed = builtins.match "python[0-9.]+-(.*)" bare;
+    in
+    normalizeName (d.pname or (if unprefixed == null then bare else builtins.head unprefixed));
+
   /* Attribute names of a set, as a set name -> true (fast membership). */
   toSet = names: builtins.listToAttrs (map (n: { name = n; value = true; }) names);
 }

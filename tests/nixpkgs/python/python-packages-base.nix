@@ -3,24 +3,32 @@
 # then packageOverrides last; aliases (when config.allowAliases) come before the packages.
 { lib, stdenv, buildSupport, config, pkgs, python, packageOverrides, pythonPackagesExtensions }:
 let
-  hasPythonModule = drv: builtins.isAttrs drv && drv ? pythonModule;
+  # As nixpkgs: a module of *this* interpreter (derivations compare by outPath); a Python
+  # application has `pythonModule = false`.
+  hasPythonModule = drv: builtins.isAttrs drv && drv ? pythonModule && drv.pythonModule == python;
 
+  # As nixpkgs: the interpreter, then the modules and their (already transitive) closures.
   requiredPythonModules = drvs:
     let
       modules = builtins.filter hasPythonModule drvs;
       keyed = builtins.genericClosure {
-        startSet = map (d: { key = d.outPath; drv = d; }) modules;
+        startSet = map (d: { key = d.outPath; drv = d; }) ([ python ] ++ modules);
         operator = item: map (d: { key = d.outPath; drv = d; })
           (builtins.filter hasPythonModule (item.drv.requiredPythonModules or [ ]));
       };
-    in [ python ] ++ map (item: item.drv) keyed;
+    in map (item: item.drv) keyed;
 
   toPythonModule = drv: drv // {
     pythonModule = python;
     pythonPath = [ ];
     requiredPythonModules = requiredPythonModules (drv.propagatedBuildInputs or [ ]);
   };
-  toPythonApplication = drv: builtins.removeAttrs drv [ "pythonModule" ];
+  toPythonApplication = drv: drv // { pythonModule = false; };
+
+  # The set's own `python` is the interpreter as a Python module (nixpkgs:
+  # `python = toPythonModule python`): this is what every package built by the set's
+  # buildPythonPackage appends to its propagatedBuildInputs.
+  pythonModule = toPythonModule python;
 
   # nixpkgs' makeOverridablePythonPackage: overridePythonAttrs re-calls with merged arguments;
   # overrideAttrs is re-applied after it (and keeps overridePythonAttrs available).
@@ -35,22 +43,28 @@ let
     };
 
   base = self: {
-    inherit lib python pkgs hasPythonModule requiredPythonModules toPythonModule toPythonApplication;
+    inherit lib pkgs hasPythonModule requiredPythonModules toPythonModule toPythonApplication;
+    python = pythonModule;
     pythonPackages = self;
     callPackage = lib.callPackageWith (pkgs // self);
     makePythonPath = drvs: lib.makeSearchPath python.sitePackages (requiredPythonModules drvs);
     buildPythonPackage = makeOverridablePythonPackage (import ./mk-python-derivation.nix {
-      inherit lib stdenv python toPythonModule requiredPythonModules;
+      inherit lib stdenv toPythonModule requiredPythonModules;
+      python = pythonModule;
       hooks = self;
       namePrefix = "${python.libPrefix}-";
     });
     buildPythonApplication = makeOverridablePythonPackage (attrs: toPythonApplication (import ./mk-python-derivation.nix {
-      inherit lib stdenv python toPythonModule requiredPythonModules;
+      inherit lib stdenv toPythonModule requiredPythonModules;
+      python = pythonModule;
       hooks = self;
       namePrefix = "";
     } attrs));
     # Bootstrap packages (installer, build, wheel, …) cannot use hooks made from themselves.
-    bootstrap = import ./bootstrap.nix { inherit lib stdenv buildSupport python toPythonModule requiredPythonModules; };
+    bootstrap = import ./bootstrap.nix {
+      inherit lib stdenv buildSupport toPythonModule requiredPythonModules;
+      python = pythonModule;
+    };
     fetchPypi = lib.makeOverridable ({ pname, version, hash ? null, sha256 ? null, format ? "setuptools", extension ? (if format == "wheel" then "whl" else "tar.gz"), python ? "py3", abi ? "none", platform ? "any", dist ? python }:
       let
         fname = builtins.replaceStrings [ "-" ] [ "_" ] pname;
@@ -63,7 +77,10 @@ let
   };
 
   hooks = self: super: import ./hooks { inherit (buildSupport) makeSetupHook; inherit python; pkgs = self; };
-  packages = self: super: import ./python-packages.nix { inherit lib buildSupport stdenv python; pkgs = pkgs; } self super;
+  packages = self: super: import ./python-packages.nix {
+    inherit lib buildSupport stdenv pkgs;
+    python = pythonModule;
+  } self super;
   aliases = self: super: lib.optionalAttrs (config.allowAliases or true) (import ./python-aliases.nix self super);
 
   extensions = lib.composeManyExtensions ([ hooks packages ] ++ pythonPackagesExtensions ++ [ packageOverrides ]);
