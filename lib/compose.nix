@@ -122,6 +122,14 @@ let
     build-system = [ ];
     nativeBuildInputs = util.optionals (surface.isLinux && isNativeWheel entry.artifact.filename) [ surface.autoPatchelfHook ];
     dontStrip = true;
+  } // util.optionalAttrs (old ? outputs) {
+    # Extra outputs (`testout`, `doc`) are filled by the recipe's build from its source
+    # tree; a wheel has neither, and a declared output nobody writes fails the build.
+    # buildPythonPackage appends `dist`.
+    outputs = [ "out" ];
+  } // util.optionalAttrs (old ? testPaths) {
+    # Newest nixpkgs: a `test_src` output copied from the source tree.
+    testPaths = [ ];
   } // util.optionalAttrs (surface.isLinux && isNativeWheel entry.artifact.filename) {
     buildInputs = (old.buildInputs or [ ]) ++ surface.wheelLibraries;
   };

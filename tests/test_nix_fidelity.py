@@ -104,3 +104,25 @@ def test_cycle_among_nixpkgs_packages_builds(nix, pkgs_expr, tmp_path):
     assert facts == {"requestsSame": True, "idnaSame": True}
     env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {lock_file}; }}"))
     assert run_python(env, "import requests, idna; print(requests.__version__)") == ["2.31.0"]
+
+
+def test_wheel_override_of_a_recipe_with_extra_outputs_builds(nix, pkgs_expr):
+    """F2: nixpkgs' attrs declares a `testout` output that its postInstall fills from the
+    source tree; a wheel has no such tree, and nixpkgs' fixupPhase never creates a missing
+    output. The wheel override declares `out` only (buildPythonPackage adds `dist`)."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let r = machNix.mkPython { requirements = "attrs"; }; in {
+        provider = r.lock.packages.attrs.provider;
+        recipeOutputs = python.pkgs.attrs.outputs;
+        outputs = r.python.pkgs.attrs.outputs;
+      }""",
+        )
+    )
+    assert facts["provider"] == "wheel"
+    assert facts["recipeOutputs"] == ["out", "testout", "dist"]
+    assert facts["outputs"] == ["out", "dist"]
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "attrs"; }'))
+    assert run_python(env, "import attr; print(attr.__version__ > '21.4.0')") == ["True"]

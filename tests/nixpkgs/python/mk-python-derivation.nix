@@ -72,7 +72,8 @@ let
     tests = { };
   } // (attrs.passthru or { });
 
-  outputs = attrs.outputs or ([ "out" ] ++ lib.optionals (builtins.elem format' [ "pyproject" "setuptools" "wheel" ]) [ "dist" ]);
+  # As nixpkgs: `dist` is appended to whatever outputs the recipe declares.
+  outputs = (attrs.outputs or [ "out" ]) ++ lib.optionals (builtins.elem format' [ "pyproject" "setuptools" "wheel" ]) [ "dist" ];
 
   drv = assert checkWheel; stdenv.mkDerivation (builtins.removeAttrs attrs pythonOnlyArgs // {
     inherit name pname outputs nativeBuildInputs buildInputs propagatedBuildInputs;

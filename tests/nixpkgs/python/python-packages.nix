@@ -137,6 +137,23 @@ in
     pythonImportsCheck = [ "distlib" ];
   };
 
+  # --- recipes shaped like nixpkgs' troublemakers ---
+  # Extra outputs filled by postInstall from the source tree (nixpkgs' attrs and pytest
+  # copy their tests into `testout`); `dist` is appended by buildPythonPackage.
+  attrs = self.buildPythonPackage {
+    pname = "attrs"; version = "21.4.0";
+    pyproject = true;
+    src = pypi "d7/77/ebb15fc26d0f815839ecd897b919ed6d85c050feeb83e100e020df9153d2/attrs-21.4.0.tar.gz"
+      "626ba8234211db98e869df76230a137c4c40a12d72445c45d5f5b716f076e2fd";
+    build-system = [ self.setuptools ];
+    outputs = [ "out" "testout" ];
+    postInstall = ''
+      mkdir $testout
+      cp -R conftest.py tests $testout
+    '';
+    pythonImportsCheck = [ "attr" ];
+  };
+
   # --- the odd cases of nixpkgs' set ---
   # Disabled for this interpreter: pname/version readable, outPath/drvPath throw.
   futures = self.buildPythonPackage {

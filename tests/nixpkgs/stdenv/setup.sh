@@ -161,20 +161,24 @@ installPhase() { runHook preInstall; mkdir -p "$out"; runHook postInstall; }
 installCheckPhase() { runHook preInstallCheck; runHook postInstallCheck; }
 distPhase() { runHook preDist; runHook postDist; }
 
+# As nixpkgs': outputs are only made writable here, never created. A declared output that
+# no phase wrote makes Nix fail the build ("failed to produce output path for output …").
 fixupPhase() {
     local output
     for output in $outputs; do
-        mkdir -p "${!output}"
+        if [ -e "${!output}" ]; then chmod -R u+w "${!output}"; fi
     done
     runHook preFixup
-    mkdir -p "$out/nix-support"
     if [ -n "${propagatedBuildInputs-}" ]; then
+        mkdir -p "$out/nix-support"
         echo $propagatedBuildInputs > "$out/nix-support/propagated-build-inputs"
     fi
     if [ -n "${propagatedNativeBuildInputs-}" ]; then
+        mkdir -p "$out/nix-support"
         echo $propagatedNativeBuildInputs > "$out/nix-support/propagated-native-build-inputs"
     fi
     if [ -n "${setupHook-}" ]; then
+        mkdir -p "$out/nix-support"
         cp "$setupHook" "$out/nix-support/setup-hook"
     fi
     runHook postFixup
