@@ -87,6 +87,18 @@ let
     name = artifact.filename;
   };
 
+  # nixpkgs' verdicts on its own recipe (it does not build, or not for this interpreter)
+  # do not apply to the artifact the resolver chose for the target: dropped. Licences and
+  # known vulnerabilities are kept. A wheel was chosen for the platform, so the recipe's
+  # platform list goes too.
+  verdictsCleared = { forWheel }: old: util.optionalAttrs (old ? disabled) { disabled = false; }
+    // util.optionalAttrs (old ? meta) {
+      meta = builtins.removeAttrs old.meta ([ "broken" ] ++ util.optionals forWheel [ "platforms" "badPlatforms" ])
+        // util.optionalAttrs (old.meta ? problems) {
+          problems = builtins.removeAttrs old.meta.problems [ "unsupportedPython" "broken" "unsupported" ];
+        };
+    };
+
   # Arguments every generated or overridden package gets.
   commonArgs = entry: deps: old: {
     version = entry.version;
@@ -182,11 +194,13 @@ let
         }))
     else if entry.provider == "wheel" then
       if known super name
-      then override super.${name} (old: commonArgs entry deps old // wheelArgs entry old)
+      then override super.${name} (old: commonArgs entry deps old // wheelArgs entry old
+        // verdictsCleared { forWheel = true; } old)
       else fresh (wheelArgs entry { })
     else if entry.provider == "sdist" then
       if known super name
-      then override super.${name} (old: commonArgs entry deps old // sdistArgs self super entry old)
+      then override super.${name} (old: commonArgs entry deps old // sdistArgs self super entry old
+        // verdictsCleared { forWheel = false; } old)
       else fresh (sdistArgs self super entry { })
     else throw "mach-nix: unknown provider '${entry.provider}' for ${name} in the lock";
 

@@ -5,14 +5,23 @@
 # `outPath` is ever forced (contract doc §4).
 { util }:
 let
+  # What check-meta would refuse: broken, disabled (newest nixpkgs: the problem
+  # `unsupportedPython`; before: passthru.disabled), or unavailable for the platform.
+  # Warning-level problems (`removal`, `deprecated`, `maintainerless`) do not count.
+  refusedProblems = [ "unsupportedPython" "broken" "unsupported" "insecure" ];
+  usable = value:
+    let meta = value.meta or { }; in
+    (meta.available or true) && !(meta.broken or false)
+    && !((value.passthru or { }).disabled or false)
+    && !(builtins.any (p: (meta.problems or { }) ? ${p}) refusedProblems);
+
   probe = pythonPackages: attr:
     let
       result = builtins.tryEval (
         let value = pythonPackages.${attr}; in
         if util.isDerivation value && value ? pname && value ? version
            && builtins.isString value.pname && builtins.isString value.version
-           && !((value.meta or { }).broken or false)
-           && !((value.passthru or { }).disabled or false)
+           && usable value
         then builtins.deepSeq [ value.pname value.version ] { inherit attr; inherit (value) pname version; }
         else null);
     in

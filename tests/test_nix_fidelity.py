@@ -126,3 +126,30 @@ def test_wheel_override_of_a_recipe_with_extra_outputs_builds(nix, pkgs_expr):
     assert facts["outputs"] == ["out", "dist"]
     env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "attrs"; }'))
     assert run_python(env, "import attr; print(attr.__version__ > '21.4.0')") == ["True"]
+
+
+def test_wheels_of_broken_and_disabled_recipes_build(nix, pkgs_expr):
+    """F9: nixpkgs marks locket broken and first disabled for this interpreter (newest:
+    meta.problems.unsupportedPython); check-meta refuses both. The wheels the lock takes
+    are not what nixpkgs judged, so the overrides drop those verdicts."""
+    refused = nix.eval_json(
+        f"let ps = ({pkgs_expr}).python3.pkgs; in map (p: (builtins.tryEval p.drvPath).success) [ ps.locket ps.first ]"
+    )
+    assert refused == [False, False]
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "locket\\nfirst"; }'))
+    assert run_python(env, "import locket, first; print(first.__version__)") == ["2.0.2"]
+
+
+def test_inventory_offers_no_refused_package(nix, pkgs_expr):
+    """F9: with the newest `disabled` semantics passthru.disabled is always false; the
+    inventory must still not offer packages check-meta refuses (they could not be built)."""
+    for requirement in ("first", "locket"):
+        proc = nix.eval_json(
+            machnix(
+                pkgs_expr,
+                f'(machNix.mkPython {{ requirements = "{requirement}"; providers._default = "nixpkgs"; }}).drvPath',
+            ),
+            check=False,
+        )
+        assert proc.returncode != 0
+        assert "mach-nix could not resolve the requirements" in proc.stderr, proc.stderr[-2000:]

@@ -358,3 +358,67 @@ def test_fetchurl_checks_name_and_hash(nix, pkgs_expr):
         with_pkgs(pkgs_expr, '(pkgs.fetchurl { url = "https://example.invalid/a.whl"; }).drvPath'), check=False
     )
     assert nohash.returncode != 0 and "requires a hash" in nohash.stderr
+
+
+def test_check_meta_refuses_at_evaluation(nix, pkgs_expr):
+    """Like nixpkgs' check-meta: broken, unsupported-platform and meta.problems packages keep
+    their attributes but throw on drvPath; config can allow them."""
+    expr = with_pkgs(
+        pkgs_expr,
+        """
+      let
+        ok = p: (builtins.tryEval p.drvPath).success;
+        mk = meta: pkgs.stdenv.mkDerivation { pname = "m"; version = "1"; buildCommand = "touch $out"; inherit meta; };
+        allowing = import pkgs.path { config = { allowBroken = true; problems.handlers.m.removal = "warn"; }; };
+      in {
+        broken = ok python.pkgs.locket;
+        brokenVersion = python.pkgs.locket.version;
+        brokenAvailable = python.pkgs.locket.meta.available;
+        platform = ok (mk { platforms = [ "riscv64-linux" ]; });
+        problem = ok (mk { problems.removal = { }; });
+        allowedBroken = ok allowing.python3.pkgs.locket;
+        warnedProblem = ok (allowing.stdenv.mkDerivation {
+          pname = "m"; version = "1"; buildCommand = "touch $out"; meta.problems.removal = { };
+        });
+        plain = ok (mk { });
+      }""",
+    )
+    assert nix.eval_json(expr) == {
+        "broken": False,
+        "brokenVersion": "0.2.0",
+        "brokenAvailable": False,
+        "platform": False,
+        "problem": False,
+        "allowedBroken": True,
+        "warnedProblem": True,
+        "plain": True,
+    }
+    proc = nix.eval_json(with_pkgs(pkgs_expr, "python.pkgs.locket.drvPath"), check=False)
+    assert "python3.11-locket-0.2.0’ is marked as broken, refusing to evaluate" in proc.stderr
+
+
+def test_disabled_becomes_a_meta_problem(nix, pkgs_expr):
+    """Newest nixpkgs: `disabled = true` turns into meta.problems.unsupportedPython (no
+    passthru.disabled), which overridePythonAttrs lifts by removing the problem."""
+    expr = with_pkgs(
+        pkgs_expr,
+        """
+      let
+        first = python.pkgs.first;
+        lifted = first.overridePythonAttrs (old: { meta = builtins.removeAttrs old.meta [ "problems" ]; });
+        again = lifted.overridePythonAttrs { disabled = true; };
+      in {
+        disabled = first.passthru.disabled;
+        problems = builtins.attrNames first.meta.problems;
+        refused = !(builtins.tryEval first.drvPath).success;
+        lifted = (builtins.tryEval lifted.drvPath).success;
+        againRefused = !(builtins.tryEval again.drvPath).success;
+      }""",
+    )
+    assert nix.eval_json(expr) == {
+        "disabled": False,
+        "problems": ["unsupportedPython"],
+        "refused": True,
+        "lifted": True,
+        "againRefused": True,
+    }

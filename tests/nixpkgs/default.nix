@@ -12,7 +12,7 @@
 }:
 let
   lib = import ./lib.nix;
-  stdenv = import ./stdenv { inherit lib host; };
+  stdenv = import ./stdenv { inherit lib host config; };
   buildSupport = import ./build-support.nix { inherit lib host stdenv; };
 
   basePkgs = self: buildSupport // {

@@ -30,16 +30,39 @@ let
   # buildPythonPackage appends to its propagatedBuildInputs.
   pythonModule = toPythonModule python;
 
-  # nixpkgs' makeOverridablePythonPackage: overridePythonAttrs re-calls with merged arguments;
-  # overrideAttrs is re-applied after it (and keeps overridePythonAttrs available).
-  makeOverridablePythonPackage = f: origArgs:
+  # As newest nixpkgs: on the first call, `disabled = true` becomes
+  # `meta.problems.unsupportedPython` (check-meta then refuses the package) and the argument
+  # is dropped, so `overridePythonAttrs` can lift it by removing that problem.
+  handleDisabledArg = args:
+    if args.disabled == (args ? meta.problems.unsupportedPython) then builtins.removeAttrs args [ "disabled" ]
+    else if args.disabled then
+      builtins.removeAttrs args [ "disabled" ] // {
+        meta = (args.meta or { }) // { problems = ((args.meta or { }).problems or { }) // { unsupportedPython = { }; }; };
+      }
+    else throw "${args.name or args.pname or "buildPythonPackage"}: { disabled = false; } conflicts with the presence of meta.problems.unsupportedPython";
+
+  # nixpkgs' makeOverridablePythonPackage (newest): overridePythonAttrs re-calls with merged
+  # arguments (for `finalAttrs:` recipes, as one more extension); overrideAttrs is re-applied
+  # after it (and keeps overridePythonAttrs available).
+  makeOverridablePythonPackage = isInitialCall: f: origArgs':
     let
+      origArgs =
+        if builtins.isFunction origArgs' then
+          (finalAttrs: let previous = origArgs' finalAttrs; in
+            if previous ? disabled then handleDisabledArg previous else previous)
+        else if isInitialCall && origArgs' ? disabled then handleDisabledArg origArgs'
+        else origArgs';
       result = f origArgs;
-      overrideWith = newArgs: origArgs // (if builtins.isFunction newArgs then newArgs origArgs else newArgs);
+      overrideWith =
+        if builtins.isFunction origArgs then newArgs: lib.extends (lib.toExtension newArgs) origArgs
+        else newArgs:
+          if !(builtins.isFunction newArgs) then origArgs // newArgs
+          else if !(builtins.isFunction (newArgs origArgs)) then origArgs // newArgs origArgs
+          else finalAttrs: origArgs // newArgs finalAttrs origArgs;
     in
     result // {
-      overridePythonAttrs = newArgs: makeOverridablePythonPackage f (overrideWith newArgs);
-      overrideAttrs = fdrv: makeOverridablePythonPackage (args: toPythonModule ((f args).overrideAttrs fdrv)) origArgs;
+      overridePythonAttrs = newArgs: makeOverridablePythonPackage false f (overrideWith newArgs);
+      overrideAttrs = fdrv: makeOverridablePythonPackage isInitialCall (args: toPythonModule ((f args).overrideAttrs fdrv)) origArgs;
     };
 
   base = self: {
@@ -48,13 +71,13 @@ let
     pythonPackages = self;
     callPackage = lib.callPackageWith (pkgs // self);
     makePythonPath = drvs: lib.makeSearchPath python.sitePackages (requiredPythonModules drvs);
-    buildPythonPackage = makeOverridablePythonPackage (import ./mk-python-derivation.nix {
+    buildPythonPackage = makeOverridablePythonPackage true (import ./mk-python-derivation.nix {
       inherit lib stdenv toPythonModule requiredPythonModules;
       python = pythonModule;
       hooks = self;
       namePrefix = "${python.libPrefix}-";
     });
-    buildPythonApplication = makeOverridablePythonPackage (attrs: toPythonApplication (import ./mk-python-derivation.nix {
+    buildPythonApplication = makeOverridablePythonPackage true (attrs: toPythonApplication (import ./mk-python-derivation.nix {
       inherit lib stdenv toPythonModule requiredPythonModules;
       python = pythonModule;
       hooks = self;

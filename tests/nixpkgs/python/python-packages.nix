@@ -154,6 +154,25 @@ in
     pythonImportsCheck = [ "attr" ];
   };
 
+  # Marked broken (nixpkgs marks a recipe broken when *its* build or tests fail).
+  locket = self.buildPythonPackage {
+    pname = "locket"; version = "0.2.0";
+    pyproject = true;
+    src = pypi "d0/22/3c0f97614e0be8386542facb3a7dcfc2584f7b83608c02333bced641281c/locket-0.2.0.tar.gz"
+      "1fee63c1153db602b50154684f5725564e63a0f6d09366a1cb13dffcec179fb4";
+    build-system = [ self.setuptools ];
+    meta.broken = true;
+  };
+  # Disabled for this interpreter (not yet ported): newest nixpkgs turns it into
+  # meta.problems.unsupportedPython, which check-meta refuses.
+  first = self.buildPythonPackage {
+    pname = "first"; version = "2.0.1";
+    format = "wheel";
+    disabled = python.pythonAtLeast "3.11";
+    src = pypi "71/12/1b24a85f543658804027de982f7e5cb80543ea33ec396c887c099c75274c/first-2.0.1-py2.py3-none-any.whl"
+      "41d5b64e70507d0c3ca742d68010a76060eea8a3d863e9b5130ab11a4a91aa0e";
+  };
+
   # --- the odd cases of nixpkgs' set ---
   # Disabled for this interpreter: pname/version readable, outPath/drvPath throw.
   futures = self.buildPythonPackage {
