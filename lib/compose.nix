@@ -79,7 +79,10 @@ let
     names);
   kept = name: unchanged.${name} && !tests;
 
-  isNativeWheel = filename: builtins.match ".*-(manylinux|musllinux|linux)_.*\\.whl" filename != null;
+  wheels = import ./wheels.nix { };
+  native = import ./native.nix { inherit util surface; };
+  # Every Linux native wheel (any manylinux/musllinux spelling, or plain linux_*) is patched.
+  patchesElf = entry: surface.isLinux && wheels.isLinuxNative entry.artifact.filename;
 
   fetchArtifact = artifact: surface.fetchurl {
     url = artifact.url;
@@ -132,7 +135,7 @@ let
     postInstall = "";
     sourceRoot = ".";
     build-system = [ ];
-    nativeBuildInputs = util.optionals (surface.isLinux && isNativeWheel entry.artifact.filename) [ surface.autoPatchelfHook ];
+    nativeBuildInputs = util.optionals (patchesElf entry) [ surface.autoPatchelfHook ];
     dontStrip = true;
   } // util.optionalAttrs (old ? outputs) {
     # Extra outputs (`testout`, `doc`) are filled by the recipe's build from its source
@@ -142,8 +145,10 @@ let
   } // util.optionalAttrs (old ? testPaths) {
     # Newest nixpkgs: a `test_src` output copied from the source tree.
     testPaths = [ ];
-  } // util.optionalAttrs (surface.isLinux && isNativeWheel entry.artifact.filename) {
-    buildInputs = (old.buildInputs or [ ]) ++ surface.wheelLibraries;
+  } // util.optionalAttrs (patchesElf entry) {
+    buildInputs = (old.buildInputs or [ ]) ++ native.librariesFor entry;
+    # Before autoPatchelf: a needed soname no input provides fails with its name and the fix.
+    preFixup = native.check entry;
   };
 
   sdistArgs = self: super: entry: old: {

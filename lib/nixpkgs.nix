@@ -25,9 +25,13 @@ pkgs:
   mkShell = pkgs.mkShell;
   buildLayeredImage = pkgs.dockerTools.buildLayeredImage;
 
-  # Native wheels: patch ELF files against these libraries (libstdc++/libgcc_s, zlib).
+  # Native wheels: patch ELF files against libraries of nixpkgs (lib/native.nix says which).
   autoPatchelfHook = pkgs.autoPatchelfHook;
-  wheelLibraries = [ (pkgs.stdenv.cc.cc.lib or pkgs.stdenv.cc.cc) pkgs.zlib ];
+  patchelf = pkgs.patchelf;
+  nativeLibraries = {
+    cc = pkgs.stdenv.cc.cc.lib or pkgs.stdenv.cc.cc;  # libstdc++, libgcc_s, libgomp
+    zlib = pkgs.zlib;
+  };
 
   # `nixpkgs` view: this package set with extra overlays.
   appendOverlays = pkgs.appendOverlays;

@@ -23,6 +23,9 @@ rec {
   /* True for a derivation (checks `type`, like lib.isDerivation). */
   isDerivation = value: builtins.isAttrs value && (value.type or null) == "derivation";
 
+  /* The list without repeated elements (first occurrence kept). */
+  unique = builtins.foldl' (acc: x: if builtins.elem x acc then acc else acc ++ [ x ]) [ ];
+
   optionals = cond: list: if cond then list else [ ];
   optionalAttrs = cond: set: if cond then set else { };
   toList = x: if builtins.isList x then x else [ x ];

@@ -153,3 +153,26 @@ def test_inventory_offers_no_refused_package(nix, pkgs_expr):
         )
         assert proc.returncode != 0
         assert "mach-nix could not resolve the requirements" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_legacy_manylinux_wheel_is_patched(nix, pkgs_expr):
+    """F4: cryptography 3.4.7's only Linux wheel is tagged manylinux2014 (no PEP 600 alias);
+    its Rust extension needs libgcc_s.so.1, which nixpkgs' loader finds only through the
+    RUNPATH autoPatchelf writes."""
+    lock = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "cryptography==3.4.7"; }).lock'))
+    assert lock["packages"]["cryptography"]["artifact"]["filename"].endswith("-abi3-manylinux2014_x86_64.whl")
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "cryptography==3.4.7"; }'))
+    code = "import cryptography.hazmat.bindings._rust as r, cryptography; print(cryptography.__version__)"
+    assert run_python(env, code) == ["3.4.7"]
+
+
+def test_missing_soname_names_soname_package_and_fix(nix, pkgs_expr):
+    """F5: a native wheel whose needed library no input provides fails before autoPatchelf,
+    with a message naming the soname, the package and how to add the library."""
+    proc = nix.build(
+        machnix(pkgs_expr, 'machNix.mkPython { requirements = "greenlet"; _.greenlet.buildInputs = [ ]; }'),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "mach-nix: greenlet " in proc.stderr and "libstdc++.so.6" in proc.stderr
+    assert "_.greenlet.buildInputs.add = [" in proc.stderr

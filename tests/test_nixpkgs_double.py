@@ -422,3 +422,22 @@ def test_disabled_becomes_a_meta_problem(nix, pkgs_expr):
         "lifted": True,
         "againRefused": True,
     }
+
+
+def test_loader_searches_runpath_only(nix, pkgs_expr):
+    """nixpkgs' glibc does not search the host's library directories: an extension whose
+    libstdc++ is not on its RUNPATH fails its imports check, or the env that has it."""
+    unpatched = "python.pkgs.greenlet.overridePythonAttrs { dontAutoPatchelf = true; }"
+    proc = nix.build(with_pkgs(pkgs_expr, unpatched), check=False)
+    assert proc.returncode != 0
+    assert "nixpkgs' loader would not find libstdc++.so.6" in proc.stderr
+    proc = nix.build(
+        with_pkgs(
+            pkgs_expr,
+            "python.withPackages (ps: [ (ps.greenlet.overridePythonAttrs { dontAutoPatchelf = true; "
+            "pythonImportsCheck = [ ]; }) ])",
+        ),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "nixpkgs' loader would not find libstdc++.so.6" in proc.stderr
