@@ -102,11 +102,15 @@ let
         };
     };
 
+  nonPython = builtins.filter (d: !(util.isPythonPackage d));
+
   # Arguments every generated or overridden package gets.
   commonArgs = entry: deps: old: {
     version = entry.version;
     dependencies = deps;
-    propagatedBuildInputs = [ ];
+    # The recipe's Python dependencies are replaced by the lock's; its native ones (a C
+    # library a patch refers to) are kept.
+    propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
     doCheck = tests;
     # The resolver has already checked every Requires-Dist against the lock.
     dontCheckRuntimeDeps = true;
@@ -119,63 +123,140 @@ let
     checkInputs = [ ];
   };
 
-  # A wheel needs no build: the recipe's build tools are dropped (their setup hooks, e.g.
-  # cmake's or maturin's, would take over phases), its libraries are kept for autoPatchelf.
-  wheelArgs = entry: old: {
-    src = fetchArtifact entry.artifact;
-    format = "wheel";
-    pyproject = null;
-    patches = [ ];
-    postPatch = "";
-    # The recipe's phase snippets expect its source tree, which a wheel does not have
-    # (`_.<name>.postInstall = …` adds one back).
-    preConfigure = "";
-    preBuild = "";
-    preInstall = "";
-    postInstall = "";
-    sourceRoot = ".";
-    build-system = [ ];
-    nativeBuildInputs = util.optionals (patchesElf entry) [ surface.autoPatchelfHook ];
-    dontStrip = true;
-  } // util.optionalAttrs (old ? outputs) {
-    # Extra outputs (`testout`, `doc`) are filled by the recipe's build from its source
-    # tree; a wheel has neither, and a declared output nobody writes fails the build.
-    # buildPythonPackage appends `dist`.
-    outputs = [ "out" ];
-  } // util.optionalAttrs (old ? testPaths) {
-    # Newest nixpkgs: a `test_src` output copied from the source tree.
-    testPaths = [ ];
-  } // util.optionalAttrs (patchesElf entry) {
-    buildInputs = (old.buildInputs or [ ]) ++ native.librariesFor entry;
-    # Before autoPatchelf: a needed soname no input provides fails with its name and the fix.
-    preFixup = native.check entry;
-  };
+  # The recipe's shell snippets and own phases, written for its source tree and build.
+  snippets = [ "preUnpack" "postUnpack" "prePatch" "postPatch" "preConfigure" "postConfigure" "preBuild" "postBuild"
+    "preInstall" "postInstall" "preFixup" "postFixup" ];
+  phases = [ "unpackPhase" "patchPhase" "configurePhase" "buildPhase" "installPhase" ];
+  present = old: set: builtins.listToAttrs (map (name: { inherit name; value = set.${name}; })
+    (builtins.filter (name: old ? ${name}) (builtins.attrNames set)));
 
-  sdistArgs = self: super: entry: old: {
-    src = fetchArtifact entry.artifact;
-    pyproject = true;
-    format = null;
-    build-system = (old.build-system or [ ]) ++ map
-      (req:
-        let n = util.requirementName req; in
-        if super ? ${n} then super.${n}
-        else throw "mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python package set does not have. Add it with `overridesPre`, or choose the wheel: providers.${entry.name} = \"wheel\";")
-      (entry.build_requires or [ ]);
-    # pypa/build would refuse the set's build tools when the sdist pins other versions.
-    pypaBuildFlags = [ "--skip-dependency-check" ];
-  } // util.optionalAttrs ((old.version or null) != entry.version) {
-    # The recipe's patches were written for its own version.
-    patches = [ ];
-  };
+  # A recipe's source patches applied to the installed wheel, those that apply to it
+  # exactly: a patch that injects a library's store path into an installed module (as
+  # nixpkgs does for libraries loaded with dlopen) applies; one of the source build
+  # (setup.py, tests) finds no such file and is skipped.
+  applyPatches = sitePackages: ''
+    pushd "$out/${sitePackages}" >/dev/null
+    for patch in $machNixPatches; do
+      if patch ''${patchFlags:--p1} --dry-run --forward --fuzz=0 --silent < "$patch" >/dev/null 2>&1; then
+        echo "mach-nix: applying nixpkgs' patch $patch to the installed wheel"
+        patch ''${patchFlags:--p1} --forward --fuzz=0 < "$patch"
+      else
+        echo "mach-nix: nixpkgs' patch $patch does not apply to the installed wheel (a patch of the source build): skipped"
+      fi
+    done
+    popd >/dev/null
+  '';
 
-  known = super: name: super ? ${name} && (builtins.tryEval (util.isDerivation super.${name})).value;
+  # A wheel is installed, not built: the recipe's build tools (their setup hooks, e.g.
+  # cmake's or maturin's, would take over phases), snippets, phases, vendored crates and
+  # dependency relaxing go; its libraries stay for autoPatchelf. Its tests cannot run: a
+  # wheel has no test tree.
+  wheelArgs = self: entry: old: present old (util.genAttrs snippets (_: ""))
+    // present old (util.genAttrs phases (_: null))
+    // {
+      src = fetchArtifact entry.artifact;
+      format = "wheel";
+      pyproject = null;
+      patches = [ ];
+      sourceRoot = ".";
+      build-system = [ ];
+      nativeBuildInputs = util.optionals (patchesElf entry) [ surface.autoPatchelfHook ];
+      dontStrip = true;
+      # Nothing to build: the build phase, with the relax-deps hook that nixpkgs runs after
+      # it (it re-validates the wheel's METADATA), is skipped.
+      dontBuild = true;
+      doCheck = false;
+    } // present old {
+      # Extra outputs (`testout`, `doc`) are filled by the recipe's build from its source
+      # tree; a wheel has neither, and a declared output nobody writes fails the build.
+      # buildPythonPackage appends `dist`.
+      outputs = [ "out" ];
+      # Newest nixpkgs: a `test_src` output copied from the source tree.
+      testPaths = [ ];
+      # Fixed-output crates of the recipe's version: never needed, maybe not fetchable.
+      cargoDeps = null;
+      pythonRelaxDeps = [ ];
+      pythonRemoveDeps = [ ];
+    } // util.optionalAttrs ((old.patches or [ ]) != [ ]) {
+      machNixPatches = old.patches;
+      postInstall = applyPatches self.python.sitePackages;
+    } // util.optionalAttrs (patchesElf entry) {
+      buildInputs = (old.buildInputs or [ ]) ++ native.librariesFor entry;
+      # Before autoPatchelf: a needed soname no input provides fails with its name and the fix.
+      preFixup = native.check entry;
+    };
+
+  sdistArgs = self: super: entry: old:
+    let
+      otherVersion = (old.version or null) != entry.version;
+      flag = "--skip-dependency-check";
+    in
+    {
+      src = fetchArtifact entry.artifact;
+      pyproject = true;
+      format = null;
+      build-system = (old.build-system or [ ]) ++ map
+        (req:
+          let n = util.requirementName req; in
+          if super ? ${n} then super.${n}
+          else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "
+            + "package set does not have. Add it with `overridesPre`, or choose the wheel: "
+            + "providers.${entry.name} = \"wheel\";"))
+        (entry.build_requires or [ ]);
+      # pypa/build would refuse the set's build tools when the sdist pins other versions.
+      pypaBuildFlags =
+        if builtins.isList (old.pypaBuildFlags or [ ]) then (old.pypaBuildFlags or [ ]) ++ [ flag ]
+        else "${old.pypaBuildFlags} ${flag}";
+    } // util.optionalAttrs otherVersion {
+      # The recipe's patches were written for its own version.
+      patches = [ ];
+    } // present old {
+      # A recipe fetched from a repository may build from a subdirectory of it; a PyPI sdist
+      # is unpacked to its own root.
+      sourceRoot = null;
+    } // util.optionalAttrs (otherVersion && old ? cargoDeps) {
+      cargoDeps = throw ("mach-nix: ${entry.name} ${entry.version} (sdist): nixpkgs' recipe builds a Rust extension from "
+        + "crates vendored for its own version ${old.version} (cargoDeps), which do not fit this sdist. Choose the wheel: "
+        + "providers.${entry.name} = \"wheel\"; or nixpkgs' version: providers.${entry.name} = \"nixpkgs\";");
+    };
+
+  # nixpkgs' Python recipe for a lock entry in `super`, or null: an attribute that is a
+  # buildPythonPackage (it has overridePythonAttrs; `toPythonModule` around a CMake build
+  # has not) of this very project (an alias may point to another one).
+  recipeFor = super: name:
+    let
+      attr = attrOf name;
+      isRecipe = builtins.tryEval (let v = super.${attr}; in
+        util.isDerivation v && v ? overridePythonAttrs && util.pythonName v == name);
+    in
+    if super ? ${attr} && isRecipe.success && isRecipe.value then super.${attr} else null;
+
+  inSet = super: name: super ? ${name} && (builtins.tryEval (util.isDerivation super.${name})).value;
+
+  # overridePythonAttrs, keeping callPackage's `.override` (nixpkgs' result has none).
+  overridePython = drv: f:
+    let result = drv.overridePythonAttrs f; in
+    if drv ? override then result // { override = args: overridePython (drv.override args) f; } else result;
 
   mkPackage = self: super: name:
     let
       entry = packages.${name};
       deps = map (dep: self.${dep}) (depsOf name);
-      override = drv: f: if drv ? overridePythonAttrs then drv.overridePythonAttrs f else drv.overrideAttrs f;
+      # A non-Python recipe (toPythonModule around another build system) only has
+      # overrideAttrs: its attributes are the builder's, so Python ones are translated.
+      overrideAny = drv: f:
+        if drv ? overridePythonAttrs then overridePython drv f
+        else self.toPythonModule (drv.overrideAttrs (old:
+          let a = f old; in
+          builtins.removeAttrs a [ "dependencies" "doCheck" "nativeCheckInputs" "checkInputs" ]
+          // util.optionalAttrs (a ? dependencies) {
+            propagatedBuildInputs = (a.propagatedBuildInputs or old.propagatedBuildInputs or [ ]) ++ a.dependencies;
+          }
+          // util.optionalAttrs (a ? doCheck) { doInstallCheck = a.doCheck; }
+          // util.optionalAttrs (a ? nativeCheckInputs) { nativeInstallCheckInputs = a.nativeCheckInputs; }
+          // util.optionalAttrs (a ? checkInputs) { installCheckInputs = a.checkInputs; }));
       fresh = extra: self.buildPythonPackage ({ pname = name; } // commonArgs entry deps { } // extra);
+      recipe = recipeFor super name;
     in
     if entry.provider == "nixpkgs" then
       let
@@ -188,23 +269,23 @@ let
         dropCut = builtins.filter (d: !(util.isPythonPackage d && backEdges ? "${name}>${util.pythonName d}"));
       in
       if kept name then drv
-      else override drv (old: checks // (
+      else overrideAny drv (old: checks // (
         if depsKnown name then {
           dependencies = deps;
-          propagatedBuildInputs = builtins.filter (d: !(util.isPythonPackage d)) (old.propagatedBuildInputs or [ ]);
+          propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
         }
         else util.optionalAttrs (hasCutEdge name) {
           dependencies = dropCut (old.dependencies or [ ]);
           propagatedBuildInputs = dropCut (old.propagatedBuildInputs or [ ]);
         }))
     else if entry.provider == "wheel" then
-      if known super name
-      then override super.${name} (old: commonArgs entry deps old // wheelArgs entry old
+      if recipe != null
+      then overridePython recipe (old: commonArgs entry deps old // wheelArgs self entry old
         // verdictsCleared { forWheel = true; } old)
-      else fresh (wheelArgs entry { })
+      else fresh (wheelArgs self entry { })
     else if entry.provider == "sdist" then
-      if known super name
-      then override super.${name} (old: commonArgs entry deps old // sdistArgs self super entry old
+      if recipe != null
+      then overridePython recipe (old: commonArgs entry deps old // sdistArgs self super entry old
         // verdictsCleared { forWheel = false; } old)
       else fresh (sdistArgs self super entry { })
     else throw "mach-nix: unknown provider '${entry.provider}' for ${name} in the lock";
@@ -212,17 +293,21 @@ let
   keepsSetVersion = name: buildTools ? ${name};
 in
 {
-  /* The extension: self: super: { <name> = <package>; … } for every package of the lock. */
-  overrides = self: super: builtins.listToAttrs (map
-    (name: {
-      inherit name;
-      value =
-        if keepsSetVersion name && known super name then
-          (if (super.${name}.version or null) != packages.${name}.version
-           then builtins.trace "mach-nix: keeping ${name} ${super.${name}.version} of the package set (it builds every package); the lock has ${packages.${name}.version}" super.${name}
-           else super.${name})
-        else mkPackage self super name;
-    })
+  /* The extension: self: super: { <name> = <package>; … } for every package of the lock,
+     also under its nixpkgs attribute when that is another name (pygobject3 for pygobject):
+     nixpkgs' recipes reach it by that name. */
+  overrides = self: super: builtins.listToAttrs (builtins.concatMap
+    (name:
+      let
+        value =
+          if keepsSetVersion name && inSet super name then
+            (if (super.${name}.version or null) != packages.${name}.version
+             then builtins.trace ("mach-nix: keeping ${name} ${super.${name}.version} of the package set (it builds every "
+               + "package); the lock has ${packages.${name}.version}") super.${name}
+             else super.${name})
+          else mkPackage self super name;
+      in
+      [ { inherit name value; } ] ++ util.optionals (attrOf name != name) [ { name = attrOf name; inherit value; } ])
     names);
 
   /* Select every package of the lock from a (final) package set: the environment's content. */

@@ -59,6 +59,9 @@ rec {
     in
     normalizeName (d.pname or (if unprefixed == null then bare else builtins.head unprefixed));
 
+  /* A set with the given names, each value computed from its name. */
+  genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names);
+
   /* Attribute names of a set, as a set name -> true (fast membership). */
   toSet = names: builtins.listToAttrs (map (n: { name = n; value = true; }) names);
 }

@@ -176,3 +176,123 @@ def test_missing_soname_names_soname_package_and_fix(nix, pkgs_expr):
     assert proc.returncode != 0
     assert "mach-nix: greenlet " in proc.stderr and "libstdc++.so.6" in proc.stderr
     assert "_.greenlet.buildInputs.add = [" in proc.stderr
+
+
+def test_wheel_of_a_to_python_module_recipe_is_built_fresh(nix, pkgs_expr):
+    """F6: termcolor is nixpkgs-style `toPythonModule` around a CMake derivation: no
+    overridePythonAttrs, no wheel hooks. Its wheel is a fresh buildPythonPackage."""
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "termcolor"; }'))
+    assert run_python(env, "import termcolor, importlib.metadata as m; print(m.version('termcolor') > '1.1.0')") == [
+        "True"
+    ]
+
+
+def test_wheel_keeps_path_patches_and_native_inputs(nix, pkgs_expr):
+    """F7: nixpkgs' toolz recipe injects a library's store path with a patch and propagates
+    the library. A wheel cannot take source patches, but this one patches a file the wheel
+    installs: it is applied to the installed tree, and the library stays propagated."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let t = (machNix.mkPython { requirements = "toolz"; }).python.pkgs.toolz; in {
+        version = t.version;
+        zlibPropagated = builtins.elem pkgs.zlib.outPath (map (d: d.outPath) t.propagatedBuildInputs);
+      }""",
+        )
+    )
+    assert facts["version"] != "0.12.0" and facts["zlibPropagated"]
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "toolz"; }'))
+    assert run_python(env, "import toolz._nixpkgs_paths as p; print(p.LIBZ.startswith('/nix/store/'))") == ["True"]
+
+
+def test_wheel_drops_recipe_leftovers(nix, pkgs_expr):
+    """F8: rpds-py's recipe (finalAttrs style) vendors crates for its own version
+    (cargoDeps, a fixed-output derivation computed from the final src); pickleshare's
+    relaxes a dependency, and nixpkgs' relax hook rejects its 0.7.5 wheel's
+    Metadata-Version 2.0. The wheels need neither."""
+    env = nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "rpds-py\\npickleshare"; }'))
+    assert run_python(env, "import rpds, pickleshare; print(rpds.HashTrieMap({1: 2})[1])") == ["2"]
+
+
+def test_sdist_of_a_rust_recipe_explains(nix, pkgs_expr):
+    """F8: an sdist of another version than the recipe's cannot use its vendored crates."""
+    proc = nix.eval_json(
+        machnix(pkgs_expr, '(machNix.mkPython { requirements = "rpds-py"; providers.rpds-py = "sdist"; }).drvPath'),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "cargoDeps" in proc.stderr and 'providers.rpds-py = "wheel"' in proc.stderr
+
+
+def test_tests_run_for_sdists_not_wheels(nix, pkgs_expr):
+    """F13: `tests = true` runs nixpkgs' check phase of packages built from source; a wheel
+    has no test tree (toolz's pytestCheckHook would find nothing to run)."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let
+        wheel = (machNix.mkPython { requirements = "toolz"; tests = true; }).python.pkgs.toolz;
+        sdist = (machNix.mkPython { requirements = "six"; providers.six = "sdist"; tests = true; }).python.pkgs.six;
+      in { wheel = wheel.doInstallCheck; sdist = sdist.doInstallCheck; }""",
+        )
+    )
+    assert facts == {"wheel": False, "sdist": True}
+    nix.build(machnix(pkgs_expr, 'machNix.mkPython { requirements = "toolz"; tests = true; }'))
+
+
+def test_nixpkgs_attribute_other_than_the_name_is_replaced_too(nix, pkgs_expr):
+    """F12: decorator is `decorator5` in the set (like pygobject3). Recipes reach it by that
+    attribute, so the lock's package replaces both names."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let ps = (machNix.mkPython { requirements = "decorator==5.1.1"; providers.decorator = "nixpkgs";
+                                    tests = true; }).python.pkgs; in {
+        attr = ps.decorator.outPath == ps.decorator5.outPath;
+        rewired = ps.decorator.outPath != python.pkgs.decorator5.outPath;
+      }""",
+        )
+    )
+    assert facts == {"attr": True, "rewired": True}
+
+
+def test_alias_to_another_project_is_not_its_recipe(nix, pkgs_expr):
+    """F17: nixpkgs' alias path-py = path points at another PyPI project; path.py is built
+    as itself, not with path's recipe."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let ps = (machNix.mkPython { requirements = "path.py"; }).python.pkgs; in {
+        pname = ps.path-py.pname; version = ps.path-py.version;
+      }""",
+        )
+    )
+    assert facts == {"pname": "path-py", "version": "12.5.0"}
+
+
+def test_overridden_package_keeps_override(nix, pkgs_expr):
+    """F17: after overridePythonAttrs nixpkgs' packages lose `.override` (callPackage's), so
+    a user's overridesPost calling it failed. mach-nix's packages keep it; the lock's
+    version and Python dependencies are applied again after it."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let
+        r = (machNix.mkPython { requirements = "requests"; }).python.pkgs.requests;
+        again = r.override { };
+        swapped = r.override { urllib3 = python.pkgs.urllib3_1; };
+      in {
+        same = again.outPath == r.outPath;
+        version = swapped.version == r.version;
+        urllib3 = map (d: d.version) (builtins.filter (d: (d.pname or "") == "urllib3") swapped.propagatedBuildInputs);
+        lockUrllib3 = (machNix.mkPython { requirements = "requests"; }).lock.packages.urllib3.version;
+      }""",
+        )
+    )
+    assert facts["same"] is True and facts["version"] is True
+    assert facts["urllib3"] == [facts["lockUrllib3"]]

@@ -441,3 +441,29 @@ def test_loader_searches_runpath_only(nix, pkgs_expr):
     )
     assert proc.returncode != 0
     assert "nixpkgs' loader would not find libstdc++.so.6" in proc.stderr
+
+
+PICKLESHARE_075 = """(pkgs.fetchurl {
+  url = "https://files.pythonhosted.org/packages/9a/41/220f49aaea88bc6fa6cba8d05ecf24676326156c23b991e80b3f2fc24c77/pickleshare-0.7.5-py2.py3-none-any.whl";
+  sha256 = "9649af414d74d4df115d5d718f82acb59c9d418196b7b4290ed47a12ce62df56";
+})"""
+
+
+def test_relax_deps_validates_metadata_like_nixpkgs(nix, pkgs_expr):
+    """Newest nixpkgs parses METADATA with packaging.metadata (validating): pickleshare
+    0.7.5's wheel says Metadata-Version 2.0, which is not a valid version."""
+    wheel = f"""python.pkgs.buildPythonPackage {{
+      pname = "pickleshare"; version = "0.7.5"; format = "wheel"; src = {PICKLESHARE_075};
+      pythonRelaxDeps = [ "pathlib2" ]; }}"""
+    proc = nix.build(with_pkgs(pkgs_expr, wheel), check=False)
+    assert proc.returncode != 0 and "'2.0' is not a valid metadata version" in proc.stderr
+    nix.build(with_pkgs(pkgs_expr, wheel.replace('pythonRelaxDeps = [ "pathlib2" ];', "")))
+
+
+def test_stdenv_does_not_unpack_wheels(nix, pkgs_expr):
+    """Only wheelUnpackHook unpacks a .whl; stdenv's unpackPhase does not know the format."""
+    proc = nix.build(
+        with_pkgs(pkgs_expr, f"pkgs.stdenv.mkDerivation {{ name = \"x\"; src = {PICKLESHARE_075}; }}"),
+        check=False,
+    )
+    assert proc.returncode != 0 and "do not know how to unpack source archive" in proc.stderr

@@ -162,10 +162,47 @@ let
   };
 
   dockerTools = import ./docker-tools.nix { inherit lib host stdenv writeText; };
+
+  # nixpkgs' replaceVars: a copy of `src` with every @name@ of `vars` substituted; a name
+  # that does not occur is an error.
+  replaceVars = src: vars: stdenv.mkDerivation {
+    name = baseNameOf (toString src);
+    varsJSON = builtins.toJSON (builtins.mapAttrs (_: toString) vars);
+    inherit src;
+    buildCommand = ''
+      ${host.python} - "$src" "$out" <<'PYEOF'
+      import json, os, sys
+      text = open(sys.argv[1]).read()
+      for key, value in json.loads(os.environ["varsJSON"]).items():
+          if "@" + key + "@" not in text:
+              sys.exit(f"replaceVars: @{key}@ does not occur in {sys.argv[1]}")
+          text = text.replace("@" + key + "@", value)
+      open(sys.argv[2], "w").write(text)
+      PYEOF
+    '';
+  };
+
+  # Setup hooks of non-Python build systems (their phases take over a build).
+  cmake = makeSetupHook { name = "cmake"; } ./builders/hooks/cmake-hook.sh;
+  rustPlatform = {
+    cargoSetupHook = makeSetupHook { name = "cargo-setup-hook"; } ./builders/hooks/cargo-setup-hook.sh;
+    maturinBuildHook = makeSetupHook { name = "maturin-build-hook"; } ./builders/hooks/maturin-build-hook.sh;
+    # The vendored crates of `src`: a fixed-output derivation. The double cannot fetch
+    # crates, so only an output already in the store satisfies it.
+    fetchCargoVendor = { src, hash, pname ? "source", version ? "", ... }: derivation {
+      name = "${pname}-${version}-vendor";
+      inherit system src;
+      builder = host.bash;
+      args = [ "-c" "echo 'fetchCargoVendor: the nixpkgs double cannot fetch crates' >&2; exit 1" ];
+      outputHashMode = "recursive";
+      outputHashAlgo = "";
+      outputHash = hash;
+    };
+  };
 in
 {
   inherit fetchurl writeTextFile writeText writeScript writeShellScript runCommand symlinkJoin
-    makeSetupHook mkShell autoPatchelfHook dockerTools;
+    makeSetupHook mkShell autoPatchelfHook dockerTools replaceVars cmake rustPlatform;
   zlib = hostLibrary "zlib" "libz.so.1" host.zlib;
   openssl = hostLibrary "openssl" "libssl.so.3" "/usr/lib/${if system == "aarch64-linux" then "aarch64" else "x86_64"}-linux-gnu/libssl.so.3";
 }

@@ -173,6 +173,75 @@ in
       "41d5b64e70507d0c3ca742d68010a76060eea8a3d863e9b5130ab11a4a91aa0e";
   };
 
+  # A patch that injects the absolute path of a native library (as cairocffi's
+  # dlopen-paths.patch does with replaceVars), the library also propagated, and pytest as
+  # the check hook.
+  toolz = self.buildPythonPackage {
+    pname = "toolz"; version = "0.12.0";
+    pyproject = true;
+    src = pypi "cf/05/2008534bbaa716b46a2d795d7b54b999d0f7638fbb9ed0b6e87bfa934f84/toolz-0.12.0.tar.gz"
+      "88c570861c440ee3f2f6037c4654613228ff40c93a6c25e0eba70d17282c6194";
+    patches = [ (buildSupport.replaceVars ./patches/toolz-library-paths.patch { zlib = pkgs.zlib; }) ];
+    build-system = [ self.setuptools ];
+    propagatedBuildInputs = [ pkgs.zlib ];
+    nativeCheckInputs = [ self.pytestCheckHook ];
+    doCheck = false;
+    pythonImportsCheck = [ "toolz" "toolz._nixpkgs_paths" ];
+  };
+  # Not a buildPythonPackage: a plain (CMake-style) derivation made a module with
+  # toPythonModule, as nixpkgs' gdal, gdcm, geant4 are. It has no overridePythonAttrs.
+  termcolor = self.toPythonModule (stdenv.mkDerivation {
+    pname = "termcolor"; version = "1.1.0";
+    src = pypi "8a/48/a76be51647d0eb9f10e2a4511bf3ffb8cc1e6b14e9e4fab46173aa79f981/termcolor-1.1.0.tar.gz"
+      "1d6d69ce66211143803fbc56652b41d73b4a400a2891d7bf7a1cdf4c02de613b";
+    nativeBuildInputs = [ pkgs.cmake ];
+    # (termcolor's sdist is not a CMake tree: the double's recipe makes it one.)
+    postUnpack = "echo 'project(termcolor)' > $sourceRoot/CMakeLists.txt";
+    installPhase = ''
+      mkdir -p $out/${python.sitePackages}
+      cp ../termcolor.py $out/${python.sitePackages}/
+    '';
+  });
+  # A Rust extension in the `finalAttrs` style: its vendored crates are computed from the
+  # final `src` with the hash of its own version (nixpkgs' rpds-py, pydantic-core, orjson).
+  # Only its shape matters: the double has no Rust toolchain to build it.
+  rpds-py = self.buildPythonPackage (finalAttrs: {
+    pname = "rpds-py"; version = "0.18.0";
+    pyproject = true;
+    src = pypi "55/ba/ce7b9f0fc5323f20ffdf85f682e51bee8dc03e9b54503939ebb63d1d0d5e/rpds_py-0.18.0.tar.gz"
+      "42821446ee7a76f5d9f71f9e33a4fb2ffd724bb3e7f93386150b61a43115788d";
+    cargoDeps = pkgs.rustPlatform.fetchCargoVendor {
+      inherit (finalAttrs) pname version src;
+      hash = "sha256-Nhx2dmyHJsWBAsaLvz1Mlv6L1y+bq4kWtEH+L/jzs3A=";
+    };
+    nativeBuildInputs = [ pkgs.rustPlatform.cargoSetupHook pkgs.rustPlatform.maturinBuildHook ];
+    pythonImportsCheck = [ "rpds" ];
+  });
+  # pythonRelaxDeps: nixpkgs' relax hook rewrites every wheel's METADATA after the build,
+  # parsing it strictly (packaging.metadata).
+  pickleshare = self.buildPythonPackage {
+    pname = "pickleshare"; version = "0.7.4";
+    pyproject = true;
+    src = pypi "69/fe/dd137d84daa0fd13a709e448138e310d9ea93070620c9db5454e234af525/pickleshare-0.7.4.tar.gz"
+      "84a9257227dfdd6fe1b4be1319096c20eb85ff1e82c7932f36efccfe1b09737b";
+    build-system = [ self.setuptools ];
+    pythonRelaxDeps = [ "pathlib2" ];
+  };
+  # An attribute whose name is not the PyPI name (nixpkgs' pygobject3 is pygobject).
+  decorator5 = wheelPackage {
+    pname = "decorator"; version = "5.1.1";
+    src = pypi "d5/50/83c593b07763e1161326b3b8c6686f0f4b0f24d5526546bee538c89837d6/decorator-5.1.1-py3-none-any.whl"
+      "b8c3f85900b9dc423225913c5aace94729fe1fa9763b38939a95226f02d37186";
+    pythonImportsCheck = [ "decorator" ];
+  };
+  # The project an alias (path-py) redirects to.
+  path = wheelPackage {
+    pname = "path"; version = "16.10.0";
+    src = pypi "0e/a8/68e6d2f261bc606d944fec81cbbb42d622d2d677359868ef4e9bdb7a6243/path-16.10.0-py3-none-any.whl"
+      "902afa16e63943c1d6f14d9f74a6603beaa56980807e0234098256fd0ac33fed";
+    pythonImportsCheck = [ "path" ];
+  };
+
   # --- the odd cases of nixpkgs' set ---
   # Disabled for this interpreter: pname/version readable, outPath/drvPath throw.
   futures = self.buildPythonPackage {

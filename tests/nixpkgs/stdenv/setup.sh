@@ -115,7 +115,9 @@ unpackFile() {
     fi
     case "$file" in
         *.tar|*.tar.gz|*.tgz|*.tar.bz2|*.tbz2|*.tar.xz|*.txz) tar xf "$file" --no-same-owner --mode=u+w ;;
-        *.zip|*.whl) "@hostPython@" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(".")' "$file" ;;
+        # (nixpkgs needs the unzip hook for .zip, which buildPythonPackage adds for .zip
+        # sources; a .whl is unpacked by wheelUnpackHook only.)
+        *.zip) "@hostPython@" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(".")' "$file" ;;
         *)
             local hook
             for hook in ${unpackCmdHooks[@]+"${unpackCmdHooks[@]}"}; do
