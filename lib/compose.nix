@@ -186,6 +186,13 @@ let
       preFixup = native.check entry;
     };
 
+  # A build tool of a recipe (from the final set), as the base set's unless the environment
+  # has it.
+  buildTool = d:
+    let n = util.pythonName d; in
+    if util.isPythonPackage d && !(packages ? ${n}) && basePackages ? ${n} && util.pythonName basePackages.${n} == n
+    then basePackages.${n} else d;
+
   sdistArgs = self: super: entry: old:
     let
       otherVersion = (old.version or null) != entry.version;
@@ -195,10 +202,16 @@ let
       src = fetchArtifact entry.artifact;
       pyproject = true;
       format = null;
-      build-system = (old.build-system or [ ]) ++ map
+      # Build tools are nixpkgs' own, from the base set: taken from `super`, they would be
+      # rebuilt against the lock's versions of their dependencies (setuptools-scm against the
+      # lock's typing-extensions), and with them everything nixpkgs builds with them. A tool
+      # the environment itself contains (numpy, for its C API) is the environment's.
+      build-system = map buildTool (old.build-system or [ ]) ++ map
         (req:
           let n = util.requirementName req; in
-          if super ? ${n} then super.${n}
+          if packages ? ${n} && super ? ${n} then self.${n}
+          else if basePackages ? ${n} then basePackages.${n}
+          else if super ? ${n} then super.${n}
           else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "
             + "package set does not have. Add it with `overridesPre`, or choose the wheel: "
             + "providers.${entry.name} = \"wheel\";"))
@@ -267,7 +280,15 @@ let
           // util.optionalAttrs (!tests) { nativeCheckInputs = [ ]; checkInputs = [ ]; };
         # A cut edge of a package whose own dependencies are kept.
         dropCut = builtins.filter (d: !(util.isPythonPackage d && backEdges ? "${name}>${util.pythonName d}"));
+        versionOk = (drv.version or null) == entry.version
+          || throw ("mach-nix: the lock takes ${name} ${entry.version} from nixpkgs (python.pkgs.${entry.nixpkgs_attr}), "
+            + "but this nixpkgs has ${name} ${drv.version or "without a version"}: the lock was made against another "
+            + "nixpkgs. Re-lock against this one: resolve at evaluation time (mkPython without `lock`), or write its "
+            + "inventory with `nix eval --json --impure --expr '(import <mach-nix> { pkgs = <this nixpkgs>; })"
+            + ".nixpkgsInventory { }' > inventory.json` and run `mach-nix lock --nixpkgs-inventory inventory.json …`; "
+            + "or take it from PyPI: providers.${name} = \"wheel\";");
       in
+      assert versionOk;
       if kept name then drv
       else overrideAny drv (old: checks // (
         if depsKnown name then {

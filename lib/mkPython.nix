@@ -15,6 +15,13 @@ let
   knownArgs = [ "requirements" "pyproject" "extras" "providers" "packagesExtra" "_" "overridesPre"
     "overridesPost" "tests" "python" "ignoreCollisions" "postBuild" "lock" "pypiData" ];
 
+  /* The interpreter with `extension` composed after the packageOverrides it already has (a
+     second `override { packageOverrides = …; }` would replace those of the user's overlays);
+     `extra` may set `self`, the interpreter its passthru refers to. */
+  withOverrides = interpreter: extension: extra: interpreter.override (old: {
+    packageOverrides = util.composeExtensions (old.packageOverrides or (_: _: { })) extension;
+  } // extra);
+
   /* The one result every view is taken from. */
   machNix = argsOrList:
     let
@@ -32,7 +39,7 @@ let
       dbs = util.toList (checked.pypiData or pypiData);
 
       # The set the resolver sees: nixpkgs plus overridesPre (which may add packages).
-      prePython = basePython.override { packageOverrides = util.composeManyExtensions overridesPre; };
+      prePython = withOverrides basePython (util.composeManyExtensions overridesPre) { };
 
       # Resolution at evaluation time. Enumerating a real nixpkgs' whole Python set costs
       # seconds, so when `nixpkgs` is only a fallback of `_default` the first resolution sees
@@ -80,7 +87,7 @@ let
         (underscoreOverrides (checked._ or { }))
       ] ++ overridesPost);
 
-      python = basePython.override { packageOverrides = pythonOverrides; self = python; };
+      python = withOverrides basePython pythonOverrides { self = python; };
       # packagesExtra: Python modules (derivations with `pythonModule`, e.g. built with
       # python.pkgs.buildPythonPackage) join the environment; any other derivation has its
       # bin/ linked into the environment's bin/ (and is in the docker image).
@@ -97,7 +104,7 @@ let
         postBuild = linkPrograms + "\n" + (checked.postBuild or "");
       });
       overlay = final: prev: {
-        ${pythonAttr} = prev.${pythonAttr}.override { packageOverrides = pythonOverrides; self = final.${pythonAttr}; };
+        ${pythonAttr} = withOverrides prev.${pythonAttr} pythonOverrides { self = final.${pythonAttr}; };
       };
       dockerImage = surface.buildLayeredImage {
         name = "mach-nix-python";
@@ -119,6 +126,10 @@ let
 in
 {
   inherit mkPython;
+  /* The nixpkgs inventory of an interpreter's package set (every attribute probed: the
+     expensive enumeration, for `mach-nix lock --nixpkgs-inventory`). */
+  nixpkgsInventory = { python ? defaultPython, overridesPre ? [ ] }:
+    inventoryOf.all (withOverrides (surface.interpreter python) (util.composeManyExtensions (util.toList overridesPre)) { }).pkgs;
   /* A shell (nix-shell / mkShell) with the environment on PATH. */
   mkPythonShell = args: surface.mkShell { packages = [ (machNix args).env ]; };
   /* A layered docker image with the environment and Cmd = [ python ]. */

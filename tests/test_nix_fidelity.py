@@ -296,3 +296,64 @@ def test_overridden_package_keeps_override(nix, pkgs_expr):
     )
     assert facts["same"] is True and facts["version"] is True
     assert facts["urllib3"] == [facts["lockUrllib3"]]
+
+
+USER_OVERLAY = """(final: prev: {
+  python3 = prev.python3.override {
+    packageOverrides = self: super: { fromUser = "user"; six = super.six.overridePythonAttrs { postInstall = "echo user"; }; };
+  };
+})"""
+
+
+def test_existing_package_overrides_are_composed(nix, pkgs_expr):
+    """F10: a nixpkgs whose overlays already set python3's packageOverrides keeps them:
+    mkPython, mkOverlay and mkNixpkgs compose with them instead of replacing them."""
+    facts = nix.eval_json(
+        f"""let
+          pkgs = ({pkgs_expr}).appendOverlays [ {USER_OVERLAY} ];
+          machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
+          args = {{ requirements = "idna"; }};
+        in {{
+          mkPython = (machNix.mkPython args).python.pkgs.fromUser;
+          seen = (machNix.mkPython {{ requirements = "six"; providers.six = "nixpkgs"; }}).python.pkgs.six.postInstall;
+          overlay = (pkgs.appendOverlays [ (machNix.mkOverlay args) ]).python3.pkgs.fromUser;
+          nixpkgs = (machNix.mkNixpkgs args).python3.pkgs.fromUser;
+        }}"""
+    )
+    assert facts == {"mkPython": "user", "seen": "echo user", "overlay": "user", "nixpkgs": "user"}
+
+
+def test_lock_with_another_nixpkgs_version_is_refused(nix, pkgs_expr, tmp_path):
+    """F11: a lock whose nixpkgs entry has another version than this nixpkgs' (the lock was
+    made against an older or newer nixpkgs) is refused with the way to re-lock."""
+    lock = nix.eval_json(
+        machnix(pkgs_expr, '(machNix.mkPython { requirements = "certifi"; providers.certifi = "nixpkgs"; }).lock')
+    )
+    assert lock["packages"]["certifi"]["provider"] == "nixpkgs"
+    lock["packages"]["certifi"]["version"] = "2022.12.7"
+    lock_file = tmp_path / "old-nixpkgs.lock.json"
+    lock_file.write_text(json.dumps(lock))
+    proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {lock_file}; }}).drvPath"), check=False)
+    assert proc.returncode != 0
+    assert "certifi 2022.12.7" in proc.stderr and "2023.11.17" in proc.stderr
+    assert "nixpkgsInventory" in proc.stderr
+
+
+def test_sdist_build_tools_come_from_the_package_set(nix, pkgs_expr):
+    """F15: pluggy's sdist builds with setuptools-scm, which depends on typing-extensions;
+    the lock's typing-extensions must not rebuild nixpkgs' setuptools-scm."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let r = machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }; in {
+        locked = r.lock.packages.typing-extensions.version;
+        tool = builtins.elem python.pkgs.setuptools-scm.outPath (map (d: d.outPath) r.python.pkgs.pluggy.nativeBuildInputs);
+      }""",
+        )
+    )
+    assert facts["locked"] != "4.9.0" and facts["tool"] is True
+    env = nix.build(
+        machnix(pkgs_expr, 'machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }')
+    )
+    assert run_python(env, "import pluggy; print(pluggy.__version__ > '1.0')") == ["True"]

@@ -242,6 +242,22 @@ in
     pythonImportsCheck = [ "path" ];
   };
 
+  # A build tool with a runtime dependency (sdists using it pull typing-extensions into the
+  # build, as hatchling does pluggy): built from the set, like every nixpkgs package.
+  setuptools-scm = wheelPackage {
+    pname = "setuptools-scm"; version = "8.0.4";
+    src = pypi "0e/a3/b9a8b0adfe672bf0df5901707aa929d30a97ee390ba651910186776746d2/setuptools_scm-8.0.4-py3-none-any.whl"
+      "b47844cd2a84b83b3187a5782c71128c28b4c94cad8bfb871da2784a5cb54c4f";
+    dependencies = [ self.packaging self.setuptools self.typing-extensions ];
+    pythonImportsCheck = [ "setuptools_scm" ];
+  };
+  typing-extensions = wheelPackage {
+    pname = "typing-extensions"; version = "4.9.0";
+    src = pypi "b7/f4/6a90020cd2d93349b442bfcb657d0dc91eee65491600b2cb1d388bc98e6b/typing_extensions-4.9.0-py3-none-any.whl"
+      "af72aea155e91adfc61c3ae9e0e342dbc0cba726d6cba4b6c72c1f34e47291cd";
+    pythonImportsCheck = [ "typing_extensions" ];
+  };
+
   # --- the odd cases of nixpkgs' set ---
   # Disabled for this interpreter: pname/version readable, outPath/drvPath throw.
   futures = self.buildPythonPackage {
