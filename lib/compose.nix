@@ -300,6 +300,14 @@ let
           propagatedBuildInputs = dropCut (old.propagatedBuildInputs or [ ]);
         }))
     else if entry.provider == "wheel" then
+      let
+        needs = wheels.glibcNeeded entry.artifact.filename;
+        glibcOk = surface.glibc == null || needs == null || builtins.compareVersions needs surface.glibc <= 0
+          || throw ("mach-nix: the lock's ${name} ${entry.version} wheel (${entry.artifact.filename}) needs glibc "
+            + "${needs}, but this nixpkgs has glibc ${surface.glibc}: it cannot load it. Re-lock for this nixpkgs: "
+            + "`mach-nix lock --glibc ${surface.glibc} …` (mkPython without `lock` does so itself).");
+      in
+      assert glibcOk;
       if recipe != null
       then overridePython recipe (old: commonArgs entry deps old // wheelArgs self entry old
         // verdictsCleared { forWheel = true; } old)

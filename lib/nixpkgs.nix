@@ -9,6 +9,14 @@ pkgs:
   system = pkgs.stdenv.hostPlatform.system;
   isLinux = pkgs.stdenv.hostPlatform.isLinux;
 
+  # The glibc version ("2.40") binaries of this nixpkgs run with, or null (not Linux/glibc):
+  # the newest manylinux wheels it can load.
+  glibc =
+    let libc = pkgs.stdenv.cc.libc or { }; in
+    if pkgs.stdenv.hostPlatform.isLinux && (libc.pname or "") == "glibc" then
+      builtins.concatStringsSep "." (builtins.genList (builtins.elemAt (builtins.splitVersion libc.version)) 2)
+    else null;
+
   # Interpreter by attribute name (`python3`, `python311`, …), or a clear error.
   interpreter = name:
     if builtins.hasAttr name pkgs then pkgs.${name}

@@ -22,6 +22,7 @@ let
     args = [ "-r" requirementsFile
       "--python" python.version
       "--system" surface.system
+    ] ++ util.optionals (surface.glibc != null) [ "--glibc" surface.glibc ] ++ [
       "--nixpkgs-inventory" inventoryFile
       "--offline"
     ] ++ providerArgs

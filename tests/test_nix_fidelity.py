@@ -357,3 +357,19 @@ def test_sdist_build_tools_come_from_the_package_set(nix, pkgs_expr):
         machnix(pkgs_expr, 'machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }')
     )
     assert run_python(env, "import pluggy; print(pluggy.__version__ > '1.0')") == ["True"]
+
+
+def test_resolution_targets_the_package_sets_glibc(nix, pkgs_expr, tmp_path):
+    """F17: evaluation-time resolution passes the glibc of the package set (the double's is
+    the host's), and a lock whose wheel needs a newer glibc than this nixpkgs has is refused
+    with the command to re-lock."""
+    glibc = nix.eval_json(f"({pkgs_expr}).stdenv.cc.libc.version")
+    lock = nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "greenlet"; }).lock'))
+    assert lock["target"]["glibc"] == ".".join(glibc.split(".")[:2])
+    artifact = lock["packages"]["greenlet"]["artifact"]
+    artifact["filename"] = artifact["filename"].replace("manylinux_2_24_x86_64.manylinux_2_28", "manylinux_2_99")
+    lock_file = tmp_path / "newer-glibc.lock.json"
+    lock_file.write_text(json.dumps(lock))
+    proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {lock_file}; }}).drvPath"), check=False)
+    assert proc.returncode != 0
+    assert "needs glibc 2.99" in proc.stderr and f"--glibc {lock['target']['glibc']}" in proc.stderr

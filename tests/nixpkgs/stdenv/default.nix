@@ -97,6 +97,10 @@ in
   isLinux = true;
   isDarwin = false;
   shell = host.bash;
-  cc = { cc = ccLib // { lib = ccLib; }; };
+  cc = {
+    cc = ccLib // { lib = ccLib; };
+    # nixpkgs: the C library the toolchain links against (glibc on Linux).
+    libc = hostCommand "glibc-double" "mkdir $out" // { pname = "glibc"; version = host.glibc; };
+  };
   outPath = stdenvDir.outPath;
 }
