@@ -4,8 +4,8 @@ let
   util = import ./util.nix;
   surface = import ./nixpkgs.nix pkgs;
   builders = import ./mkPython.nix {
-    inherit util surface pkgs;
-    pypiData = util.toList pypiData;
+    inherit util surface;
+    defaultPypiData = util.toList pypiData;
     defaultPython = python;
   };
   gen = import ./gen.nix {

@@ -373,3 +373,26 @@ def test_resolution_targets_the_package_sets_glibc(nix, pkgs_expr, tmp_path):
     proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {lock_file}; }}).drvPath"), check=False)
     assert proc.returncode != 0
     assert "needs glibc 2.99" in proc.stderr and f"--glibc {lock['target']['glibc']}" in proc.stderr
+
+
+def test_no_evaluation_enumerates_the_package_set(nix, pkgs_expr, tmp_path):
+    """F14: a package set of nixpkgs' size (9,000 attributes) whose every value aborts when
+    forced: mkPython with nixpkgs leading `_default`, with it last, after a typo and in lock
+    mode probes only attributes named like the projects it can reach."""
+    if not nix.uses_double():
+        pytest.skip("the scale fixture is an overlay of the double")
+    scaled = f"(import {REPO}/tests/nixpkgs {{ overlays = [ (import {REPO}/tests/nixpkgs/scale.nix {{ tripwire = true; }}) ]; }})"
+    assert nix.eval_json(f"builtins.length (builtins.attrNames {scaled}.python3.pkgs)") > 9000
+    lock_file = tmp_path / "lock.json"
+    lock_file.write_text(json.dumps(nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests"; }).lock'))))
+    for args in (
+        'requirements = "requests"; providers._default = "nixpkgs,wheel,sdist";',
+        'requirements = "requests";',
+        f"lock = {lock_file};",
+    ):
+        nix.eval_json(machnix(scaled, f"(machNix.mkPython {{ {args} }}).drvPath"))
+    typo = nix.eval_json(machnix(scaled, '(machNix.mkPython { requirements = "reqeusts\\nsix"; }).drvPath'), check=False)
+    assert typo.returncode != 0 and "mach-nix could not resolve the requirements" in typo.stderr
+    # The tripwire works: the one function that does enumerate the set aborts.
+    full = nix.eval_json(machnix(scaled, "builtins.length (machNix.nixpkgsInventory { })"), check=False)
+    assert full.returncode != 0 and "the whole package set was enumerated" in full.stderr
