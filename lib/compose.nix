@@ -18,6 +18,10 @@
 # that decision (deciding from them is an infinite recursion as soon as two nixpkgs
 # packages form a cycle in the lock).
 { util, surface }:
+/*
+  Type: compose :: { lock :: Lock, tests :: Bool, basePackages :: AttrSet }
+    -> { overrides :: Extension, select, selectRoots, plan }
+*/
 { lock, tests ? false, basePackages }:
 let
   graph = import ./graph.nix { };
@@ -339,9 +343,22 @@ in
       [ { inherit name value; } ] ++ util.optionals (attrOf name != name) [ { name = attrOf name; inherit value; } ])
     names);
 
-  /* Select every package of the lock from a (final) package set: the environment's content. */
+  /* Select every package of the lock from a (final) package set: the environment's content.
+
+     Type: select :: AttrSet -> [Derivation] */
   select = ps: map (name: ps.${name}) names;
 
-  /* Select the root packages only. */
+  /* Select the root packages only.
+
+     Type: selectRoots :: AttrSet -> [Derivation] */
   selectRoots = ps: map (name: ps.${name}) (lock.roots or [ ]);
+
+  /* What the extension decides, as data (for tests and inspection): the nixpkgs packages
+     kept as nixpkgs' derivations, and the dependency edges cut to break cycles.
+
+     Type: plan :: { kept :: [String], cut :: [String] } */
+  plan = {
+    kept = builtins.filter kept names;
+    cut = builtins.attrNames backEdges;
+  };
 }
