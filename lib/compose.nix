@@ -74,7 +74,8 @@ let
       recipe = recipeDepsOf.${name};
     in
     if depsKnown name then byName recipe == byName locked
-    else !(hasCutEdge name) && builtins.all (d: !(packages ? ${d.name}) || packages.${d.name}.version == d.version) recipe;
+    else !(hasCutEdge name)
+      && builtins.all (d: !(packages ? ${d.name}) || packages.${d.name}.version == d.version) recipe;
   unchanged = builtins.listToAttrs (map
     (name: {
       inherit name;
@@ -145,7 +146,8 @@ let
         echo "mach-nix: applying nixpkgs' patch $patch to the installed wheel"
         patch ''${patchFlags:--p1} --forward --fuzz=0 < "$patch"
       else
-        echo "mach-nix: nixpkgs' patch $patch does not apply to the installed wheel (a patch of the source build): skipped"
+        echo "mach-nix: nixpkgs' patch $patch does not apply to the installed wheel" \
+          "(a patch of the source build): skipped"
       fi
     done
     popd >/dev/null
@@ -232,9 +234,10 @@ let
       # is unpacked to its own root.
       sourceRoot = null;
     } // util.optionalAttrs (otherVersion && old ? cargoDeps) {
-      cargoDeps = throw ("mach-nix: ${entry.name} ${entry.version} (sdist): nixpkgs' recipe builds a Rust extension from "
-        + "crates vendored for its own version ${old.version} (cargoDeps), which do not fit this sdist. Choose the wheel: "
-        + "providers.${entry.name} = \"wheel\"; or nixpkgs' version: providers.${entry.name} = \"nixpkgs\";");
+      cargoDeps = throw ("mach-nix: ${entry.name} ${entry.version} (sdist): nixpkgs' recipe builds a Rust extension "
+        + "from crates vendored for its own version ${old.version} (cargoDeps), which do not fit this sdist. "
+        + "Choose the wheel: providers.${entry.name} = \"wheel\"; or nixpkgs' version: "
+        + "providers.${entry.name} = \"nixpkgs\";");
     };
 
   # nixpkgs' Python recipe for a lock entry in `super`, or null: an attribute that is a
@@ -285,11 +288,13 @@ let
         # A cut edge of a package whose own dependencies are kept.
         dropCut = builtins.filter (d: !(util.isPythonPackage d && backEdges ? "${name}>${util.pythonName d}"));
         versionOk = (drv.version or null) == entry.version
-          || throw ("mach-nix: the lock takes ${name} ${entry.version} from nixpkgs (python.pkgs.${entry.nixpkgs_attr}), "
-            + "but this nixpkgs has ${name} ${drv.version or "without a version"}: the lock was made against another "
-            + "nixpkgs. Re-lock against this one: resolve at evaluation time (mkPython without `lock`), or write its "
+          || throw ("mach-nix: the lock takes ${name} ${entry.version} from nixpkgs "
+            + "(python.pkgs.${entry.nixpkgs_attr}), but this nixpkgs has "
+            + "${name} ${drv.version or "without a version"}: the lock was made against another nixpkgs. "
+            + "Re-lock against this one: resolve at evaluation time (mkPython without `lock`), or write its "
             + "inventory with `nix eval --json --impure --expr '(import <mach-nix> { pkgs = <this nixpkgs>; })"
-            + ".nixpkgsInventory { }' > inventory.json` and run `mach-nix lock --nixpkgs-inventory inventory.json …`; "
+            + ".nixpkgsInventory { }' > inventory.json` and run "
+            + "`mach-nix lock --nixpkgs-inventory inventory.json …`; "
             + "or take it from PyPI: providers.${name} = \"wheel\";");
       in
       assert versionOk;
@@ -335,8 +340,8 @@ in
         value =
           if keepsSetVersion name && inSet super name then
             (if (super.${name}.version or null) != packages.${name}.version
-             then builtins.trace ("mach-nix: keeping ${name} ${super.${name}.version} of the package set (it builds every "
-               + "package); the lock has ${packages.${name}.version}") super.${name}
+             then builtins.trace ("mach-nix: keeping ${name} ${super.${name}.version} of the package set "
+               + "(it builds every package); the lock has ${packages.${name}.version}") super.${name}
              else super.${name})
           else mkPackage self super name;
       in

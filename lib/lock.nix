@@ -21,7 +21,8 @@ in
 if (l.version or null) != 1 then
   throw "mach-nix: ${source} is not a mach-nix lock of format version 1; regenerate it with `mach-nix lock`"
 else if lockMinor != basePython.pythonVersion then
-  throw "mach-nix: the lock was made for Python ${lockPython}, but `${pythonAttr}` is Python ${basePython.version}; ${redo}"
+  throw ("mach-nix: the lock was made for Python ${lockPython}, but `${pythonAttr}` is Python ${basePython.version}; "
+    + redo)
 else if lockSystem != surface.system then
   throw "mach-nix: the lock was made for ${lockSystem}, but this build is for ${surface.system}; ${redo}"
 else l

@@ -186,5 +186,6 @@ in
 
      Type: nixpkgsInventory :: { python ? String, overridesPre ? [Extension] } -> [{ attr, pname, version }] */
   nixpkgsInventory = { python ? defaultPython, overridesPre ? [ ] }:
-    inventoryOf.all (withOverrides (surface.interpreter python) (util.composeManyExtensions (util.toList overridesPre)) { }).pkgs;
+    let extension = util.composeManyExtensions (util.toList overridesPre); in
+    inventoryOf.all (withOverrides (surface.interpreter python) extension { }).pkgs;
 }

@@ -85,12 +85,15 @@ rec {
       done < <(find "$out" -type f -print0)
       if [ "''${#missing[@]}" -gt 0 ]; then
         {
-          echo "mach-nix: ${entry.name} ${entry.version} (${entry.artifact.filename}) needs shared libraries that none of its inputs provides:"
+          echo "mach-nix: ${entry.name} ${entry.version} (${entry.artifact.filename}) needs shared libraries" \
+            "that none of its inputs provides:"
           printf '  %s\n' "''${missing[@]}"
-          echo "nixpkgs' loader finds libraries only through the RUNPATH autoPatchelf writes from the inputs. Add the package"
-          echo "that provides each one, e.g. in mkPython: _.${entry.name}.buildInputs.add = [ pkgs.<library> ];"
-          echo "(mach-nix maps known sonames to nixpkgs packages in lib/native.nix). For a library that comes from the"
-          echo "system at run time (e.g. the GPU driver's libcuda.so.1): _.${entry.name}.autoPatchelfIgnoreMissingDeps.add = [ \"<soname>\" ];"
+          echo "nixpkgs' loader finds libraries only through the RUNPATH autoPatchelf writes from the inputs."
+          echo "Add the package that provides each one, e.g. in mkPython:"
+          echo "  _.${entry.name}.buildInputs.add = [ pkgs.<library> ];"
+          echo "(mach-nix maps known sonames to nixpkgs packages in lib/native.nix). For a library that comes"
+          echo "from the system at run time (e.g. the GPU driver's libcuda.so.1):"
+          echo "  _.${entry.name}.autoPatchelfIgnoreMissingDeps.add = [ \"<soname>\" ];"
         } >&2
         exit 1
       fi

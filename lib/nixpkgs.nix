@@ -20,7 +20,8 @@ pkgs:
   # Interpreter by attribute name (`python3`, `python311`, …), or a clear error.
   interpreter = name:
     if builtins.hasAttr name pkgs then pkgs.${name}
-    else throw "mach-nix: `python = \"${name}\"` is not an interpreter of this nixpkgs (try \"python3\" or \"python311\")";
+    else throw ("mach-nix: `python = \"${name}\"` is not an interpreter of this nixpkgs "
+      + "(try \"python3\" or \"python311\")");
 
   # The interpreter the resolver itself runs on (evaluation-time builds): nixpkgs' default
   # Python with the resolver's three dependencies, whatever Python the environment targets.

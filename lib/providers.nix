@@ -10,10 +10,12 @@ let
     let
       list = if builtins.isList spec then spec
         else if builtins.isString spec then util.splitComma spec
-        else throw "mach-nix: providers.${key} must be a comma-separated string or a list, e.g. \"wheel,sdist,nixpkgs\"";
+        else throw ("mach-nix: providers.${key} must be a comma-separated string or a list, "
+          + "e.g. \"wheel,sdist,nixpkgs\"");
       bad = builtins.filter (p: !(builtins.elem p known)) list;
     in
-    if bad != [ ] then throw "mach-nix: unknown provider '${builtins.head bad}' in providers.${key}; use some of: wheel, sdist, nixpkgs"
+    if bad != [ ] then
+      throw "mach-nix: unknown provider '${builtins.head bad}' in providers.${key}; use some of: wheel, sdist, nixpkgs"
     else if list == [ ] then throw "mach-nix: providers.${key} is empty; give at least one of wheel, sdist, nixpkgs"
     else list;
 in

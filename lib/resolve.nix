@@ -13,7 +13,8 @@
 }:
 let
   requirementsFile = surface.writeText "requirements.txt" requirements;
-  providerArgs = map (name: "--provider=${name}=${builtins.concatStringsSep "," providers.${name}}") (builtins.attrNames providers);
+  providerArgs = map (name: "--provider=${name}=${builtins.concatStringsSep "," providers.${name}}")
+    (builtins.attrNames providers);
   run = command: args: import ./run-resolver.nix { inherit util surface; } {
     name = "mach-nix-${command}.json";
     inherit resolverPython command args;
@@ -24,7 +25,8 @@ let
     ] ++ util.optionals (surface.glibc != null) [ "--glibc" surface.glibc ] ++ [ "--offline" ]
     ++ providerArgs
     ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
-    ++ util.optionals (pyproject != null) ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
+    ++ util.optionals (pyproject != null)
+      ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
   # A graph-only database (docs/db-format.md §1.1) names the file-index shards it lacks:
   # fetch them (fixed-output, hashes from its manifest), put them in a directory named by
   # hash, and resolve again with that cache. A direct reference (`name @ URL#sha256=…`)
@@ -46,7 +48,10 @@ let
         ++ util.optionals (fetched != [ ]) [ "--files-cache" "${cacheOf fetched}" ]);
     in
     if !(result ? fetch) then result
-    else if round >= 4 then { error = "the file-index shards of the database could not be completed (fetched ${toString (builtins.length fetched)} shards); is its files_url right?"; }
+    else if round >= 4 then {
+      error = "the file-index shards of the database could not be completed "
+        + "(fetched ${toString (builtins.length fetched)} shards); is its files_url right?";
+    }
     else rounds inventoryFile (fetched ++ map fetchShard result.fetch) (round + 1);
 in
 {

@@ -12,7 +12,8 @@ let
   source = builtins.path {
     name = "mach-nix-resolver";
     path = ../resolver;
-    filter = path: type: !(builtins.elem (baseNameOf path) [ "__pycache__" ".pytest_cache" ]) && !(util.hasSuffix ".egg-info" path);
+    filter = path: type:
+      !(builtins.elem (baseNameOf path) [ "__pycache__" ".pytest_cache" ]) && !(util.hasSuffix ".egg-info" path);
   };
   output = derivation {
     inherit name;

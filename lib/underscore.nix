@@ -22,7 +22,9 @@ let
     if pkg ? overridePythonAttrs then pkg.overridePythonAttrs f else pkg.overrideAttrs f;
   # Specs grouped by normalised name (`_.Requests` and `_.requests` are the same package).
   grouped = builtins.foldl'
-    (acc: name: let attr = util.normalizeName name; in acc // { ${attr} = (acc.${attr} or [ ]) ++ [ underscore.${name} ]; })
+    (acc: name:
+      let attr = util.normalizeName name;
+      in acc // { ${attr} = (acc.${attr} or [ ]) ++ [ underscore.${name} ]; })
     { }
     (builtins.attrNames underscore);
 in

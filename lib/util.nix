@@ -36,13 +36,16 @@ rec {
 
   /* Split a comma-separated string into trimmed, non-empty items. */
   splitComma = s: builtins.filter (x: x != "")
-    (map (x: let m = builtins.match "[[:space:]]*(.*[^[:space:]])[[:space:]]*" x; in if m == null then "" else builtins.head m)
+    (map (x: let m = builtins.match "[[:space:]]*(.*[^[:space:]])[[:space:]]*" x; in
+      if m == null then "" else builtins.head m)
       (builtins.filter builtins.isString (builtins.split "," s)));
 
   /* The name part of a PEP 508 string ("setuptools>=40; python_version<'3.12'" => "setuptools"). */
   requirementName = req:
     let m = builtins.match "[[:space:]]*([A-Za-z0-9][A-Za-z0-9._-]*).*" req;
-    in if m == null then throw "mach-nix: cannot read a name from the requirement '${req}'" else normalizeName (builtins.head m);
+    in
+    if m == null then throw "mach-nix: cannot read a name from the requirement '${req}'"
+    else normalizeName (builtins.head m);
 
   /* A Python package of some interpreter's set: a derivation with `pythonModule`, not an
      application (`pythonModule = false`) and not the interpreter itself (nixpkgs puts the

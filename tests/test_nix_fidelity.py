@@ -300,7 +300,10 @@ def test_overridden_package_keeps_override(nix, pkgs_expr):
 
 USER_OVERLAY = """(final: prev: {
   python3 = prev.python3.override {
-    packageOverrides = self: super: { fromUser = "user"; six = super.six.overridePythonAttrs { postInstall = "echo user"; }; };
+    packageOverrides = self: super: {
+      fromUser = "user";
+      six = super.six.overridePythonAttrs { postInstall = "echo user"; };
+    };
   };
 })"""
 
@@ -348,13 +351,16 @@ def test_sdist_build_tools_come_from_the_package_set(nix, pkgs_expr):
             """
       let r = machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }; in {
         locked = r.lock.packages.typing-extensions.version;
-        tool = builtins.elem python.pkgs.setuptools-scm.outPath (map (d: d.outPath) r.python.pkgs.pluggy.nativeBuildInputs);
+        tool = builtins.elem python.pkgs.setuptools-scm.outPath
+          (map (d: d.outPath) r.python.pkgs.pluggy.nativeBuildInputs);
       }""",
         )
     )
     assert facts["locked"] != "4.9.0" and facts["tool"] is True
     env = nix.build(
-        machnix(pkgs_expr, 'machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }')
+        machnix(
+            pkgs_expr, 'machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }'
+        )
     )
     assert run_python(env, "import pluggy; print(pluggy.__version__ > '1.0')") == ["True"]
 
@@ -381,17 +387,22 @@ def test_no_evaluation_enumerates_the_package_set(nix, pkgs_expr, tmp_path):
     mode probes only attributes named like the projects it can reach."""
     if not nix.uses_double():
         pytest.skip("the scale fixture is an overlay of the double")
-    scaled = f"(import {REPO}/tests/nixpkgs {{ overlays = [ (import {REPO}/tests/nixpkgs/scale.nix {{ tripwire = true; }}) ]; }})"
+    scale = f"(import {REPO}/tests/nixpkgs/scale.nix {{ tripwire = true; }})"
+    scaled = f"(import {REPO}/tests/nixpkgs {{ overlays = [ {scale} ]; }})"
     assert nix.eval_json(f"builtins.length (builtins.attrNames {scaled}.python3.pkgs)") > 9000
     lock_file = tmp_path / "lock.json"
-    lock_file.write_text(json.dumps(nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests"; }).lock'))))
+    lock_file.write_text(
+        json.dumps(nix.eval_json(machnix(pkgs_expr, '(machNix.mkPython { requirements = "requests"; }).lock')))
+    )
     for args in (
         'requirements = "requests"; providers._default = "nixpkgs,wheel,sdist";',
         'requirements = "requests";',
         f"lock = {lock_file};",
     ):
         nix.eval_json(machnix(scaled, f"(machNix.mkPython {{ {args} }}).drvPath"))
-    typo = nix.eval_json(machnix(scaled, '(machNix.mkPython { requirements = "reqeusts\\nsix"; }).drvPath'), check=False)
+    typo = nix.eval_json(
+        machnix(scaled, '(machNix.mkPython { requirements = "reqeusts\\nsix"; }).drvPath'), check=False
+    )
     assert typo.returncode != 0 and "mach-nix could not resolve the requirements" in typo.stderr
     # The tripwire works: the one function that does enumerate the set aborts.
     full = nix.eval_json(machnix(scaled, "builtins.length (machNix.nixpkgsInventory { })"), check=False)

@@ -42,11 +42,15 @@ def _cases() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def results(nix) -> dict:
-    expr = "{ " + " ".join(
-        f'"{p.stem}" = builtins.mapAttrs (n: c: {{ inherit (c) expr expected; ok = c.expr == c.expected; }}) '
-        f"(import {p});"
-        for p in FILES
-    ) + " }"
+    expr = (
+        "{ "
+        + " ".join(
+            f'"{p.stem}" = builtins.mapAttrs (n: c: {{ inherit (c) expr expected; ok = c.expr == c.expected; }}) '
+            f"(import {p});"
+            for p in FILES
+        )
+        + " }"
+    )
     return nix.eval_json(expr)
 
 

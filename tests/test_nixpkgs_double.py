@@ -463,7 +463,7 @@ def test_relax_deps_validates_metadata_like_nixpkgs(nix, pkgs_expr):
 def test_stdenv_does_not_unpack_wheels(nix, pkgs_expr):
     """Only wheelUnpackHook unpacks a .whl; stdenv's unpackPhase does not know the format."""
     proc = nix.build(
-        with_pkgs(pkgs_expr, f"pkgs.stdenv.mkDerivation {{ name = \"x\"; src = {PICKLESHARE_075}; }}"),
+        with_pkgs(pkgs_expr, f'pkgs.stdenv.mkDerivation {{ name = "x"; src = {PICKLESHARE_075}; }}'),
         check=False,
     )
     assert proc.returncode != 0 and "do not know how to unpack source archive" in proc.stderr

@@ -4,7 +4,9 @@ let
   util = import ../../lib/util.nix;
   surface = { isLinux = true; glibc = "2.40"; system = "x86_64-linux"; };
   compose = import ../../lib/compose.nix { inherit util surface; };
-  interpreter = { type = "derivation"; name = "python3-3.11.2"; pythonModule = { }; interpreter = "/bin/python"; sitePackages = "lib"; };
+  interpreter = {
+    type = "derivation"; name = "python3-3.11.2"; pythonModule = { }; interpreter = "/bin/python"; sitePackages = "lib";
+  };
   pkg = pname: version: deps: {
     type = "derivation"; inherit pname version; name = "python3.11-${pname}-${version}";
     pythonModule = interpreter; propagatedBuildInputs = deps ++ [ interpreter ];
@@ -33,11 +35,15 @@ in
   allKept = { expr = planOf nixpkgsLock { }; expected = { kept = [ "certifi" "idna" "requests" ]; cut = [ ]; }; };
   testsRebuild = { expr = (planOf nixpkgsLock { tests = true; }).kept; expected = [ ]; };
   changedDependency = {
-    expr = (planOf (nixpkgsLock // { packages = nixpkgsLock.packages // { idna = entry "idna" "3.7" [ ] { provider = "wheel"; }; }; }) { }).kept;
+    expr = (planOf (lockOf (nixpkgsLock.packages // {
+      idna = entry "idna" "3.7" [ ] { provider = "wheel"; };
+    })) { }).kept;
     expected = [ "certifi" ];
   };
   extraLockDependency = {
-    expr = (planOf (lockOf (nixpkgsLock.packages // { certifi = entry "certifi" "2023.11.17" [ "idna" ] { }; })) { }).kept;
+    expr = (planOf (lockOf (nixpkgsLock.packages // {
+      certifi = entry "certifi" "2023.11.17" [ "idna" ] { };
+    })) { }).kept;
     expected = [ "idna" ];
   };
   unknownDependenciesKept = {

@@ -26,7 +26,8 @@ in
   };
   namesOutsideIgnored = { expr = graph.backEdges { edges = { a = [ "zzz" ]; }; }; expected = { }; };
   threeCycleBroken = {
-    expr = let edges = { a = [ "b" ]; b = [ "c" ]; c = [ "a" ]; }; in acyclic (cutOf edges (graph.backEdges { inherit edges; }));
+    expr = let edges = { a = [ "b" ]; b = [ "c" ]; c = [ "a" ]; }; in
+      acyclic (cutOf edges (graph.backEdges { inherit edges; }));
     expected = true;
   };
   twoCyclesBroken = {

@@ -25,7 +25,10 @@ let
       hashAttrs =
         if hash != null && hash != "" then { outputHash = hash; outputHashAlgo = ""; }
         else if sha256 != null && sha256 != "" then { outputHash = sha256; outputHashAlgo = "sha256"; }
-        else if outputHash != null then { inherit outputHash; outputHashAlgo = if outputHashAlgo == null then "" else outputHashAlgo; }
+        else if outputHash != null then {
+          inherit outputHash;
+          outputHashAlgo = if outputHashAlgo == null then "" else outputHashAlgo;
+        }
         else throw "fetchurl requires a hash for fixed-output derivation: ${url'} (specify `hash` or `sha256`)";
       validName = builtins.match "[A-Za-z0-9+._?=-][A-Za-z0-9+._?=-]*" name' != null;
       drv = derivation ({
@@ -41,7 +44,8 @@ let
       } // hashAttrs);
     in
     if !validName then
-      throw "fetchurl: the store name '${name'}' (from ${url'}) contains characters not allowed in a store path; pass `name = \"<decoded file name>\";`"
+      throw ("fetchurl: the store name '${name'}' (from ${url'}) contains characters not allowed in a store path; "
+        + "pass `name = \"<decoded file name>\";`")
     else drv // passthru // { inherit meta passthru; };
 
   writeTextFile = { name, text, executable ? false, destination ? "", checkPhase ? "" }:
@@ -82,7 +86,11 @@ let
     });
 
   # A derivation whose nix-support/setup-hook is `script` with @name@ substituted.
-  makeSetupHook = { name, propagatedBuildInputs ? [ ], depsTargetTargetPropagated ? [ ], substitutions ? { }, passthru ? { }, meta ? { } }: script:
+  makeSetupHook =
+    { name, propagatedBuildInputs ? [ ], depsTargetTargetPropagated ? [ ], substitutions ? { }
+    , passthru ? { }, meta ? { }
+    }:
+    script:
     (stdenv.mkDerivation {
       inherit name propagatedBuildInputs;
       substitutionsJSON = builtins.toJSON substitutions;
@@ -204,5 +212,6 @@ in
   inherit fetchurl writeTextFile writeText writeScript writeShellScript runCommand symlinkJoin
     makeSetupHook mkShell autoPatchelfHook dockerTools replaceVars cmake rustPlatform;
   zlib = hostLibrary "zlib" "libz.so.1" host.zlib;
-  openssl = hostLibrary "openssl" "libssl.so.3" "/usr/lib/${if system == "aarch64-linux" then "aarch64" else "x86_64"}-linux-gnu/libssl.so.3";
+  openssl = hostLibrary "openssl" "libssl.so.3"
+    "/usr/lib/${if system == "aarch64-linux" then "aarch64" else "x86_64"}-linux-gnu/libssl.so.3";
 }

@@ -58,7 +58,7 @@ def describe_host() -> dict:
         "zlib": zlib,
         "system": {"x86_64": "x86_64-linux", "aarch64": "aarch64-linux"}[os.uname().machine],
         # The host's glibc runs every binary the double builds: it is the double's glibc.
-        "glibc": os.confstr("CS_GNU_LIBC_VERSION").split()[-1],
+        "glibc": (os.confstr("CS_GNU_LIBC_VERSION") or "glibc 2.40").split()[-1],
     }
 
 

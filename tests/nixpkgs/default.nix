@@ -8,7 +8,8 @@
 , overlays ? [ ]
 , host ? (if builtins.pathExists ./host.json
           then builtins.fromJSON (builtins.readFile ./host.json)
-          else throw "tests/nixpkgs/host.json is missing: run `python tests/nixpkgs/configure.py` with the interpreter the double should wrap")
+          else throw ("tests/nixpkgs/host.json is missing: run `python tests/nixpkgs/configure.py` "
+            + "with the interpreter the double should wrap"))
 }:
 let
   lib = import ./lib.nix;
@@ -20,7 +21,10 @@ let
     inherit (host) system;
     path = ./.;
     pythonPackagesExtensions = [ ];
-    patchelf = stdenv.mkDerivation { pname = "patchelf"; version = "host"; buildCommand = "mkdir -p $out/bin; ln -s ${host.patchelf} $out/bin/patchelf"; };
+    patchelf = stdenv.mkDerivation {
+      pname = "patchelf"; version = "host";
+      buildCommand = "mkdir -p $out/bin; ln -s ${host.patchelf} $out/bin/patchelf";
+    };
     pkgs = self;
     buildPackages = self;
     pkgsBuildHost = self;

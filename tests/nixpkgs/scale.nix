@@ -32,6 +32,7 @@ final: prev: {
           else recipe i;
       in
       builtins.listToAttrs (builtins.genList (i: { name = nameOf i; value = value i; }) count
-        ++ builtins.genList (i: { name = "synthetic_alias_${toString i}"; value = self.${nameOf (i * 20)}; }) (count / 20)))
+        ++ builtins.genList (i: { name = "synthetic_alias_${toString i}"; value = self.${nameOf (i * 20)}; })
+          (count / 20)))
   ];
 }

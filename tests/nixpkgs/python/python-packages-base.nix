@@ -37,9 +37,12 @@ let
     if args.disabled == (args ? meta.problems.unsupportedPython) then builtins.removeAttrs args [ "disabled" ]
     else if args.disabled then
       builtins.removeAttrs args [ "disabled" ] // {
-        meta = (args.meta or { }) // { problems = ((args.meta or { }).problems or { }) // { unsupportedPython = { }; }; };
+        meta = (args.meta or { }) // {
+          problems = ((args.meta or { }).problems or { }) // { unsupportedPython = { }; };
+        };
       }
-    else throw "${args.name or args.pname or "buildPythonPackage"}: { disabled = false; } conflicts with the presence of meta.problems.unsupportedPython";
+    else throw ("${args.name or args.pname or "buildPythonPackage"}: { disabled = false; } conflicts with the "
+      + "presence of meta.problems.unsupportedPython");
 
   # nixpkgs' makeOverridablePythonPackage (newest): overridePythonAttrs re-calls with merged
   # arguments (for `finalAttrs:` recipes, as one more extension); overrideAttrs is re-applied
@@ -62,7 +65,8 @@ let
     in
     result // {
       overridePythonAttrs = newArgs: makeOverridablePythonPackage false f (overrideWith newArgs);
-      overrideAttrs = fdrv: makeOverridablePythonPackage isInitialCall (args: toPythonModule ((f args).overrideAttrs fdrv)) origArgs;
+      overrideAttrs = fdrv:
+        makeOverridablePythonPackage isInitialCall (args: toPythonModule ((f args).overrideAttrs fdrv)) origArgs;
     };
 
   base = self: {
@@ -77,7 +81,8 @@ let
       hooks = self;
       namePrefix = "${python.libPrefix}-";
     });
-    buildPythonApplication = makeOverridablePythonPackage true (attrs: toPythonApplication (import ./mk-python-derivation.nix {
+    buildPythonApplication = makeOverridablePythonPackage true (attrs: toPythonApplication (import
+      ./mk-python-derivation.nix {
       inherit lib stdenv toPythonModule requiredPythonModules;
       python = pythonModule;
       hooks = self;
@@ -88,10 +93,15 @@ let
       inherit lib stdenv buildSupport toPythonModule requiredPythonModules;
       python = pythonModule;
     };
-    fetchPypi = lib.makeOverridable ({ pname, version, hash ? null, sha256 ? null, format ? "setuptools", extension ? (if format == "wheel" then "whl" else "tar.gz"), python ? "py3", abi ? "none", platform ? "any", dist ? python }:
+    fetchPypi = lib.makeOverridable (
+      { pname, version, hash ? null, sha256 ? null, format ? "setuptools"
+      , extension ? (if format == "wheel" then "whl" else "tar.gz")
+      , python ? "py3", abi ? "none", platform ? "any", dist ? python
+      }:
       let
         fname = builtins.replaceStrings [ "-" ] [ "_" ] pname;
-        file = if format == "wheel" then "${fname}-${version}-${python}-${abi}-${platform}.whl" else "${pname}-${version}.${extension}";
+        file = if format == "wheel" then "${fname}-${version}-${python}-${abi}-${platform}.whl"
+          else "${pname}-${version}.${extension}";
         kind = if format == "wheel" then dist else "source";
       in buildSupport.fetchurl {
         url = "https://files.pythonhosted.org/packages/${kind}/${builtins.substring 0 1 pname}/${pname}/${file}";
@@ -114,7 +124,8 @@ let
     if lib.isDerivation value && !(hasPythonModule value) && !((value.provides or { }).setupHook or false)
        && name != "python"
     then lib.extendDerivation
-      (throw "${value.name or name} should use `buildPythonPackage` or `toPythonModule` if it is to be part of the Python packages set.")
+      (throw ("${value.name or name} should use `buildPythonPackage` or `toPythonModule` if it is to be part of "
+        + "the Python packages set."))
       { } value
     else value) items;
 

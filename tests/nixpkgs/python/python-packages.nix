@@ -29,7 +29,8 @@ in
   };
   pyproject-hooks = bootstrapWheel {
     pname = "pyproject-hooks"; version = "1.0.0";
-    src = pypi "d5/ea/9ae603de7fbb3df820b23a70f6aff92bf8c7770043254ad8d2dc9d6bcba4/pyproject_hooks-1.0.0-py3-none-any.whl"
+    src = pypi ("d5/ea/9ae603de7fbb3df820b23a70f6aff92bf8c7770043254ad8d2dc9d6bcba4/"
+      + "pyproject_hooks-1.0.0-py3-none-any.whl")
       "283c11acd6b928d2f6a7c73fa0d01cb2bdc5f07c57a2eeb6e83d5e56b97976f8";
   };
   build = bootstrapWheel {
@@ -83,7 +84,8 @@ in
   charset-normalizer = self.buildPythonPackage {
     pname = "charset-normalizer"; version = "3.3.2";
     format = "wheel";
-    src = pypi "40/26/f35951c45070edc957ba40a5b1db3cf60a9dbb1b350c2d5bef03e01e61de/charset_normalizer-3.3.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    src = pypi ("40/26/f35951c45070edc957ba40a5b1db3cf60a9dbb1b350c2d5bef03e01e61de/"
+      + "charset_normalizer-3.3.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
       "753f10e867343b4511128c6ed8c82f7bec3bd026875576dfd88483c5c73b2fd8";
     nativeBuildInputs = [ pkgs.autoPatchelfHook ];
     pythonImportsCheck = [ "charset_normalizer" ];
@@ -118,7 +120,8 @@ in
   greenlet = self.buildPythonPackage {
     pname = "greenlet"; version = "3.0.3";
     format = "wheel";
-    src = pypi "c6/1f/12d5a6cc26e8b483c2e7975f9c22e088ac735c0d8dcb8a8f72d31a4e5f04/greenlet-3.0.3-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"
+    src = pypi ("c6/1f/12d5a6cc26e8b483c2e7975f9c22e088ac735c0d8dcb8a8f72d31a4e5f04/"
+      + "greenlet-3.0.3-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl")
       "b7f009caad047246ed379e1c4dbcb8b020f0a390667ea74d2387be2998f58a22";
     nativeBuildInputs = [ pkgs.autoPatchelfHook ];
     buildInputs = [ (lib.getLib stdenv.cc.cc) ];
@@ -126,7 +129,8 @@ in
   };
   resolvelib = wheelPackage {
     pname = "resolvelib"; version = "1.0.1";
-    src = pypi "d2/fc/e9ccf0521607bcd244aa0b3fbd574f71b65e9ce6a112c83af988bbbe2e23/resolvelib-1.0.1-py2.py3-none-any.whl"
+    src = pypi ("d2/fc/e9ccf0521607bcd244aa0b3fbd574f71b65e9ce6a112c83af988bbbe2e23/"
+      + "resolvelib-1.0.1-py2.py3-none-any.whl")
       "d2da45d1a8dfee81bdd591647783e340ef3bcb104b54c383f70d422ef5cc7dbf";
     pythonImportsCheck = [ "resolvelib" ];
   };
@@ -246,14 +250,16 @@ in
   # build, as hatchling does pluggy): built from the set, like every nixpkgs package.
   setuptools-scm = wheelPackage {
     pname = "setuptools-scm"; version = "8.0.4";
-    src = pypi "0e/a3/b9a8b0adfe672bf0df5901707aa929d30a97ee390ba651910186776746d2/setuptools_scm-8.0.4-py3-none-any.whl"
+    src = pypi ("0e/a3/b9a8b0adfe672bf0df5901707aa929d30a97ee390ba651910186776746d2/"
+      + "setuptools_scm-8.0.4-py3-none-any.whl")
       "b47844cd2a84b83b3187a5782c71128c28b4c94cad8bfb871da2784a5cb54c4f";
     dependencies = [ self.packaging self.setuptools self.typing-extensions ];
     pythonImportsCheck = [ "setuptools_scm" ];
   };
   typing-extensions = wheelPackage {
     pname = "typing-extensions"; version = "4.9.0";
-    src = pypi "b7/f4/6a90020cd2d93349b442bfcb657d0dc91eee65491600b2cb1d388bc98e6b/typing_extensions-4.9.0-py3-none-any.whl"
+    src = pypi ("b7/f4/6a90020cd2d93349b442bfcb657d0dc91eee65491600b2cb1d388bc98e6b/"
+      + "typing_extensions-4.9.0-py3-none-any.whl")
       "af72aea155e91adfc61c3ae9e0e342dbc0cba726d6cba4b6c72c1f34e47291cd";
     pythonImportsCheck = [ "typing_extensions" ];
   };

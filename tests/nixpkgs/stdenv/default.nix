@@ -17,7 +17,8 @@ let
       refusedProblems = builtins.filter
         (p: ((handlers.${pname} or { }).${p} or "error") == "error")
         (builtins.attrNames (meta.problems or { }));
-      onPlatform = builtins.elem system (meta.platforms or [ system ]) && !(builtins.elem system (meta.badPlatforms or [ ]));
+      onPlatform = builtins.elem system (meta.platforms or [ system ])
+        && !(builtins.elem system (meta.badPlatforms or [ ]));
       refuse = why: "Package ‘${name}’ ${why}, refusing to evaluate.";
     in
     if (meta.broken or false) && !(config.allowBroken or false) then refuse "is marked as broken"
