@@ -333,7 +333,9 @@ in
 {
   /* The extension: self: super: { <name> = <package>; … } for every package of the lock,
      also under its nixpkgs attribute when that is another name (pygobject3 for pygobject):
-     nixpkgs' recipes reach it by that name. */
+     nixpkgs' recipes reach it by that name.
+
+     Type: overrides :: Extension */
   overrides = self: super: builtins.listToAttrs (builtins.concatMap
     (name:
       let

@@ -1,4 +1,8 @@
 # The mach-nix Nix library. `import ./lib { pkgs; pypiData; python; }`.
+#
+# Type: machNixLib :: { pkgs :: Nixpkgs, pypiData :: Path | [Path], python :: String }
+#   -> { mkPython, mkPythonShell, mkDockerImage, mkOverlay, mkNixpkgs, mkPythonOverrides,
+#        nixpkgsInventory, gen, util, version }
 { pkgs, pypiData, python ? "python3" }:
 let
   util = import ./util.nix;

@@ -13,6 +13,13 @@ let
   perName = f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
 in
 {
+  /* An environment with one package of the database, for every name it has.
+
+     Type: python :: AttrSet Derivation */
   python = perName (name: builders.mkPython { requirements = name; });
+
+  /* A layered docker image with one package of the database, for every name it has.
+
+     Type: docker :: AttrSet Derivation */
   docker = perName (name: builders.mkDockerImage { requirements = name; });
 }

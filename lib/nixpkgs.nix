@@ -2,7 +2,7 @@
 # Everything else in lib/ reaches nixpkgs only through the attributes returned here,
 # so a nixpkgs change is fixed in this file, and the test double only has to provide these.
 #
-# Returns the surface for a `pkgs` and the name of its Python interpreter attribute.
+# Type: surface :: Nixpkgs -> AttrSet (the attributes below)
 pkgs:
 {
   # Nix system of the packages being built (x86_64-linux, aarch64-darwin, …).
@@ -17,7 +17,9 @@ pkgs:
       builtins.concatStringsSep "." (builtins.genList (builtins.elemAt (builtins.splitVersion libc.version)) 2)
     else null;
 
-  # Interpreter by attribute name (`python3`, `python311`, …), or a clear error.
+  /* Interpreter by attribute name (`python3`, `python311`, …), or a clear error.
+
+     Type: interpreter :: String -> Derivation */
   interpreter = name:
     if builtins.hasAttr name pkgs then pkgs.${name}
     else throw ("mach-nix: `python = \"${name}\"` is not an interpreter of this nixpkgs "

@@ -19,7 +19,15 @@ let
     else if list == [ ] then throw "mach-nix: providers.${key} is empty; give at least one of wheel, sdist, nixpkgs"
     else list;
 in
-/* Normalise the user's `providers` (attrset; a string means `_default`). */
+/*
+  Normalise the user's `providers` (an attribute set; a string or list means `_default`).
+
+  Type: parseProviders :: (String | [String] | AttrSet (String | [String])) -> AttrSet [String]
+
+  Example:
+    parseProviders { _default = "wheel,sdist"; Numba = [ "wheel" ]; }
+    => { _default = [ "wheel" "sdist" ]; numba = [ "wheel" ]; }
+*/
 providers:
 let
   set = if builtins.isString providers || builtins.isList providers then { _default = providers; } else providers;

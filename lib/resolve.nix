@@ -3,6 +3,10 @@
 # { error = "<message>"; names = [ … ]; }, which mkPython turns into a short Nix error (or a
 # second resolution with more of nixpkgs).
 { util, surface }:
+/*
+  Type: resolve :: { requirements, pyproject, extras, providers, pypiData, python, resolverPython }
+    -> { withInventory, reachableNames }
+*/
 { requirements          # requirements.txt text
 , pyproject ? null      # path of a pyproject.toml, or null
 , extras ? [ ]          # extras of the pyproject to install

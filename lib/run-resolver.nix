@@ -3,6 +3,9 @@
 # dependencies, and read back the JSON the command writes to $out.
 # Only resolver/ is copied to the store, so edits elsewhere do not invalidate results.
 { util, surface }:
+/*
+  Type: runResolver :: { name, resolverPython, command, args } -> JSON value
+*/
 { name               # name of the output file
 , resolverPython     # an interpreter with resolvelib, packaging, distlib
 , command            # a command of resolver/mach_nix/nix_builder.py: "lock", "names", "db-names"

@@ -5,6 +5,12 @@
 # Applied with overridePythonAttrs (so dependencies and hooks are recomputed), or overrideAttrs
 # for derivations that have no overridePythonAttrs.
 { util }:
+/* The `_` argument as an extension.
+
+   Type: underscoreOverrides :: AttrSet (AttrSet Any) -> Extension
+
+   Example:
+     underscoreOverrides { requests.buildInputs.add = [ pkgs.zlib ]; } */
 underscore:
 let
   isSpecial = v: builtins.isAttrs v && !(util.isDerivation v) && (v ? add || v ? mod);
