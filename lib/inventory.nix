@@ -37,14 +37,13 @@ let
   # variant suffix (`pygobject3`, `django_4`, `torch-bin`), since nixpkgs names variants so.
   keysOf = attr:
     let
-      name = util.normalizeName attr;
-      stems = builtins.filter (m: m != null) [
-        (builtins.match "(.+)-bin" name)
-        (builtins.match "(.+)-[0-9]+" name)
-        (builtins.match "(.+[a-z])[0-9]+" name)
-      ];
+      # (Most attributes are normalised already: the fast path skips normalizeName.)
+      name = if builtins.match "[a-z0-9]+(-[a-z0-9]+)*" attr != null then attr else util.normalizeName attr;
+      variant = builtins.match "(.+)-(bin|[0-9]+)" name;
+      numbered = builtins.match "(.+[a-z])[0-9]+" name;
     in
-    [ name ] ++ map builtins.head stems;
+    [ name ] ++ util.optionals (variant != null) [ (builtins.head variant) ]
+      ++ util.optionals (numbered != null) [ (builtins.head numbered) ];
 in
 rec {
   /*

@@ -54,7 +54,8 @@ let
       # the whole set (~9,000 attributes). When `nixpkgs` leads `_default`, those names come
       # from the database first; otherwise the first resolution sees only the packages
       # whose own order names nixpkgs, and only if it fails is it run again with the names
-      # the failed resolution could reach (when nixpkgs has any of them).
+      # the failed resolution could reach (when nixpkgs has any of them, and has every
+      # requested name the database lacks).
       defaultOrder = orders._default or [ "wheel" "sdist" "nixpkgs" ];
       nixpkgsNamed = builtins.filter (n: n != "_default" && builtins.elem "nixpkgs" orders.${n})
         (builtins.attrNames orders);
@@ -75,8 +76,10 @@ let
             firstInventory = inventoryFor [ ];
             first = resolution.withInventory firstInventory;
             retryInventory = inventoryFor (first.names or [ ]);
+            # A requested name neither the database nor nixpkgs has (a typo): no retry helps.
+            hopeless = builtins.any (name: !(byName ? ${name})) (first.unknown_roots or [ ]);
           in
-          if first ? error && builtins.elem "nixpkgs" defaultOrder && retryInventory != firstInventory
+          if first ? error && builtins.elem "nixpkgs" defaultOrder && !hopeless && retryInventory != firstInventory
           then resolution.withInventory retryInventory
           else first;
 

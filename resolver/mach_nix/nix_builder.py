@@ -7,11 +7,12 @@ derivation builder and reads back the JSON written to ``$out``. The commands:
     Run ``mach-nix lock ARGS… -o $out``. ``$out`` always holds JSON:
 
     * the lock;
-    * ``{"error": "<message>", "names": [...]}`` when the resolver refuses the input, so
-      that Nix shows the resolver's message as a short evaluation error instead of a
-      failed-build log; ``names`` are the project names the resolution could reach (see
-      ``names``), which Nix probes in nixpkgs before it retries with the ``nixpkgs``
-      provider;
+    * ``{"error": "<message>", "names": [...], "unknown_roots": [...]}`` when the resolver
+      refuses the input, so that Nix shows the resolver's message as a short evaluation
+      error instead of a failed-build log; ``names`` are the project names the resolution
+      could reach (see ``names``), which Nix probes in nixpkgs before it retries with the
+      ``nixpkgs`` provider, and ``unknown_roots`` the requested names the databases do not
+      have (a retry cannot help when nixpkgs lacks one of them too: a typo);
     * ``{"fetch": [{"file", "sha256", "url"}, …]}`` when a graph-only database lacks
       file-index shards of the chosen artifacts: Nix fetches them (fixed output, hashes
       from the manifest) and runs this again with ``--files-cache``.
@@ -72,10 +73,16 @@ def lock(argv: Sequence[str]) -> int:
         if message.startswith(prefix):
             message = message[len(prefix) :]
         try:
-            reachable = reachable_names(argv)
+            reachable, unknown_roots = reachable_names(argv)
         except MachNixError:
-            reachable = []
-        _write({"error": message or f"the resolver exited with code {code}", "names": reachable})
+            reachable, unknown_roots = [], []
+        _write(
+            {
+                "error": message or f"the resolver exited with code {code}",
+                "names": reachable,
+                "unknown_roots": unknown_roots,
+            }
+        )
     else:
         sys.stderr.write(stderr.getvalue())
     return 0
@@ -89,8 +96,9 @@ def db_names(paths: Sequence[str]) -> int:
     return 0
 
 
-def reachable_names(argv: Sequence[str]) -> list[str]:
-    """The normalised names a resolution of ``lock ARGV`` could reach (module docstring)."""
+def reachable_names(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The normalised names a resolution of ``lock ARGV`` could reach (module docstring),
+    and the root names the databases do not have."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
@@ -109,6 +117,7 @@ def reachable_names(argv: Sequence[str]) -> list[str]:
     db = open_db(args)
 
     wanted: dict[str, set[str]] = {}  # name -> extras asked for
+    unknown: set[str] = set()
     queue: list[tuple[str, Iterable[str]]] = [(root.name, root.requirement.extras) for root in roots.requirements]
     while queue:
         name, extras = queue.pop()
@@ -119,6 +128,7 @@ def reachable_names(argv: Sequence[str]) -> list[str]:
         wanted[name] = (known or set()) | new_extras
         project = db.project(name)
         if project is None:
+            unknown.add(name)
             continue
         for release in project.releases.values():
             for meta in release.metadata:
@@ -131,13 +141,14 @@ def reachable_names(argv: Sequence[str]) -> list[str]:
                     if extras_named and not extras_named & wanted[name]:
                         continue
                     queue.append((canonicalize_name(requirement.name), requirement.extras))
-    return sorted(wanted)
+    root_names = {root.name for root in roots.requirements}
+    return sorted(wanted), sorted(unknown & root_names)
 
 
 def names(argv: Sequence[str]) -> int:
     """``names``: write :func:`reachable_names` (an error is written as ``{"error": …}``)."""
     try:
-        _write(reachable_names(argv))
+        _write(reachable_names(argv)[0])
     except MachNixError as error:
         _write({"error": str(error)})
     return 0
