@@ -29,7 +29,7 @@ let
   names = builtins.attrNames packages;
 
   # Tools the package set's own hooks are built with: overriding them would rebuild every
-  # package or recurse (contract doc §8.6). The set's version is kept.
+  # package or recurse (docs/nixpkgs-contract.md §9). The set's version is kept.
   buildTools = util.toSet [ "build" "installer" "pip" "pyproject-hooks" "setuptools" "wheel" "flit-core" "packaging" ];
 
   isNixpkgs = name: packages.${name}.provider == "nixpkgs";

@@ -6,7 +6,7 @@
 # hold the projects a resolution can reach: found by name, without forcing any value.
 # Each probe runs inside `tryEval` + `deepSeq`: throwing attributes, aliases that are not
 # derivations, and packages check-meta refuses are skipped, and neither `drvPath` nor
-# `outPath` is ever forced (contract doc §4).
+# `outPath` is ever forced (docs/nixpkgs-contract.md §7).
 { util }:
 let
   # What check-meta would refuse: broken, disabled (newest nixpkgs: the problem

@@ -1,5 +1,5 @@
 # Build helpers of the double: fetchurl, trivial builders, setup hooks, mkShell,
-# autoPatchelfHook, dockerTools. Signatures follow nixpkgs (see the contract doc §6, §7).
+# autoPatchelfHook, dockerTools. Signatures follow nixpkgs (docs/nixpkgs-contract.md).
 { lib, host, stdenv }:
 let
   system = host.system;

@@ -1,8 +1,8 @@
 # A test double of nixpkgs, limited to what mach-nix uses: `import ./tests/nixpkgs {}` gives a
 # `pkgs` with python3 / python311 (the host CPython), their package sets built from real PyPI
-# artifacts, and the build helpers listed in ../../lib/nixpkgs.nix. It follows the contract in
-# shared/research/nixpkgs-python-api.md §7. Run `python tests/nixpkgs/configure.py` first (the
-# test suite does it) to describe the host in host.json.
+# artifacts, and the build helpers listed in ../../lib/nixpkgs.nix. It follows
+# docs/nixpkgs-contract.md (README.md here: what it still simplifies). Run
+# `python tests/nixpkgs/configure.py` first (the test suite does it) to describe the host in host.json.
 { system ? null
 , config ? { }
 , overlays ? [ ]

@@ -2,7 +2,7 @@
 #   import ./tests/nixpkgs { overlays = [ (import ./tests/nixpkgs/scale.nix { }) ]; }
 # adds `count` synthetic recipes (and count/20 aliases of them, as nixpkgs' python-aliases.nix
 # has) to every interpreter's set through pythonPackagesExtensions: nixpkgs' python3.pkgs
-# has ~9,000 attributes (shared/research audit §4). Each is a buildPythonPackage wheel
+# has ~9,000 attributes (docs/nixpkgs-contract.md §7). Each is a buildPythonPackage wheel
 # recipe with two dependencies; none is ever built (their sources do not exist).
 #
 # `tripwire = true` makes every synthetic attribute `abort` when its value is forced

@@ -1,7 +1,7 @@
 # The double's base package set: real PyPI artifacts (pinned URL + sha256), at versions that
 # are deliberately *not* the newest, so tests can show a version being replaced inside the set.
 # Shaped like nixpkgs' python-packages.nix: one attribute per PEP 503 name, built with
-# buildPythonPackage from `self`, plus the odd cases the contract doc lists (§7).
+# buildPythonPackage from `self`, plus the odd cases of nixpkgs' set (README.md).
 { lib, buildSupport, stdenv, python, pkgs }:
 self: super:
 let
