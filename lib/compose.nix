@@ -33,7 +33,19 @@ let
   buildTools = util.toSet [ "build" "installer" "pip" "pyproject-hooks" "setuptools" "wheel" "flit-core" "packaging" ];
 
   isNixpkgs = name: packages.${name}.provider == "nixpkgs";
-  attrOf = name: packages.${name}.nixpkgs_attr or name;
+
+  # The attribute of the set that holds a lock entry's project: the lock's `nixpkgs_attr`,
+  # the name itself, or else an attribute named like a variant of it whose pname is the
+  # name (`pygobject3` for pygobject), found in the name index (built only when needed).
+  inventory = import ./inventory.nix { inherit util; };
+  byName = inventory.index basePackages;
+  isProject = name: attr:
+    let r = builtins.tryEval (util.isDerivation basePackages.${attr} && util.pythonName basePackages.${attr} == name);
+    in r.success && r.value;
+  attrOf = name:
+    let candidates = builtins.filter (isProject name) (byName.${name} or [ ]); in
+    packages.${name}.nixpkgs_attr or (
+      if basePackages ? ${name} || candidates == [ ] then name else builtins.head candidates);
   inLock = builtins.filter (dep: packages ? ${dep});
 
   # The Python dependencies of nixpkgs' recipe, as { name; version; }, read from the base set.

@@ -407,3 +407,21 @@ def test_no_evaluation_enumerates_the_package_set(nix, pkgs_expr, tmp_path):
     # The tripwire works: the one function that does enumerate the set aborts.
     full = nix.eval_json(machnix(scaled, "builtins.length (machNix.nixpkgsInventory { })"), check=False)
     assert full.returncode != 0 and "the whole package set was enumerated" in full.stderr
+
+
+def test_wheel_of_a_renamed_attribute_uses_its_recipe(nix, pkgs_expr):
+    """F12: the set has decorator only as `decorator5`; the lock's decorator wheel overrides
+    that recipe (keeping what nixpkgs gives it) and replaces both names, so recipes using
+    `decorator5` and the environment agree."""
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            """
+      let r = machNix.mkPython { requirements = "decorator"; }; ps = r.python.pkgs; in {
+        same = ps.decorator.outPath == ps.decorator5.outPath;
+        version = ps.decorator5.version == r.lock.packages.decorator.version;
+        recipe = ps.decorator.pythonImportsCheck or null;
+      }""",
+        )
+    )
+    assert facts == {"same": True, "version": True, "recipe": ["decorator"]}
