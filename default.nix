@@ -7,6 +7,8 @@
 # pypiData  the PyPI metadata database(s): a directory or a list of them, later ones winning
 #           (default: the database bundled with this checkout)
 # python    the interpreter attribute environments use by default ("python3", "python311", …)
+#
+# Type: mach-nix :: { pkgs ? Nixpkgs, pypiData ? Path | [Path], python ? String } -> (see lib/default.nix)
 { pkgs ? import <nixpkgs> { }
 , pypiData ? ./tests/data/pypi-db
 , python ? "python3"

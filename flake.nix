@@ -1,5 +1,6 @@
 {
-  description = "mach-nix: Python requirements to reproducible Nix environments, resolved offline against a pinned PyPI metadata database";
+  # (A flake's description must be a string literal.)
+  description = "mach-nix: Python requirements to reproducible Nix environments, resolved offline from PyPI metadata";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
@@ -24,7 +25,8 @@
             path = ./.;
             filter = path: type:
               let rel = builtins.substring (builtins.stringLength (toString ./.) + 1) (-1) (toString path); in
-              builtins.any (prefix: rel == prefix || builtins.substring 0 (builtins.stringLength prefix + 1) rel == prefix + "/")
+              builtins.any
+                (prefix: rel == prefix || builtins.substring 0 (builtins.stringLength prefix + 1) rel == prefix + "/")
                 [ "pyproject.toml" "README.md" "resolver" ];
           };
           build-system = [ python.pkgs.setuptools ];

@@ -1,11 +1,15 @@
 # The mach-nix Nix library. `import ./lib { pkgs; pypiData; python; }`.
+#
+# Type: machNixLib :: { pkgs :: Nixpkgs, pypiData :: Path | [Path], python :: String }
+#   -> { mkPython, mkPythonShell, mkDockerImage, mkOverlay, mkNixpkgs, mkPythonOverrides,
+#        nixpkgsInventory, gen, util, version }
 { pkgs, pypiData, python ? "python3" }:
 let
   util = import ./util.nix;
   surface = import ./nixpkgs.nix pkgs;
   builders = import ./mkPython.nix {
-    inherit util surface pkgs;
-    pypiData = util.toList pypiData;
+    inherit util surface;
+    defaultPypiData = util.toList pypiData;
     defaultPython = python;
   };
   gen = import ./gen.nix {

@@ -7,12 +7,19 @@ let
   names = import ./run-resolver.nix { inherit util surface; } {
     name = "mach-nix-db-names.json";
     inherit resolverPython;
-    script = ./db-names.py;
+    command = "db-names";
     args = map (db: "${db}") pypiData;
   };
   perName = f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
 in
 {
+  /* An environment with one package of the database, for every name it has.
+
+     Type: python :: AttrSet Derivation */
   python = perName (name: builders.mkPython { requirements = name; });
+
+  /* A layered docker image with one package of the database, for every name it has.
+
+     Type: docker :: AttrSet Derivation */
   docker = perName (name: builders.mkDockerImage { requirements = name; });
 }

@@ -1,115 +1,153 @@
-# mkPython and its views. All public builders take the same arguments and return views of
-# one result: the environment, whose passthru holds lock, pythonOverrides, python, overlay,
-# nixpkgs and dockerImage.
-{ util, surface, pkgs, pypiData, defaultPython }:
+# mkPython and its views. All public builders take the same arguments (the formal
+# arguments of `machNixWith`, defaults included) and return views of one result: the
+# environment, whose passthru holds lock, pythonOverrides, python, overlay, nixpkgs and
+# dockerImage.
+{ util, surface, defaultPypiData, defaultPython }:
 let
   parseProviders = import ./providers.nix { inherit util; };
   inventoryOf = import ./inventory.nix { inherit util; };
   resolve = import ./resolve.nix { inherit util surface; };
   compose = import ./compose.nix { inherit util surface; };
+  checkLock = import ./lock.nix { inherit surface; };
   underscoreOverrides = import ./underscore.nix { inherit util; };
   curated = import ../overrides { inherit util surface; };
 
-  defaultProviders = { _default = "wheel,sdist,nixpkgs"; };
+  /* The interpreter with `extension` composed after the packageOverrides it already has (a
+     second `override { packageOverrides = …; }` would replace those of the user's overlays);
+     `extra` may set `self`, the interpreter its passthru refers to.
 
-  knownArgs = [ "requirements" "pyproject" "extras" "providers" "packagesExtra" "_" "overridesPre"
-    "overridesPost" "tests" "python" "ignoreCollisions" "postBuild" "lock" "pypiData" ];
+     Type: withOverrides :: Derivation -> Extension -> AttrSet -> Derivation */
+  withOverrides = interpreter: extension: extra: interpreter.override (old: {
+    packageOverrides = util.composeExtensions (old.packageOverrides or (_: _: { })) extension;
+  } // extra);
 
-  /* The one result every view is taken from. */
-  machNix = argsOrList:
+  /* The one result every view is taken from; the arguments are those of mkPython (README).
+
+     Type: machNixWith :: Args -> { env, lock, pythonOverrides, python, overlay, nixpkgs, dockerImage, selectPkgs } */
+  machNixWith =
+    { requirements ? ""                               # requirements.txt text
+    , pyproject ? null                                # a pyproject.toml path
+    , extras ? [ ]                                    # its optional-dependency groups
+    , providers ? { _default = "wheel,sdist,nixpkgs"; }
+    , packagesExtra ? [ ]                             # modules join the env, programs' bin/ is linked
+    , _ ? { }                                         # small overrides (underscore.nix)
+    , overridesPre ? [ ]                              # pythonOverrides before the generated ones
+    , overridesPost ? [ ]                             # pythonOverrides after everything
+    , tests ? false                                   # run the tests of packages built from source
+    , python ? defaultPython                          # interpreter attribute name
+    , ignoreCollisions ? false
+    , postBuild ? ""
+    , lock ? null                                     # a lock file (path or parsed): no resolution
+    , pypiData ? defaultPypiData                      # database layers
+    }:
     let
-      args = if builtins.isList argsOrList then { packagesExtra = argsOrList; } else argsOrList;
-      unknown = builtins.filter (a: !(builtins.elem a knownArgs)) (builtins.attrNames args);
-      checked = if unknown != [ ] then throw "mach-nix: unknown argument `${builtins.head unknown}`; the arguments are: ${builtins.concatStringsSep ", " knownArgs}" else args;
-
-      pythonAttr = checked.python or defaultPython;
-      basePython = if builtins.isString pythonAttr then surface.interpreter pythonAttr
+      basePython = if builtins.isString python then surface.interpreter python
         else throw "mach-nix: `python` must be the name of an interpreter attribute, e.g. python = \"python311\";";
-      overridesPre = util.toList (checked.overridesPre or [ ]);
-      overridesPost = util.toList (checked.overridesPost or [ ]);
-      tests = checked.tests or false;
-      providers = parseProviders (checked.providers or defaultProviders);
-      dbs = util.toList (checked.pypiData or pypiData);
+      pre = util.toList overridesPre;
+      orders = parseProviders providers;
 
       # The set the resolver sees: nixpkgs plus overridesPre (which may add packages).
-      prePython = basePython.override { packageOverrides = util.composeManyExtensions overridesPre; };
+      prePython = withOverrides basePython (util.composeManyExtensions pre) { };
 
-      # Resolution at evaluation time. Enumerating a real nixpkgs' whole Python set costs
-      # seconds, so when `nixpkgs` is only a fallback of `_default` the first resolution sees
-      # just the packages whose own order names nixpkgs; only if it fails is it run again
-      # with the whole inventory.
-      defaultOrder = providers._default or [ "wheel" "sdist" "nixpkgs" ];
-      nixpkgsNamed = builtins.filter (n: n != "_default" && builtins.elem "nixpkgs" providers.${n}) (builtins.attrNames providers);
+      # Resolution at evaluation time. Probing a nixpkgs attribute instantiates its recipe,
+      # so only attributes named like a project the resolution can reach are probed, never
+      # the whole set (~9,000 attributes). When `nixpkgs` leads `_default`, those names come
+      # from the database first; otherwise the first resolution sees only the packages
+      # whose own order names nixpkgs, and only if it fails is it run again with the names
+      # the failed resolution could reach (when nixpkgs has any of them, and has every
+      # requested name the database lacks).
+      defaultOrder = orders._default or [ "wheel" "sdist" "nixpkgs" ];
+      nixpkgsNamed = builtins.filter (n: n != "_default" && builtins.elem "nixpkgs" orders.${n})
+        (builtins.attrNames orders);
       nixpkgsPreferred = defaultOrder != [ ] && builtins.head defaultOrder == "nixpkgs";
-      resolveWith = inventory: resolve {
-        requirements = checked.requirements or "";
-        pyproject = checked.pyproject or null;
-        extras = checked.extras or [ ];
-        inherit providers inventory;
-        pypiData = dbs;
+      resolution = resolve {
+        inherit requirements pyproject extras;
+        providers = orders;
+        pypiData = util.toList pypiData;
         python = basePython;
         inherit (surface) resolverPython;
       };
-      fullInventory = inventoryOf.all prePython.pkgs;
+      byName = inventoryOf.index prePython.pkgs;
+      inventoryFor = names: inventoryOf.forNames prePython.pkgs byName (names ++ nixpkgsNamed);
       resolved =
-        if nixpkgsPreferred then resolveWith fullInventory
+        if nixpkgsPreferred then resolution.withInventory (inventoryFor resolution.reachableNames)
         else
-          let first = resolveWith (inventoryOf.only prePython.pkgs nixpkgsNamed); in
-          if first ? error && builtins.elem "nixpkgs" defaultOrder then resolveWith fullInventory else first;
+          let
+            firstInventory = inventoryFor [ ];
+            first = resolution.withInventory firstInventory;
+            retryInventory = inventoryFor (first.names or [ ]);
+            # A requested name neither the database nor nixpkgs has (a typo): no retry helps.
+            hopeless = builtins.any (name: !(byName ? ${name})) (first.unknown_roots or [ ]);
+          in
+          if first ? error && builtins.elem "nixpkgs" defaultOrder && !hopeless && retryInventory != firstInventory
+          then resolution.withInventory retryInventory
+          else first;
 
-      lock =
-        if checked ? lock then
-          (let
-            l = if builtins.isAttrs checked.lock then checked.lock else builtins.fromJSON (builtins.readFile checked.lock);
-            lockPython = l.target.python or "";
-            lockMinor = builtins.concatStringsSep "." (builtins.genList (builtins.elemAt (builtins.splitVersion lockPython)) 2);
-            lockSystem = l.target.system or surface.system;
-            redo = "re-run `mach-nix lock --python ${basePython.version} --system ${surface.system}`";
-           in
-           if (l.version or null) != 1 then throw "mach-nix: ${toString checked.lock} is not a mach-nix lock of format version 1; regenerate it with `mach-nix lock`"
-           else if lockMinor != basePython.pythonVersion then throw "mach-nix: the lock was made for Python ${lockPython}, but `${pythonAttr}` is Python ${basePython.version}; ${redo}"
-           else if lockSystem != surface.system then throw "mach-nix: the lock was made for ${lockSystem}, but this build is for ${surface.system}; ${redo}"
-           else l)
+      theLock =
+        if lock != null then checkLock { inherit lock basePython; pythonAttr = python; }
         else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
         else resolved;
 
-      generated = compose { inherit lock tests; };
-      pythonOverrides = util.composeManyExtensions (overridesPre ++ [
+      generated = compose { lock = theLock; inherit tests; basePackages = prePython.pkgs; };
+      pythonOverrides = util.composeManyExtensions (pre ++ [
         generated.overrides
-        (curated lock)
-        (underscoreOverrides (checked._ or { }))
-      ] ++ overridesPost);
+        (curated theLock)
+        (underscoreOverrides _)
+      ] ++ util.toList overridesPost);
 
-      python = basePython.override { packageOverrides = pythonOverrides; self = python; };
+      finalPython = withOverrides basePython pythonOverrides { self = finalPython; };
       # packagesExtra: Python modules (derivations with `pythonModule`, e.g. built with
       # python.pkgs.buildPythonPackage) join the environment; any other derivation has its
       # bin/ linked into the environment's bin/ (and is in the docker image).
-      extras = util.toList (checked.packagesExtra or [ ]);
-      extraModules = builtins.filter (p: p ? pythonModule) extras;
-      extraPrograms = builtins.filter (p: !(p ? pythonModule)) extras;
+      extraPackages = util.toList packagesExtra;
+      extraModules = builtins.filter util.isPythonPackage extraPackages;
+      extraPrograms = builtins.filter (p: !(util.isPythonPackage p)) extraPackages;
       linkPrograms = builtins.concatStringsSep "\n" (map (p: ''
         if [ -d ${p}/bin ]; then
           for f in ${p}/bin/*; do [ -e "$out/bin/$(basename "$f")" ] || ln -s "$f" "$out/bin/"; done
         fi'') extraPrograms);
-      env = (python.buildEnv.override {
-        extraLibs = generated.select python.pkgs ++ extraModules;
-        ignoreCollisions = checked.ignoreCollisions or false;
-        postBuild = linkPrograms + "\n" + (checked.postBuild or "");
-      });
+      env = finalPython.buildEnv.override {
+        extraLibs = generated.select finalPython.pkgs ++ extraModules;
+        inherit ignoreCollisions;
+        postBuild = linkPrograms + "\n" + postBuild;
+      };
       overlay = final: prev: {
-        ${pythonAttr} = prev.${pythonAttr}.override { packageOverrides = pythonOverrides; self = final.${pythonAttr}; };
+        ${python} = withOverrides prev.${python} pythonOverrides { self = final.${python}; };
       };
       dockerImage = surface.buildLayeredImage {
         name = "mach-nix-python";
         tag = "latest";
         contents = [ env ] ++ extraPrograms;
-        config.Cmd = [ "${env}/bin/${python.executable or "python3"}" ];
+        config.Cmd = [ "${env}/bin/${finalPython.executable or "python3"}" ];
       };
-      nixpkgs = surface.appendOverlays [ overlay ];
     in
-    { inherit env lock pythonOverrides python overlay nixpkgs dockerImage; selectPkgs = generated.select; };
+    {
+      inherit env pythonOverrides overlay dockerImage;
+      lock = theLock;
+      python = finalPython;
+      nixpkgs = surface.appendOverlays [ overlay ];
+      selectPkgs = generated.select;
+    };
 
-  /* The environment, with the other views in passthru (and as attributes). */
+  knownArgs = builtins.attrNames (builtins.functionArgs machNixWith);
+
+  /* machNixWith, for an argument set or a list (`mkPython [ … ]` means packagesExtra), with
+     unknown arguments explained.
+
+     Type: machNix :: (Args | [Derivation]) -> Result */
+  machNix = argsOrList:
+    let
+      args = if builtins.isList argsOrList then { packagesExtra = argsOrList; } else argsOrList;
+      unknown = builtins.filter (a: !(builtins.elem a knownArgs)) (builtins.attrNames args);
+    in
+    if unknown != [ ] then
+      throw ("mach-nix: unknown argument `${builtins.head unknown}`; the arguments are: "
+        + builtins.concatStringsSep ", " knownArgs)
+    else machNixWith args;
+
+  /* The environment, with the other views in passthru (and as attributes).
+
+     Type: mkPython :: (Args | [Derivation]) -> Derivation */
   mkPython = args:
     let
       r = machNix args;
@@ -119,14 +157,38 @@ let
 in
 {
   inherit mkPython;
-  /* A shell (nix-shell / mkShell) with the environment on PATH. */
+
+  /* A shell (nix-shell / mkShell) with the environment on PATH.
+
+     Type: mkPythonShell :: (Args | [Derivation]) -> Derivation */
   mkPythonShell = args: surface.mkShell { packages = [ (machNix args).env ]; };
-  /* A layered docker image with the environment and Cmd = [ python ]. */
+
+  /* A layered docker image with the environment and Cmd = [ python ].
+
+     Type: mkDockerImage :: (Args | [Derivation]) -> Derivation */
   mkDockerImage = args: (machNix args).dockerImage;
-  /* An overlay setting the interpreter attribute to the overridden interpreter. */
+
+  /* An overlay setting the interpreter attribute to the overridden interpreter.
+
+     Type: mkOverlay :: (Args | [Derivation]) -> Overlay */
   mkOverlay = args: (machNix args).overlay;
-  /* This nixpkgs with that overlay applied. */
+
+  /* This nixpkgs with that overlay applied.
+
+     Type: mkNixpkgs :: (Args | [Derivation]) -> AttrSet */
   mkNixpkgs = args: (machNix args).nixpkgs;
-  /* The pythonOverrides extension alone (self: super: { … }). */
+
+  /* The pythonOverrides extension alone (self: super: { … }).
+
+     Type: mkPythonOverrides :: (Args | [Derivation]) -> Extension */
   mkPythonOverrides = args: (machNix args).pythonOverrides;
+
+  /* The nixpkgs inventory of an interpreter's package set, for
+     `mach-nix lock --nixpkgs-inventory FILE` (every attribute is probed: the enumeration
+     mkPython never does).
+
+     Type: nixpkgsInventory :: { python ? String, overridesPre ? [Extension] } -> [{ attr, pname, version }] */
+  nixpkgsInventory = { python ? defaultPython, overridesPre ? [ ] }:
+    let extension = util.composeManyExtensions (util.toList overridesPre); in
+    inventoryOf.all (withOverrides (surface.interpreter python) extension { }).pkgs;
 }

@@ -10,14 +10,24 @@ let
     let
       list = if builtins.isList spec then spec
         else if builtins.isString spec then util.splitComma spec
-        else throw "mach-nix: providers.${key} must be a comma-separated string or a list, e.g. \"wheel,sdist,nixpkgs\"";
+        else throw ("mach-nix: providers.${key} must be a comma-separated string or a list, "
+          + "e.g. \"wheel,sdist,nixpkgs\"");
       bad = builtins.filter (p: !(builtins.elem p known)) list;
     in
-    if bad != [ ] then throw "mach-nix: unknown provider '${builtins.head bad}' in providers.${key}; use some of: wheel, sdist, nixpkgs"
+    if bad != [ ] then
+      throw "mach-nix: unknown provider '${builtins.head bad}' in providers.${key}; use some of: wheel, sdist, nixpkgs"
     else if list == [ ] then throw "mach-nix: providers.${key} is empty; give at least one of wheel, sdist, nixpkgs"
     else list;
 in
-/* Normalise the user's `providers` (attrset; a string means `_default`). */
+/*
+  Normalise the user's `providers` (an attribute set; a string or list means `_default`).
+
+  Type: parseProviders :: (String | [String] | AttrSet (String | [String])) -> AttrSet [String]
+
+  Example:
+    parseProviders { _default = "wheel,sdist"; Numba = [ "wheel" ]; }
+    => { _default = [ "wheel" "sdist" ]; numba = [ "wheel" ]; }
+*/
 providers:
 let
   set = if builtins.isString providers || builtins.isList providers then { _default = providers; } else providers;

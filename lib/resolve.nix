@@ -1,7 +1,12 @@
-# Resolution at evaluation time: a derivation runs the resolver (`python -m mach_nix lock`)
+# Resolution at evaluation time: a derivation runs the resolver (`mach_nix.nix_builder lock`)
 # and import-from-derivation reads the lock back. A resolver error comes back as data,
-# { error = "<message>"; }, which mkPython turns into a short Nix error.
+# { error = "<message>"; names = [ … ]; }, which mkPython turns into a short Nix error (or a
+# second resolution with more of nixpkgs).
 { util, surface }:
+/*
+  Type: resolve :: { requirements, pyproject, extras, providers, pypiData, python, resolverPython }
+    -> { withInventory, reachableNames }
+*/
 { requirements          # requirements.txt text
 , pyproject ? null      # path of a pyproject.toml, or null
 , extras ? [ ]          # extras of the pyproject to install
@@ -9,27 +14,23 @@
 , pypiData              # list of DB directories (layers, later wins)
 , python                # the interpreter resolved for (its exact version is used)
 , resolverPython        # an interpreter with resolvelib, packaging, distlib
-, inventory             # see inventory.nix
 }:
 let
   requirementsFile = surface.writeText "requirements.txt" requirements;
-  inventoryFile = surface.writeText "nixpkgs-inventory.json" (builtins.toJSON inventory);
-  providerArgs = map (name: "--provider=${name}=${builtins.concatStringsSep "," providers.${name}}") (builtins.attrNames providers);
-  runLock = extraArgs: import ./run-resolver.nix { inherit util surface; } {
-    name = "mach-nix-lock.json";
-    inherit resolverPython;
-    script = ./resolve-builder.py;
-    args = [ "lock"
-      "-r" requirementsFile
+  providerArgs = map (name: "--provider=${name}=${builtins.concatStringsSep "," providers.${name}}")
+    (builtins.attrNames providers);
+  run = command: args: import ./run-resolver.nix { inherit util surface; } {
+    name = "mach-nix-${command}.json";
+    inherit resolverPython command args;
+  };
+  inputArgs = [ "-r" requirementsFile
       "--python" python.version
       "--system" surface.system
-      "--nixpkgs-inventory" inventoryFile
-      "--offline"
-    ] ++ providerArgs
-      ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
-      ++ util.optionals (pyproject != null) ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras)
-      ++ extraArgs;
-  };
+    ] ++ util.optionals (surface.glibc != null) [ "--glibc" surface.glibc ] ++ [ "--offline" ]
+    ++ providerArgs
+    ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
+    ++ util.optionals (pyproject != null)
+      ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
   # A graph-only database (docs/db-format.md §1.1) names the file-index shards it lacks:
   # fetch them (fixed-output, hashes from its manifest), put them in a directory named by
   # hash, and resolve again with that cache. A direct reference (`name @ URL#sha256=…`)
@@ -45,13 +46,29 @@ let
   cacheOf = shards: surface.runCommand "mach-nix-db-files-cache" { } (
     "mkdir $out\n" + builtins.concatStringsSep "" (map (shard: "ln -s ${shard.file} $out/${shard.sha256}\n") shards)
   );
-  rounds = fetched: round:
+  rounds = inventoryFile: fetched: round:
     let
-      result = runLock (util.optionals (fetched != [ ]) [ "--files-cache" "${cacheOf fetched}" ]);
+      result = run "lock" (inputArgs ++ [ "--nixpkgs-inventory" inventoryFile ]
+        ++ util.optionals (fetched != [ ]) [ "--files-cache" "${cacheOf fetched}" ]);
     in
     if !(result ? fetch) then result
-    else if round >= 4 then { error = "the file-index shards of the database could not be completed (fetched ${toString (builtins.length fetched)} shards); is its files_url right?"; }
-    else rounds (fetched ++ map fetchShard result.fetch) (round + 1);
+    else if round >= 4 then {
+      error = "the file-index shards of the database could not be completed "
+        + "(fetched ${toString (builtins.length fetched)} shards); is its files_url right?";
+    }
+    else rounds inventoryFile (fetched ++ map fetchShard result.fetch) (round + 1);
 in
-# The lock, or { error = "<the resolver's message>"; } (mkPython decides what to do with it).
-rounds [ ] 1
+{
+  /* The lock for a nixpkgs inventory (see inventory.nix), or { error; names; }: the
+     resolver's message and the names the resolution could reach.
+
+     Type: withInventory :: [{ attr, pname, version }] -> Lock | { error :: String, names :: [String] } */
+  withInventory = inventory: rounds (surface.writeText "nixpkgs-inventory.json" (builtins.toJSON inventory)) [ ] 1;
+
+  /* The (normalised) names a resolution of these requirements could look up in nixpkgs:
+     every project reachable in the database (an error of the input gives [ ]; the
+     resolution then reports it).
+
+     Type: reachableNames :: [String] */
+  reachableNames = let names = run "names" inputArgs; in if builtins.isList names then names else [ ];
+}

@@ -5,6 +5,12 @@
 # Applied with overridePythonAttrs (so dependencies and hooks are recomputed), or overrideAttrs
 # for derivations that have no overridePythonAttrs.
 { util }:
+/* The `_` argument as an extension.
+
+   Type: underscoreOverrides :: AttrSet (AttrSet Any) -> Extension
+
+   Example:
+     underscoreOverrides { requests.buildInputs.add = [ pkgs.zlib ]; } */
 underscore:
 let
   isSpecial = v: builtins.isAttrs v && !(util.isDerivation v) && (v ? add || v ? mod);
@@ -22,7 +28,9 @@ let
     if pkg ? overridePythonAttrs then pkg.overridePythonAttrs f else pkg.overrideAttrs f;
   # Specs grouped by normalised name (`_.Requests` and `_.requests` are the same package).
   grouped = builtins.foldl'
-    (acc: name: let attr = util.normalizeName name; in acc // { ${attr} = (acc.${attr} or [ ]) ++ [ underscore.${name} ]; })
+    (acc: name:
+      let attr = util.normalizeName name;
+      in acc // { ${attr} = (acc.${attr} or [ ]) ++ [ underscore.${name} ]; })
     { }
     (builtins.attrNames underscore);
 in

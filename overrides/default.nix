@@ -13,6 +13,9 @@ let
   applyFixes = entry: pkg:
     builtins.foldl' (p: fix: if fix.when entry then fix.apply entry p else p) pkg (fixes.${entry.name} or [ ]);
 in
+/* The curated fixes for the packages of a lock, as an extension.
+
+   Type: curated :: Lock -> Extension */
 lock: self: super: builtins.listToAttrs (map
   (name: { inherit name; value = applyFixes lock.packages.${name} super.${name}; })
   (builtins.filter (name: fixes ? ${name} && super ? ${name}) (builtins.attrNames lock.packages)))

@@ -129,8 +129,8 @@ def test_tests_off_by_default_and_check_inputs_dropped(nix, pkgs_expr):
             pkgs_expr,
             """
       let
-        off = (machNix.mkPython { requirements = "six"; }).python.pkgs.six;
-        on = (machNix.mkPython { requirements = "six"; tests = true; }).python.pkgs.six;
+        off = (machNix.mkPython { requirements = "six"; providers.six = "sdist"; }).python.pkgs.six;
+        on = (machNix.mkPython { requirements = "six"; providers.six = "sdist"; tests = true; }).python.pkgs.six;
       in { off = off.doInstallCheck; offInputs = off.nativeInstallCheckInputs; on = on.doInstallCheck; }""",
         )
     )

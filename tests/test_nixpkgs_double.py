@@ -358,3 +358,112 @@ def test_fetchurl_checks_name_and_hash(nix, pkgs_expr):
         with_pkgs(pkgs_expr, '(pkgs.fetchurl { url = "https://example.invalid/a.whl"; }).drvPath'), check=False
     )
     assert nohash.returncode != 0 and "requires a hash" in nohash.stderr
+
+
+def test_check_meta_refuses_at_evaluation(nix, pkgs_expr):
+    """Like nixpkgs' check-meta: broken, unsupported-platform and meta.problems packages keep
+    their attributes but throw on drvPath; config can allow them."""
+    expr = with_pkgs(
+        pkgs_expr,
+        """
+      let
+        ok = p: (builtins.tryEval p.drvPath).success;
+        mk = meta: pkgs.stdenv.mkDerivation { pname = "m"; version = "1"; buildCommand = "touch $out"; inherit meta; };
+        allowing = import pkgs.path { config = { allowBroken = true; problems.handlers.m.removal = "warn"; }; };
+      in {
+        broken = ok python.pkgs.locket;
+        brokenVersion = python.pkgs.locket.version;
+        brokenAvailable = python.pkgs.locket.meta.available;
+        platform = ok (mk { platforms = [ "riscv64-linux" ]; });
+        problem = ok (mk { problems.removal = { }; });
+        allowedBroken = ok allowing.python3.pkgs.locket;
+        warnedProblem = ok (allowing.stdenv.mkDerivation {
+          pname = "m"; version = "1"; buildCommand = "touch $out"; meta.problems.removal = { };
+        });
+        plain = ok (mk { });
+      }""",
+    )
+    assert nix.eval_json(expr) == {
+        "broken": False,
+        "brokenVersion": "0.2.0",
+        "brokenAvailable": False,
+        "platform": False,
+        "problem": False,
+        "allowedBroken": True,
+        "warnedProblem": True,
+        "plain": True,
+    }
+    proc = nix.eval_json(with_pkgs(pkgs_expr, "python.pkgs.locket.drvPath"), check=False)
+    assert "python3.11-locket-0.2.0’ is marked as broken, refusing to evaluate" in proc.stderr
+
+
+def test_disabled_becomes_a_meta_problem(nix, pkgs_expr):
+    """Newest nixpkgs: `disabled = true` turns into meta.problems.unsupportedPython (no
+    passthru.disabled), which overridePythonAttrs lifts by removing the problem."""
+    expr = with_pkgs(
+        pkgs_expr,
+        """
+      let
+        first = python.pkgs.first;
+        lifted = first.overridePythonAttrs (old: { meta = builtins.removeAttrs old.meta [ "problems" ]; });
+        again = lifted.overridePythonAttrs { disabled = true; };
+      in {
+        disabled = first.passthru.disabled;
+        problems = builtins.attrNames first.meta.problems;
+        refused = !(builtins.tryEval first.drvPath).success;
+        lifted = (builtins.tryEval lifted.drvPath).success;
+        againRefused = !(builtins.tryEval again.drvPath).success;
+      }""",
+    )
+    assert nix.eval_json(expr) == {
+        "disabled": False,
+        "problems": ["unsupportedPython"],
+        "refused": True,
+        "lifted": True,
+        "againRefused": True,
+    }
+
+
+def test_loader_searches_runpath_only(nix, pkgs_expr):
+    """nixpkgs' glibc does not search the host's library directories: an extension whose
+    libstdc++ is not on its RUNPATH fails its imports check, or the env that has it."""
+    unpatched = "python.pkgs.greenlet.overridePythonAttrs { dontAutoPatchelf = true; }"
+    proc = nix.build(with_pkgs(pkgs_expr, unpatched), check=False)
+    assert proc.returncode != 0
+    assert "nixpkgs' loader would not find libstdc++.so.6" in proc.stderr
+    proc = nix.build(
+        with_pkgs(
+            pkgs_expr,
+            "python.withPackages (ps: [ (ps.greenlet.overridePythonAttrs { dontAutoPatchelf = true; "
+            "pythonImportsCheck = [ ]; }) ])",
+        ),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "nixpkgs' loader would not find libstdc++.so.6" in proc.stderr
+
+
+PICKLESHARE_075 = """(pkgs.fetchurl {
+  url = "https://files.pythonhosted.org/packages/9a/41/220f49aaea88bc6fa6cba8d05ecf24676326156c23b991e80b3f2fc24c77/pickleshare-0.7.5-py2.py3-none-any.whl";
+  sha256 = "9649af414d74d4df115d5d718f82acb59c9d418196b7b4290ed47a12ce62df56";
+})"""
+
+
+def test_relax_deps_validates_metadata_like_nixpkgs(nix, pkgs_expr):
+    """Newest nixpkgs parses METADATA with packaging.metadata (validating): pickleshare
+    0.7.5's wheel says Metadata-Version 2.0, which is not a valid version."""
+    wheel = f"""python.pkgs.buildPythonPackage {{
+      pname = "pickleshare"; version = "0.7.5"; format = "wheel"; src = {PICKLESHARE_075};
+      pythonRelaxDeps = [ "pathlib2" ]; }}"""
+    proc = nix.build(with_pkgs(pkgs_expr, wheel), check=False)
+    assert proc.returncode != 0 and "'2.0' is not a valid metadata version" in proc.stderr
+    nix.build(with_pkgs(pkgs_expr, wheel.replace('pythonRelaxDeps = [ "pathlib2" ];', "")))
+
+
+def test_stdenv_does_not_unpack_wheels(nix, pkgs_expr):
+    """Only wheelUnpackHook unpacks a .whl; stdenv's unpackPhase does not know the format."""
+    proc = nix.build(
+        with_pkgs(pkgs_expr, f'pkgs.stdenv.mkDerivation {{ name = "x"; src = {PICKLESHARE_075}; }}'),
+        check=False,
+    )
+    assert proc.returncode != 0 and "do not know how to unpack source archive" in proc.stderr

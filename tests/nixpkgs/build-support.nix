@@ -1,5 +1,5 @@
 # Build helpers of the double: fetchurl, trivial builders, setup hooks, mkShell,
-# autoPatchelfHook, dockerTools. Signatures follow nixpkgs (see the contract doc §6, §7).
+# autoPatchelfHook, dockerTools. Signatures follow nixpkgs (docs/nixpkgs-contract.md).
 { lib, host, stdenv }:
 let
   system = host.system;
@@ -25,7 +25,10 @@ let
       hashAttrs =
         if hash != null && hash != "" then { outputHash = hash; outputHashAlgo = ""; }
         else if sha256 != null && sha256 != "" then { outputHash = sha256; outputHashAlgo = "sha256"; }
-        else if outputHash != null then { inherit outputHash; outputHashAlgo = if outputHashAlgo == null then "" else outputHashAlgo; }
+        else if outputHash != null then {
+          inherit outputHash;
+          outputHashAlgo = if outputHashAlgo == null then "" else outputHashAlgo;
+        }
         else throw "fetchurl requires a hash for fixed-output derivation: ${url'} (specify `hash` or `sha256`)";
       validName = builtins.match "[A-Za-z0-9+._?=-][A-Za-z0-9+._?=-]*" name' != null;
       drv = derivation ({
@@ -41,7 +44,8 @@ let
       } // hashAttrs);
     in
     if !validName then
-      throw "fetchurl: the store name '${name'}' (from ${url'}) contains characters not allowed in a store path; pass `name = \"<decoded file name>\";`"
+      throw ("fetchurl: the store name '${name'}' (from ${url'}) contains characters not allowed in a store path; "
+        + "pass `name = \"<decoded file name>\";`")
     else drv // passthru // { inherit meta passthru; };
 
   writeTextFile = { name, text, executable ? false, destination ? "", checkPhase ? "" }:
@@ -82,7 +86,11 @@ let
     });
 
   # A derivation whose nix-support/setup-hook is `script` with @name@ substituted.
-  makeSetupHook = { name, propagatedBuildInputs ? [ ], depsTargetTargetPropagated ? [ ], substitutions ? { }, passthru ? { }, meta ? { } }: script:
+  makeSetupHook =
+    { name, propagatedBuildInputs ? [ ], depsTargetTargetPropagated ? [ ], substitutions ? { }
+    , passthru ? { }, meta ? { }
+    }:
+    script:
     (stdenv.mkDerivation {
       inherit name propagatedBuildInputs;
       substitutionsJSON = builtins.toJSON substitutions;
@@ -162,10 +170,48 @@ let
   };
 
   dockerTools = import ./docker-tools.nix { inherit lib host stdenv writeText; };
+
+  # nixpkgs' replaceVars: a copy of `src` with every @name@ of `vars` substituted; a name
+  # that does not occur is an error.
+  replaceVars = src: vars: stdenv.mkDerivation {
+    name = baseNameOf (toString src);
+    varsJSON = builtins.toJSON (builtins.mapAttrs (_: toString) vars);
+    inherit src;
+    buildCommand = ''
+      ${host.python} - "$src" "$out" <<'PYEOF'
+      import json, os, sys
+      text = open(sys.argv[1]).read()
+      for key, value in json.loads(os.environ["varsJSON"]).items():
+          if "@" + key + "@" not in text:
+              sys.exit(f"replaceVars: @{key}@ does not occur in {sys.argv[1]}")
+          text = text.replace("@" + key + "@", value)
+      open(sys.argv[2], "w").write(text)
+      PYEOF
+    '';
+  };
+
+  # Setup hooks of non-Python build systems (their phases take over a build).
+  cmake = makeSetupHook { name = "cmake"; } ./builders/hooks/cmake-hook.sh;
+  rustPlatform = {
+    cargoSetupHook = makeSetupHook { name = "cargo-setup-hook"; } ./builders/hooks/cargo-setup-hook.sh;
+    maturinBuildHook = makeSetupHook { name = "maturin-build-hook"; } ./builders/hooks/maturin-build-hook.sh;
+    # The vendored crates of `src`: a fixed-output derivation. The double cannot fetch
+    # crates, so only an output already in the store satisfies it.
+    fetchCargoVendor = { src, hash, pname ? "source", version ? "", ... }: derivation {
+      name = "${pname}-${version}-vendor";
+      inherit system src;
+      builder = host.bash;
+      args = [ "-c" "echo 'fetchCargoVendor: the nixpkgs double cannot fetch crates' >&2; exit 1" ];
+      outputHashMode = "recursive";
+      outputHashAlgo = "";
+      outputHash = hash;
+    };
+  };
 in
 {
   inherit fetchurl writeTextFile writeText writeScript writeShellScript runCommand symlinkJoin
-    makeSetupHook mkShell autoPatchelfHook dockerTools;
+    makeSetupHook mkShell autoPatchelfHook dockerTools replaceVars cmake rustPlatform;
   zlib = hostLibrary "zlib" "libz.so.1" host.zlib;
-  openssl = hostLibrary "openssl" "libssl.so.3" "/usr/lib/${if system == "aarch64-linux" then "aarch64" else "x86_64"}-linux-gnu/libssl.so.3";
+  openssl = hostLibrary "openssl" "libssl.so.3"
+    "/usr/lib/${if system == "aarch64-linux" then "aarch64" else "x86_64"}-linux-gnu/libssl.so.3";
 }

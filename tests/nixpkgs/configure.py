@@ -57,6 +57,8 @@ def describe_host() -> dict:
         "ccLibs": {k: v for k, v in libs.items() if v},
         "zlib": zlib,
         "system": {"x86_64": "x86_64-linux", "aarch64": "aarch64-linux"}[os.uname().machine],
+        # The host's glibc runs every binary the double builds: it is the double's glibc.
+        "glibc": (os.confstr("CS_GNU_LIBC_VERSION") or "glibc 2.40").split()[-1],
     }
 
 

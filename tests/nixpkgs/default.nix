@@ -1,18 +1,19 @@
 # A test double of nixpkgs, limited to what mach-nix uses: `import ./tests/nixpkgs {}` gives a
 # `pkgs` with python3 / python311 (the host CPython), their package sets built from real PyPI
-# artifacts, and the build helpers listed in ../../lib/nixpkgs.nix. It follows the contract in
-# shared/research/nixpkgs-python-api.md §7. Run `python tests/nixpkgs/configure.py` first (the
-# test suite does it) to describe the host in host.json.
+# artifacts, and the build helpers listed in ../../lib/nixpkgs.nix. It follows
+# docs/nixpkgs-contract.md (README.md here: what it still simplifies). Run
+# `python tests/nixpkgs/configure.py` first (the test suite does it) to describe the host in host.json.
 { system ? null
 , config ? { }
 , overlays ? [ ]
 , host ? (if builtins.pathExists ./host.json
           then builtins.fromJSON (builtins.readFile ./host.json)
-          else throw "tests/nixpkgs/host.json is missing: run `python tests/nixpkgs/configure.py` with the interpreter the double should wrap")
+          else throw ("tests/nixpkgs/host.json is missing: run `python tests/nixpkgs/configure.py` "
+            + "with the interpreter the double should wrap"))
 }:
 let
   lib = import ./lib.nix;
-  stdenv = import ./stdenv { inherit lib host; };
+  stdenv = import ./stdenv { inherit lib host config; };
   buildSupport = import ./build-support.nix { inherit lib host stdenv; };
 
   basePkgs = self: buildSupport // {
@@ -20,7 +21,10 @@ let
     inherit (host) system;
     path = ./.;
     pythonPackagesExtensions = [ ];
-    patchelf = stdenv.mkDerivation { pname = "patchelf"; version = "host"; buildCommand = "mkdir -p $out/bin; ln -s ${host.patchelf} $out/bin/patchelf"; };
+    patchelf = stdenv.mkDerivation {
+      pname = "patchelf"; version = "host";
+      buildCommand = "mkdir -p $out/bin; ln -s ${host.patchelf} $out/bin/patchelf";
+    };
     pkgs = self;
     buildPackages = self;
     pkgsBuildHost = self;

@@ -10,6 +10,11 @@ let
       let fApplied = f final prev; prev' = prev // fApplied;
       in fApplied // g final prev';
     composeManyExtensions = builtins.foldl' composeExtensions (final: prev: { });
+    # An attribute set, `prev: attrs` or `final: prev: attrs` as an overlay.
+    toExtension = f:
+      if builtins.isFunction f then
+        (final: prev: let fPrev = f prev; in if builtins.isFunction fPrev then f final prev else fPrev)
+      else (final: prev: f);
     makeExtensible = makeExtensibleWithCustomName "extend";
     makeExtensibleWithCustomName = extenderName: rattrs:
       fix (self: rattrs self // {

@@ -15,7 +15,8 @@ import os
 import subprocess
 import sys
 
-# Provided by the C library of the toolchain (glibc), never searched for.
+# Provided by the C library of the toolchain (glibc), never searched for. (libcrypt is
+# libxcrypt's in nixpkgs, so it is not among them.)
 GLIBC = {
     "libc.so.6",
     "libm.so.6",
@@ -25,12 +26,12 @@ GLIBC = {
     "libutil.so.1",
     "libresolv.so.2",
     "libnsl.so.1",
-    "libcrypt.so.1",
     "libanl.so.1",
     "libmvec.so.1",
     "ld-linux-x86-64.so.2",
     "ld-linux-aarch64.so.1",
     "libBrokenLocale.so.1",
+    "libthread_db.so.1",
 }
 
 

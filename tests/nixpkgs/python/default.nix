@@ -25,7 +25,8 @@ let
       ln -s ${host.python} $out/bin/${executable}
       ln -s ${executable} $out/bin/python${major}
       ln -s ${executable} $out/bin/python
-      printf 'home = %s\ninclude-system-site-packages = false\nversion = %s\n' ${hostBinDir} ${host.pythonVersion} > $out/pyvenv.cfg
+      printf 'home = %s\ninclude-system-site-packages = false\nversion = %s\n' \
+        ${hostBinDir} ${host.pythonVersion} > $out/pyvenv.cfg
       cat > $out/nix-support/setup-hook <<'EOF'
       addPythonPath() { addToSearchPath PYTHONPATH "$1/${sitePackages}"; }
       addEnvHooks "$hostOffset" addPythonPath
@@ -74,7 +75,10 @@ let
           pythonOnHostForHost = python;
           pythonOnTargetForTarget = python;
           hasDistutilsCxxPatch = false;
-          meta = { platforms = [ host.system ]; description = "host CPython ${host.pythonVersion} (mach-nix test double)"; };
+          meta = {
+            platforms = [ host.system ];
+            description = "host CPython ${host.pythonVersion} (mach-nix test double)";
+          };
         };
       in
       python

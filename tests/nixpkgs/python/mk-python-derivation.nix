@@ -13,10 +13,12 @@ let
   format' =
     if pyproject != null then
       (if attrs ? format && attrs.format != null
-       then throw "${name}: `pyproject` and `format` cannot both be set; use `pyproject = true;` (format = \"pyproject\") or `format` alone"
+       then throw ("${name}: `pyproject` and `format` cannot both be set; use `pyproject = true;` "
+         + "(format = \"pyproject\") or `format` alone")
        else if pyproject then "pyproject" else "other")
     else if (attrs.format or null) != null then attrs.format
-    else throw "${name} does not configure a `format`. To build with setuptools as before, set `pyproject = true` and `build-system = [ setuptools ]`.";
+    else throw ("${name} does not configure a `format`. To build with setuptools as before, set `pyproject = true` "
+      + "and `build-system = [ setuptools ]`.");
 
   formatHooks = {
     pyproject = [ hooks.pypaBuildHook hooks.pythonRuntimeDepsCheckHook hooks.pypaInstallHook ];
@@ -30,7 +32,8 @@ let
   checkWheel =
     if format' != "wheel" then true
     else if !(lib.hasSuffix ".whl" srcName) || !(wheelNameOk srcName)
-    then throw "${name}: format = \"wheel\" needs `src` whose store name is a valid wheel file name (dist-version(-build)?-python-abi-platform.whl), got '${srcName}'"
+    then throw ("${name}: format = \"wheel\" needs `src` whose store name is a valid wheel file name "
+      + "(dist-version(-build)?-python-abi-platform.whl), got '${srcName}'")
     else true;
 
   # "Python version mismatch": a module built for another interpreter among the inputs.
@@ -38,7 +41,8 @@ let
     let bad = builtins.filter (d: builtins.isAttrs d && d ? pythonModule && d.pythonModule != null
       && (d.pythonModule.pythonVersion or null) != python.pythonVersion) inputs;
     in if bad == [ ] then inputs
-      else throw "Python version mismatch in '${name}': the Python module in ${attrName} was built for Python ${(builtins.head bad).pythonModule.pythonVersion}, this package for Python ${python.pythonVersion}";
+      else throw ("Python version mismatch in '${name}': the Python module in ${attrName} was built for Python "
+        + "${(builtins.head bad).pythonModule.pythonVersion}, this package for Python ${python.pythonVersion}");
 
   dependencies = attrs.dependencies or [ ];
   build-system = attrs.build-system or [ ];
@@ -72,7 +76,9 @@ let
     tests = { };
   } // (attrs.passthru or { });
 
-  outputs = attrs.outputs or ([ "out" ] ++ lib.optionals (builtins.elem format' [ "pyproject" "setuptools" "wheel" ]) [ "dist" ]);
+  # As nixpkgs: `dist` is appended to whatever outputs the recipe declares.
+  outputs = (attrs.outputs or [ "out" ])
+    ++ lib.optionals (builtins.elem format' [ "pyproject" "setuptools" "wheel" ]) [ "dist" ];
 
   drv = assert checkWheel; stdenv.mkDerivation (builtins.removeAttrs attrs pythonOnlyArgs // {
     inherit name pname outputs nativeBuildInputs buildInputs propagatedBuildInputs;

@@ -18,6 +18,9 @@ let
     makeWrapperArgs = builtins.toJSON makeWrapperArgs;
     buildCommand = ''
       ${host.python} ${../builders/python_env.py} "$out" ${python} "${python.sitePackages}" "${python.executable}"
+      # What nixpkgs' loader would refuse at import time (the host's loader would not).
+      ${host.python} ${../builders/loader_check.py} ${host.patchelf} $(for p in $paths; do
+        [ "$p" = ${python} ] || echo "$p"; done)
       eval "$postBuild"
     '';
     passthru = python.passthru // {

@@ -1,8 +1,34 @@
 # The double's stdenv: `mkDerivation` over real `builtins.derivation` calls, run by the
 # host's bash with setup.sh (a subset of nixpkgs' generic stdenv), plus `cc.cc.lib`.
-{ lib, host }:
+{ lib, host, config }:
 let
   system = host.system;
+
+  # A minimal check-meta (nixpkgs: pkgs/stdenv/generic/check-meta.nix): why a package may
+  # not be evaluated, or null. Refused packages keep their attributes (pname, version,
+  # meta) but throw on drvPath/outPath, as nixpkgs' do.
+  problemOf = attrs:
+    let
+      meta = attrs.meta or { };
+      name = attrs.name or "${attrs.pname or "«name-missing»"}-${attrs.version or ""}";
+      pname = attrs.pname or name;
+      licenses = lib.toList (meta.license or [ ]);
+      handlers = (config.problems or { }).handlers or { };
+      refusedProblems = builtins.filter
+        (p: ((handlers.${pname} or { }).${p} or "error") == "error")
+        (builtins.attrNames (meta.problems or { }));
+      onPlatform = builtins.elem system (meta.platforms or [ system ])
+        && !(builtins.elem system (meta.badPlatforms or [ ]));
+      refuse = why: "Package ‘${name}’ ${why}, refusing to evaluate.";
+    in
+    if (meta.broken or false) && !(config.allowBroken or false) then refuse "is marked as broken"
+    else if !onPlatform && !(config.allowUnsupportedSystem or false)
+    then refuse "is not available on the requested hostPlatform (${system})"
+    else if builtins.any (l: !(l.free or true)) licenses && !(config.allowUnfree or false)
+    then refuse "has an unfree license"
+    else if (meta.knownVulnerabilities or [ ]) != [ ] then refuse "is marked as insecure"
+    else if refusedProblems != [ ] then refuse "has problems: ${builtins.concatStringsSep ", " refusedProblems}"
+    else null;
 
   # A derivation built by a bash script with the host's tools (no stdenv: it is made here).
   # The script ends with a builtin: bash would otherwise exec the last external command,
@@ -46,12 +72,14 @@ let
               f' = final: prev:
                 let r = f prev; in if builtins.isFunction r then f final prev else r;
             in make (lib.extends f' attrsFn');
+          problem = problemOf attrs;
           result = drv // passthru // {
-            meta = { available = true; broken = false; } // (attrs.meta or { });
+            meta = (attrs.meta or { }) // { available = problem == null; };
             inherit passthru overrideAttrs;
           } // lib.optionalAttrs (attrs ? pname) { inherit (attrs) pname; }
             // lib.optionalAttrs (attrs ? version) { inherit (attrs) version; };
-        in result;
+        in
+        lib.extendDerivation (problem == null || throw problem) { } result;
     in make (self: attrsFn self);
 
   ccLib = hostCommand "gcc-lib-double" ''
@@ -70,6 +98,10 @@ in
   isLinux = true;
   isDarwin = false;
   shell = host.bash;
-  cc = { cc = ccLib // { lib = ccLib; }; };
+  cc = {
+    cc = ccLib // { lib = ccLib; };
+    # nixpkgs: the C library the toolchain links against (glibc on Linux).
+    libc = hostCommand "glibc-double" "mkdir $out" // { pname = "glibc"; version = host.glibc; };
+  };
   outPath = stdenvDir.outPath;
 }

@@ -115,7 +115,9 @@ unpackFile() {
     fi
     case "$file" in
         *.tar|*.tar.gz|*.tgz|*.tar.bz2|*.tbz2|*.tar.xz|*.txz) tar xf "$file" --no-same-owner --mode=u+w ;;
-        *.zip|*.whl) "@hostPython@" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(".")' "$file" ;;
+        # (nixpkgs needs the unzip hook for .zip, which buildPythonPackage adds for .zip
+        # sources; a .whl is unpacked by wheelUnpackHook only.)
+        *.zip) "@hostPython@" -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(".")' "$file" ;;
         *)
             local hook
             for hook in ${unpackCmdHooks[@]+"${unpackCmdHooks[@]}"}; do
@@ -161,20 +163,24 @@ installPhase() { runHook preInstall; mkdir -p "$out"; runHook postInstall; }
 installCheckPhase() { runHook preInstallCheck; runHook postInstallCheck; }
 distPhase() { runHook preDist; runHook postDist; }
 
+# As nixpkgs': outputs are only made writable here, never created. A declared output that
+# no phase wrote makes Nix fail the build ("failed to produce output path for output …").
 fixupPhase() {
     local output
     for output in $outputs; do
-        mkdir -p "${!output}"
+        if [ -e "${!output}" ]; then chmod -R u+w "${!output}"; fi
     done
     runHook preFixup
-    mkdir -p "$out/nix-support"
     if [ -n "${propagatedBuildInputs-}" ]; then
+        mkdir -p "$out/nix-support"
         echo $propagatedBuildInputs > "$out/nix-support/propagated-build-inputs"
     fi
     if [ -n "${propagatedNativeBuildInputs-}" ]; then
+        mkdir -p "$out/nix-support"
         echo $propagatedNativeBuildInputs > "$out/nix-support/propagated-native-build-inputs"
     fi
     if [ -n "${setupHook-}" ]; then
+        mkdir -p "$out/nix-support"
         cp "$setupHook" "$out/nix-support/setup-hook"
     fi
     runHook postFixup

@@ -1,39 +1,51 @@
-"""Rewrite Requires-Dist in a wheel: relax ("1" = all) or remove the named requirements."""
+"""Rewrite Requires-Dist in a wheel: relax ("1" = all) or remove the named requirements.
+
+As newest nixpkgs' python-relax-deps-hook.py, the METADATA is read with
+``packaging.metadata`` and *validated* (``Metadata.from_raw``): a wheel whose metadata is
+not valid (e.g. ``Metadata-Version: 2.0``, written by old bdist_wheel) fails the build.
+Names are compared as written (nixpkgs does not normalise them). The wheel is rewritten
+with a fresh RECORD (nixpkgs unpacks and repacks it with ``wheel``).
+"""
 
 import base64
+import email.parser
+import email.policy
 import hashlib
 import re
 import sys
 import zipfile
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.metadata import Metadata, parse_email
+
+
+def relaxed_metadata(data: bytes, relax: list[str], remove: list[str]) -> bytes:
+    raw, _unparsed = parse_email(data)
+    metadata = Metadata.from_raw(raw)  # raises on invalid metadata, as nixpkgs' hook does
+    requirements = []
+    for requirement in metadata.requires_dist or []:
+        if remove == ["1"] or requirement.name in remove:
+            continue
+        if relax == ["1"] or requirement.name in relax:
+            requirement.specifier = type(requirement.specifier)("")
+        requirements.append(requirement)
+    message = email.parser.BytesParser(policy=email.policy.compat32.clone(max_line_length=None)).parsebytes(data)
+    del message["Requires-Dist"]
+    for requirement in requirements:
+        message.set_raw("Requires-Dist", str(requirement))
+    return message.as_bytes()
 
 
 def main() -> int:
     wheel, relax, remove = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-    relax_all = relax == ["1"]
-    relax_names = {canonicalize_name(n) for n in relax if n != "1"}
-    remove_names = {canonicalize_name(n) for n in remove if n != "1"}
     with zipfile.ZipFile(wheel) as archive:
         items = [(info, archive.read(info.filename)) for info in archive.infolist()]
     out = []
     for info, data in items:
         if info.filename.endswith(".dist-info/METADATA") and info.filename.count("/") == 1:
-            lines = []
-            for line in data.decode("utf-8").split("\n"):
-                if line.startswith("Requires-Dist:"):
-                    requirement = Requirement(line.split(":", 1)[1].strip())
-                    name = canonicalize_name(requirement.name)
-                    if name in remove_names:
-                        continue
-                    if relax_all or name in relax_names:
-                        requirement.specifier = type(requirement.specifier)("")
-                        line = f"Requires-Dist: {requirement}"
-                lines.append(line)
-            data = "\n".join(lines).encode("utf-8")
+            data = relaxed_metadata(data, relax, remove)
         out.append((info, data))
     record_lines = []
+    record_name = None
     for info, data in out:
         if re.search(r"\.dist-info/RECORD$", info.filename):
             record_name = info.filename
