@@ -423,7 +423,7 @@ def time_resolve(db_path: Path, artifacts: bool = True) -> tuple[float, str]:
     ``artifacts=False``: resolution only (the graph); otherwise also the file
     index of the chosen artifacts, as ``mach-nix lock`` does.
     """
-    from mach_nix.resolve import resolve
+    from mach_nix.resolution.resolve import resolve
     from mach_nix.target import Target
 
     db = store.open_database([db_path])

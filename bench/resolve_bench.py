@@ -102,7 +102,7 @@ IN_PROCESS = """
 import statistics, sys, time
 from mach_nix.db.store import open_database
 from mach_nix.requirements import parse_requirements_file
-from mach_nix.resolve import resolve
+from mach_nix.resolution.resolve import resolve
 from mach_nix.target import Target
 db_path, reqs_path, version, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 times = []

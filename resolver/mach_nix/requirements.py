@@ -131,6 +131,18 @@ def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
     return RootRequirement(requirement=requirement, origin=origin, sha256=sha256)
 
 
+def coerce_requirements(requirements: RequirementSet | Sequence[str] | str) -> RequirementSet:
+    """Accept a :class:`RequirementSet`, a list of PEP 508 strings, or requirements.txt text."""
+    if isinstance(requirements, RequirementSet):
+        return requirements
+    if isinstance(requirements, str):
+        return parse_requirements_text(requirements)
+    result = RequirementSet()
+    for index, text in enumerate(requirements):
+        result.requirements.append(parse_requirement(text, f"<requirement {index + 1}>"))
+    return result
+
+
 def _explain_invalid(text: str, error: Exception) -> str:
     """A helpful reason why ``text`` is not a requirement."""
     if " --" in text or re.search(r"\s-[a-zA-Z]\b", text):

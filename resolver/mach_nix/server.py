@@ -42,9 +42,8 @@ def _warm_up() -> None:
     import mach_nix.cli  # noqa: F401
     import mach_nix.commands.resolve  # noqa: F401
     import mach_nix.db.store  # noqa: F401
-    import mach_nix.explain  # noqa: F401
     import mach_nix.lock  # noqa: F401
-    import mach_nix.resolve  # noqa: F401
+    import mach_nix.resolution.resolve  # noqa: F401
 
 
 def run_request(request: dict) -> dict:

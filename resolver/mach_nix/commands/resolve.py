@@ -9,8 +9,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mach_nix.errors import UsageError
+
+if TYPE_CHECKING:
+    from mach_nix.resolution.versions import VersionLists
 
 COMMON_EPILOG = """\
 inputs:
@@ -190,8 +194,8 @@ def database_paths(args: argparse.Namespace) -> list[str]:
     return paths
 
 
-def open_db(args: argparse.Namespace):
-    """Open the databases named by ``--db``/``$MACH_NIX_DB``.
+def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
+    """Open the databases named by ``--db``/``$MACH_NIX_DB``; return them with their version lists.
 
     File-index shards of a graph-only database are cached in
     :func:`~mach_nix.db.store.default_files_cache` and fetched (verified by
@@ -206,16 +210,18 @@ def open_db(args: argparse.Namespace):
     signature = tuple(_manifest_signature(p) for p in paths)
     cached = _OPENED.get(key)
     if cached is not None and cached[0] == signature:
-        return cached[1]
+        return cached[1], cached[2]
     db = open_database(paths, files_cache=caches, fetch=fetch)
-    _OPENED[key] = (signature, db)
-    return db
+    version_lists: VersionLists = {}
+    _OPENED[key] = (signature, db, version_lists)
+    return db, version_lists
 
 
-#: Databases opened by this process, with the manifest signatures they were opened at.
-#: Only a long-lived process (the resolver server) opens the same databases twice; it
-#: then reuses the projects already decoded, unless a manifest changed meanwhile.
-_OPENED: dict[tuple, tuple[tuple, object]] = {}
+#: Databases opened by this process, with the manifest signatures they were opened at and
+#: the resolver's version lists of their projects. Only a long-lived process (the resolver
+#: server) opens the same databases twice; it then reuses the projects already decoded and
+#: their parsed versions, unless a manifest changed meanwhile.
+_OPENED: dict[tuple, tuple[tuple, Any, VersionLists]] = {}
 
 
 def _manifest_signature(path: str) -> tuple:
@@ -240,7 +246,7 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True):
         parse_requirement,
         parse_requirements_file,
     )
-    from mach_nix.resolve import resolve
+    from mach_nix.resolution.resolve import resolve
     from mach_nix.target import Target
 
     target = Target.create(args.python, args.system, glibc=args.glibc, macos=args.macos_target)
@@ -259,8 +265,8 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True):
     if not requirements.requirements:
         raise UsageError("no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments")
     inventory = load_inventory(args.nixpkgs_inventory) if args.nixpkgs_inventory else Inventory()
-    db = open_db(args)
-    lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts)
+    db, version_lists = open_db(args)
+    lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts, version_lists=version_lists)
     for warning in lock.warnings:
         print(f"mach-nix: warning: {warning}", file=sys.stderr)
     return lock

@@ -1032,9 +1032,6 @@ class Database(ProjectSource):
         self.manifests = [layer.manifest for layer in self.layers]
         self.manifest = self.manifests[-1]
         self._cache: dict[str, Project | None] = {}
-        #: The resolver's per-project version lists (see :class:`mach_nix.resolve.VersionList`),
-        #: kept with the projects they index so that a long-lived process parses versions once.
-        self.version_lists: dict[str, Any] = {}
 
     releases_sorted = True
 
