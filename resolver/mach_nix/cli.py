@@ -12,7 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from mach_nix import __version__
+from mach_nix.commands import db, env, resolve, server
 from mach_nix.errors import ExitCode, MachNixError
+
+#: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
+ALL_COMMAND_MODULES = (resolve, env, db, server)
 
 DESCRIPTION = """\
 Turn Python requirements into a reproducible, Nix-built Python environment.
@@ -48,8 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     global _PARSER
     if _PARSER is not None:
         return _PARSER
-    from mach_nix.commands import ALL_COMMAND_MODULES
-
     parser = argparse.ArgumentParser(
         prog="mach-nix",
         description=DESCRIPTION,
@@ -87,7 +89,7 @@ def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], 
         return error.exit_code
     except KeyboardInterrupt:
         print("mach-nix: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception:  # a bug: show everything
         import traceback
 

@@ -24,6 +24,8 @@ class ExitCode:
     NETWORK = 5
     #: A database on disk is missing, corrupt, or of an unsupported format version.
     DATABASE = 6
+    #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
+    INTERRUPTED = 130
 
 
 class MachNixError(Exception):

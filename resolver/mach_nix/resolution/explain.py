@@ -13,7 +13,6 @@ requirements the resolver met per identifier.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Mapping, Sequence
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -71,6 +70,8 @@ def _why(requested: Requested, candidate: Candidate) -> Req | None:
 
 def unknown_project(finder: Finder, requested: Requested, name: str, reqs: Sequence[Req]) -> NotFoundError:
     """The error for a name the database does not know, with close matches."""
+    import difflib  # only on this error path: it costs every resolution a few ms to import
+
     try:
         names = finder.names()
     except Exception:  # suggestions are best effort
