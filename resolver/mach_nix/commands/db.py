@@ -208,7 +208,7 @@ example:
 
 def run_slim(args: argparse.Namespace) -> int:
     """``mach-nix db slim``."""
-    from mach_nix.db.store import write_graph_only
+    from mach_nix.db.writer import write_graph_only
 
     if not args.files_url.startswith(("https://", "http://", "file://")):
         raise UsageError(f"--files-url must be an https://, http:// or file:// URL, not {args.files_url!r}")

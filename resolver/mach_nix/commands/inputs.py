@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mach_nix.errors import UsageError
@@ -148,10 +149,11 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
     """Open the databases named by ``--db``/``$MACH_NIX_DB``; return them with their version lists.
 
     File-index shards of a graph-only database are cached in
-    :func:`~mach_nix.db.store.default_files_cache` and fetched (verified by
+    :func:`~mach_nix.db.files_cache.default_files_cache` and fetched (verified by
     sha256) unless ``--offline``.
     """
-    from mach_nix.db.store import default_files_cache, open_database
+    from mach_nix.db.files_cache import FilesCache, default_files_cache
+    from mach_nix.db.reader import open_layers
 
     caches = [default_files_cache(), *getattr(args, "files_cache", [])]
     paths = [os.path.abspath(p) for p in database_paths(args)]
@@ -161,7 +163,7 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
     cached = _OPENED.get(key)
     if cached is not None and cached[0] == signature:
         return cached[1], cached[2]
-    db = open_database(paths, files_cache=caches, fetch=fetch)
+    db = open_layers(paths, FilesCache(caches, connect=_shard_downloader if fetch else None))
     version_lists: VersionLists = {}
     _OPENED[key] = (signature, db, version_lists)
     return db, version_lists
@@ -172,6 +174,14 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
 #: server) opens the same databases twice; it then reuses the projects already decoded and
 #: their parsed versions, unless a manifest changed meanwhile.
 _OPENED: dict[tuple, tuple[tuple, Any, VersionLists]] = {}
+
+
+def _shard_downloader() -> Callable[[str], bytes]:
+    """The file-index shard downloader, made on the first fetch (most locks fetch nothing,
+    and the HTTP client costs every lock a few ms to import)."""
+    from mach_nix.db.http import shard_downloader
+
+    return shard_downloader()
 
 
 def _manifest_signature(path: str) -> tuple:

@@ -8,7 +8,7 @@ dependency metadata (:mod:`mach_nix.db.extract`, :mod:`mach_nix.db.pep517`).
   kept as is; in a changed project only files whose sha256 is new are fetched.
 * **Resumable**: every per-file result is appended to ``DIR/.partial/journal.jsonl``
   as soon as it is known; a rerun after a kill reuses it.
-* **Atomic**: the database is rewritten with :func:`mach_nix.db.store.write_database`
+* **Atomic**: the database is rewritten with :func:`mach_nix.db.writer.write_database`
   (new generation + ``os.replace`` of the manifest); the journal is deleted
   only after that.
 """
@@ -40,7 +40,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from mach_nix.db import store
 from mach_nix.db.extract import (
     ExtractError,
     build_system,
@@ -50,10 +49,13 @@ from mach_nix.db.extract import (
     read_sdist_stream,
     wheel_metadata,
 )
+from mach_nix.db.format import FILES_DIR, MANIFEST, dumps
 from mach_nix.db.http import Client, NotFound, Registry
 from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
+from mach_nix.db.reader import DatabaseLayer
 from mach_nix.db.scope import SDIST_SUFFIXES, dependency_possible, file_in_scope, parse_requirement
+from mach_nix.db.writer import write_database
 from mach_nix.errors import NetworkError, UsageError
 
 JOURNAL = Path(".partial") / "journal.jsonl"
@@ -266,7 +268,7 @@ class Journal:
         }
         if fail is not None and fail.kind == "skipped":
             line["policy"] = self.policy
-        self._handle.write(store.dumps(line) + "\n")
+        self._handle.write(dumps(line) + "\n")
         self._handle.flush()
 
     def close(self, delete: bool = False) -> None:
@@ -368,12 +370,12 @@ class Crawler:
             raise UsageError(f"--hooks must be one of {', '.join(HOOK_POLICIES)}, not {self.options.hooks!r}")
         self.client = client or Client()
         self.log = log
-        self.old: store.DatabaseLayer | None = None
-        if (self.root / store.MANIFEST).exists():
-            self.old = store.DatabaseLayer(self.root)
+        self.old: DatabaseLayer | None = None
+        if (self.root / MANIFEST).exists():
+            self.old = DatabaseLayer(self.root)
             if (
                 self.old.manifest["shard_counts"]["files"]
-                and not (self.old.path / self.old.manifest["shards_dir"] / store.FILES_DIR).is_dir()
+                and not (self.old.path / self.old.manifest["shards_dir"] / FILES_DIR).is_dir()
             ):
                 raise UsageError(
                     f"{self.root} is a graph-only database (its file index is published at "
@@ -733,7 +735,7 @@ class Crawler:
                         projects[name] = project
         projects.update(done)
         crawl_roots = self._merged_roots(roots, closure)
-        manifest = store.write_database(
+        manifest = write_database(
             self.root,
             projects.values(),
             crawl={"roots": crawl_roots, "hooks": self.options.hooks, "policy": self.policy},

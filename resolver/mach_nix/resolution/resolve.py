@@ -28,8 +28,8 @@ from collections.abc import Mapping, Sequence
 
 import resolvelib
 
+from mach_nix.db.files_cache import MissingFilesError
 from mach_nix.db.model import ProjectSource
-from mach_nix.db.store import MissingFilesError
 from mach_nix.errors import DatabaseError, ResolutionError, UsageError
 from mach_nix.inventory import Inventory
 from mach_nix.lock import Lock, build_lock
