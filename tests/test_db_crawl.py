@@ -151,7 +151,7 @@ def test_update_killed_part_way_keeps_old_db_and_resumes(tmp_path: Path) -> None
 
 
 def test_concurrent_crawl_is_refused(tmp_path: Path) -> None:
-    from mach_nix.db.crawl import Journal
+    from mach_nix.db.journal import Journal
 
     first = Journal(tmp_path)
     try:

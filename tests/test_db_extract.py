@@ -270,7 +270,7 @@ def test_real_wheel_and_sdists() -> None:
     assert meta.requires_python == ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*"
 
     crawler = Crawler("unused-db-dir", CrawlOptions(hooks="no-wheel", hook_timeout=60))
-    grouped = crawler._group_files("six", page)
+    grouped = crawler.group_files(page)
     sdist, info = next(item for item in grouped["1.0.0"] if item[0].filename == "six-1.0.0.tar.gz")
     hooked, fail = crawler.extract_now(sdist, info, release_has_wheels=False)  # sdist-only: the hook runs
     assert fail is None and hooked is not None and hooked.source == "pep517"
@@ -287,7 +287,7 @@ def test_real_pkg_info_2_2() -> None:
     page = client.simple_project("hatchling")
     assert page is not None
     crawler = Crawler("unused-db-dir", CrawlOptions(hooks="never"))
-    grouped = crawler._group_files("hatchling", page)
+    grouped = crawler.group_files(page)
     newest = max(grouped, key=lambda v: __import__("packaging.version").version.Version(v))
     sdist, info = next(item for item in grouped[newest] if not item[0].is_wheel)
     meta, fail = crawler.extract_now(sdist, info, release_has_wheels=True)

@@ -251,17 +251,7 @@ def run_update(args: argparse.Namespace) -> int:
 
 
 def _release_json(release: Any) -> dict[str, Any]:
-    metas = []
-    for meta in release.metadata:
-        metas.append(
-            {
-                "requires_dist": list(meta.requires_dist),
-                "requires_python": meta.requires_python,
-                "provides_extras": list(meta.provides_extras),
-                "build_requires": None if meta.build_requires is None else list(meta.build_requires),
-                "source": meta.source,
-            }
-        )
+    metas = [meta.to_json() for meta in release.metadata]
     return {
         "version": release.version,
         "requires_python": release.requires_python,

@@ -9,9 +9,9 @@ returns and what the crawler produces; the on-disk encoding is described in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: Base of every download URL; the path after it comes from PyPI's simple API.
 FILES_HOST = "https://files.pythonhosted.org/packages/"
@@ -41,6 +41,31 @@ class Metadata:
     provides_extras: tuple[str, ...] = ()
     build_requires: tuple[str, ...] | None = None
     source: str = "wheel"
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object with its field names (the crawl journal, ``db info --json``)."""
+        return {
+            "requires_dist": list(self.requires_dist),
+            "requires_python": self.requires_python,
+            "provides_extras": list(self.provides_extras),
+            "build_requires": None if self.build_requires is None else list(self.build_requires),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Metadata:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            KeyError, TypeError: not such an object.
+        """
+        return cls(
+            requires_dist=tuple(data["requires_dist"]),
+            requires_python=data["requires_python"],
+            provides_extras=tuple(data["provides_extras"]),
+            build_requires=None if data["build_requires"] is None else tuple(data["build_requires"]),
+            source=data["source"],
+        )
 
 
 class DistFile(NamedTuple):
