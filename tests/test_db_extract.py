@@ -21,7 +21,8 @@ from mach_nix.db.extract import (
     wheel_metadata,
 )
 from mach_nix.db.pep517 import HookLimits, HookRunner
-from mach_nix.db.scope import dependency_possible, file_in_scope, parse_requirement
+from mach_nix.db.scope import dependency_possible, file_in_scope
+from mach_nix.requirements import parse_dependency
 
 METADATA = """\
 Metadata-Version: 2.1
@@ -146,7 +147,7 @@ def test_platform_scope() -> None:
 
 def test_markers_for_every_target() -> None:
     def possible(text: str, extras: tuple[str, ...] = ()) -> bool:
-        req = parse_requirement(text)
+        req = parse_dependency(text)
         assert req is not None
         return dependency_possible(req, extras)
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mach_nix.commands.inputs import add_requirement_files
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 DB_DESCRIPTION = """\
 The PyPI metadata database: per project, every release with its files
@@ -120,14 +125,7 @@ def register(subparsers: Any) -> None:
     crawl.add_argument(
         "names", nargs="*", metavar="NAME", help="requirements (PEP 508), e.g. requests, 'flask==1.0', 'dask[complete]'"
     )
-    crawl.add_argument(
-        "-r",
-        "--requirement",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="read requirements from FILE (repeatable)",
-    )
+    add_requirement_files(crawl, "read requirements from FILE, in the syntax 'lock -r' reads (repeatable)")
     crawl.add_argument(
         "--closure", action="store_true", help="follow dependencies transitively, for every supported target"
     )
@@ -221,15 +219,33 @@ def run_slim(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def crawl_roots(names: Sequence[str], files: Sequence[str]) -> list[Requirement]:
+    """The requirements to crawl, read exactly as ``lock`` reads its inputs: ``-r FILE``
+    in requirements.txt syntax (:mod:`mach_nix.requirements`), then NAME arguments.
+
+    Constraints (``-c``) add no projects and ``--pre`` changes nothing (every
+    release is crawled), so both are accepted and have no effect here.
+
+    Raises:
+        UsageError: an unreadable file or a bad line, as for ``lock``.
+    """
+    from mach_nix.requirements import RequirementSet, parse_requirement, parse_requirements_file
+
+    requirements = RequirementSet()
+    for path in files:
+        requirements.extend(parse_requirements_file(path))
+    for index, text in enumerate(names):
+        requirements.requirements.append(parse_requirement(text, f"argument {index + 1}"))
+    return [root.requirement for root in requirements.requirements]
+
+
 def run_crawl(args: argparse.Namespace) -> int:
     """``mach-nix db crawl``."""
     from packaging.utils import canonicalize_name
 
-    from mach_nix.db.crawl import Crawler, parse_root, read_requirements_file
+    from mach_nix.db.crawl import Crawler
 
-    roots = [parse_root(n) for n in args.names]
-    for path in args.requirement:
-        roots.extend(read_requirements_file(path))
+    roots = crawl_roots(args.names, args.requirements)
     if not roots:
         raise UsageError("nothing to crawl: give NAMEs or -r FILE (see 'mach-nix db crawl --help')")
     summary = Crawler(args.db, _crawl_options(args)).run(roots, closure=args.closure)

@@ -55,14 +55,26 @@ exit codes:
 """
 
 
+def add_requirement_files(parser: argparse.ArgumentParser, help: str) -> None:
+    """Add ``-r/--requirement/--requirements FILE`` (pip's spelling first; both work)."""
+    parser.add_argument(
+        "-r",
+        "--requirement",
+        "--requirements",
+        dest="requirements",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help=help,
+    )
+
+
 def add_inputs(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by ``lock`` and ``resolve``."""
     parser.add_argument(
         "requirement", nargs="*", metavar="REQUIREMENT", help="a PEP 508 requirement, e.g. 'requests[socks]>=2.28'"
     )
-    parser.add_argument(
-        "-r", "--requirements", action="append", default=[], metavar="FILE", help="a requirements.txt file (repeatable)"
-    )
+    add_requirement_files(parser, "a requirements.txt file (repeatable)")
     parser.add_argument(
         "-c",
         "--constraints",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
@@ -53,9 +53,10 @@ from mach_nix.db.journal import FileResult, Journal
 from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
 from mach_nix.db.reader import DatabaseLayer
-from mach_nix.db.scope import SDIST_SUFFIXES, dependency_possible, file_in_scope, parse_requirement
+from mach_nix.db.scope import SDIST_SUFFIXES, dependency_possible, file_in_scope
 from mach_nix.db.writer import write_database
 from mach_nix.errors import NetworkError, UsageError
+from mach_nix.requirements import parse_dependency
 
 #: Failure kinds that are not cached: they depend on policy or on the network.
 TRANSIENT_KINDS = frozenset({"skipped", "download"})
@@ -120,36 +121,6 @@ class Summary:
         if self.invalid_requirements:
             lines.append(f"unparseable Requires-Dist lines skipped while following: {self.invalid_requirements}")
         return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- requirements
-
-
-def read_requirements_file(path: str | os.PathLike[str]) -> list[Requirement]:
-    """Parse a requirements file: one PEP 508 requirement per line, ``#`` comments.
-
-    Raises:
-        UsageError: unreadable file or an invalid line (pip options are rejected).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot read requirements file {os.fspath(path)!r}: {error.strerror}") from None
-    out = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append(parse_root(line, f"{os.fspath(path)}:{number}"))
-    return out
-
-
-def parse_root(text: str, where: str = "command line") -> Requirement:
-    """Parse one root requirement or raise :class:`UsageError`."""
-    try:
-        return Requirement(text)
-    except InvalidRequirement as error:
-        raise UsageError(f"invalid requirement {text!r} ({where}): {error}") from None
 
 
 # --------------------------------------------------------------------------- crawl state
@@ -659,7 +630,7 @@ class _CrawlRun:
                     if key in seen:
                         continue
                     seen.add(key)
-                    req = parse_requirement(line)
+                    req = parse_dependency(line)
                     if req is None:
                         self.summary.invalid_requirements += 1
                         continue

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -145,11 +145,3 @@ def dependency_possible(requirement: Requirement, extras: Iterable[str]) -> bool
     if requirement.marker is None:
         return True
     return _marker_possible(requirement.marker, frozenset(str(canonicalize_name(e)) for e in extras))
-
-
-def parse_requirement(text: str) -> Requirement | None:
-    """Parse a PEP 508 string; ``None`` when it is invalid (recorded, not fatal)."""
-    try:
-        return Requirement(text)
-    except InvalidRequirement:
-        return None

@@ -11,12 +11,13 @@ extras. Invalid entries and unevaluable markers are skipped with a warning
 from __future__ import annotations
 
 from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from mach_nix.errors import UsageError
 from mach_nix.requirements import RequirementSet, RootRequirement
+from mach_nix.requirements import parse_dependency as parse_dependency_uncached
 from mach_nix.resolution.candidates import Candidate, Req, identifier
 from mach_nix.target import Target
 
@@ -30,14 +31,10 @@ _PARSED: dict[str, Requirement | None] = {}
 
 
 def parse_dependency(text: str) -> Requirement | None:
-    """Parse a ``Requires-Dist`` string (cached); ``None`` when it is invalid."""
+    """:func:`mach_nix.requirements.parse_dependency`, cached; ``None`` when invalid."""
     requirement = _PARSED.get(text, False)
     if requirement is False:
-        try:
-            requirement = Requirement(text)
-        except (InvalidRequirement, InvalidSpecifier, ValueError):
-            requirement = None
-        _PARSED[text] = requirement
+        requirement = _PARSED[text] = parse_dependency_uncached(text)
     return requirement  # type: ignore[return-value]
 
 
