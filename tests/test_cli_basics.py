@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import mach_nix
+from mach_nix.errors import EXIT_CODES, ExitCode, describe_exit_codes
 from nixhelpers import REPO
 
 
@@ -22,6 +24,16 @@ def test_help_lists_commands_and_exit_codes():
     out = run("--help").stdout
     for word in ("lock", "resolve", "env", "db", "exit codes"):
         assert word in out
+    for command in ([], ["lock"], ["resolve"], ["env"]):
+        assert describe_exit_codes() in run(*command, "--help").stdout, command
+
+
+def test_exit_codes_have_one_text_everywhere():
+    codes = {v: k for k, v in vars(ExitCode).items() if not k.startswith("_")}
+    assert set(EXIT_CODES) == set(codes), "every ExitCode needs its meaning in EXIT_CODES"
+    readme = (REPO / "README.md").read_text()
+    table = dict(re.findall(r"^\| (\d+) \| (.+?) \|$", readme, re.M))
+    assert {int(code): meaning for code, meaning in table.items()} == EXIT_CODES
 
 
 def test_no_command_is_a_usage_error():

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from mach_nix import __version__
 from mach_nix.commands import db, env, resolve, server
-from mach_nix.errors import ExitCode, MachNixError
+from mach_nix.errors import ExitCode, MachNixError, describe_exit_codes
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
 ALL_COMMAND_MODULES = (resolve, env, db, server)
@@ -36,10 +36,7 @@ typical use:
   mach-nix server start                         keep the resolver warm: lock/resolve in ~15-40 ms
 
 exit codes:
-  0 success   2 bad usage or input   3 unsatisfiable requirements
-  4 name/version/artifact not in the DB   5 registry unreachable
-  6 database missing or corrupt   1 internal error (a bug: please report it)
-
+{exit_codes}
 Run 'mach-nix COMMAND --help' for the options of one command.
 """
 
@@ -55,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mach-nix",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG.format(exit_codes=describe_exit_codes()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-V", "--version", action="version", version=f"mach-nix {__version__}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mach_nix.commands.inputs import add_requirement_files
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
+from mach_nix.platforms import SYSTEMS, python_range
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -23,7 +24,7 @@ release, so a small DB of your own can add a package the pinned one lacks.
 Format: docs/db-format.md.
 """
 
-CRAWL_EPILOG = """\
+CRAWL_EPILOG = f"""\
 examples:
   mach-nix db crawl --db ./my-db --closure requests
       add requests and everything it can depend on (all versions) to ./my-db
@@ -33,9 +34,10 @@ examples:
 
 Existing projects of the DB that the crawl does not reach are kept. The write is
 atomic; an interrupted crawl resumes from DIR/.partial/ when rerun.
-With --closure, dependencies are followed for every supported target
-(CPython 3.8-3.14 on x86_64/aarch64 Linux and x86_64/arm64 macOS), for the extras
-named, from the releases that match each requirement's version specifier.
+With --closure, dependencies are followed for every supported target, for the
+extras named, from the releases that match each requirement's version specifier.
+Supported targets: CPython {python_range()} on
+{", ".join(SYSTEMS)}.
 """
 
 UPDATE_EPILOG = """\

@@ -13,7 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mach_nix.errors import UsageError
+from mach_nix.errors import UsageError, describe_exit_codes
+from mach_nix.platforms import SYSTEMS, python_range
 
 if TYPE_CHECKING:
     from mach_nix.lock import Lock
@@ -49,10 +50,7 @@ database:
   sha256, into ~/.cache/mach-nix/files ($MACH_NIX_CACHE); --offline forbids it.
 
 exit codes:
-  0 ok   2 bad usage or input   3 requirements conflict   4 name, version or
-  artifact not in the database (or not for the target)   6 database missing
-  or corrupt   1 internal error (a bug)
-"""
+""" + describe_exit_codes()
 
 
 def add_requirement_files(parser: argparse.ArgumentParser, help: str) -> None:
@@ -103,13 +101,13 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
         "--python",
         default="3.11",
         metavar="VERSION",
-        help="target CPython: 3.8 … 3.14, as 3.11 or exactly 3.11.7 (default: 3.11)",
+        help=f"target CPython: {python_range()}, as 3.11 or exactly 3.11.7 (default: 3.11)",
     )
     parser.add_argument(
         "--system",
         default="x86_64-linux",
         metavar="SYSTEM",
-        help="target Nix system: x86_64-linux, aarch64-linux, x86_64-darwin, aarch64-darwin (default: x86_64-linux)",
+        help=f"target Nix system: {', '.join(SYSTEMS)} (default: x86_64-linux)",
     )
     parser.add_argument("--glibc", metavar="2.X", help="newest glibc for manylinux wheels (default: 2.40)")
     parser.add_argument("--macos-target", metavar="X.Y", help="macOS deployment target for darwin wheels")

@@ -50,10 +50,10 @@ from mach_nix.db.extract import (
 from mach_nix.db.format import FILES_DIR, MANIFEST
 from mach_nix.db.http import Client, NotFound, Registry
 from mach_nix.db.journal import FileResult, Journal
-from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
+from mach_nix.db.model import FILES_HOST, SDIST_SUFFIXES, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
 from mach_nix.db.reader import DatabaseLayer
-from mach_nix.db.scope import SDIST_SUFFIXES, dependency_possible, file_in_scope
+from mach_nix.db.scope import dependency_possible, file_in_scope
 from mach_nix.db.writer import write_database
 from mach_nix.errors import NetworkError, UsageError
 from mach_nix.requirements import parse_dependency

@@ -16,6 +16,13 @@ from typing import Any, NamedTuple
 #: Base of every download URL; the path after it comes from PyPI's simple API.
 FILES_HOST = "https://files.pythonhosted.org/packages/"
 
+#: File name suffixes of the source distributions the database keeps, in the
+#: resolver's order of preference when a release has several.
+SDIST_SUFFIXES: tuple[str, ...] = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
+
+#: Build requirements of an sdist that declares none (PEP 517's default backend).
+DEFAULT_BUILD_REQUIRES: tuple[str, ...] = ("setuptools>=40.8.0",)
+
 
 @dataclass(frozen=True)
 class Metadata:
@@ -28,8 +35,8 @@ class Metadata:
         provides_extras: ``Provides-Extra`` names, normalised.
         build_requires: for sdists, the build requirements (``[build-system]
             requires`` of pyproject.toml, else ``setup_requires`` where readable,
-            else the PEP 517 default ``setuptools>=40.8.0``); ``None`` for wheels
-            or when unknown.
+            else the PEP 517 default :data:`DEFAULT_BUILD_REQUIRES`); ``None`` for
+            wheels or when unknown.
         source: how the metadata was obtained: ``"wheel"`` (the wheel's
             METADATA), ``"pep658"`` (the registry's ``.metadata`` file),
             ``"pkg-info"`` (an sdist's trustworthy PKG-INFO, Metadata >= 2.2) or

@@ -18,16 +18,13 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from mach_nix.db.model import DistFile, Metadata, Project, Release
+from mach_nix.db.model import SDIST_SUFFIXES, DistFile, Metadata, Project, Release
 from mach_nix.errors import NotFoundError, UsageError
 from mach_nix.inventory import Inventory, NixpkgsPackage
 from mach_nix.providers import ProviderConfig
 from mach_nix.resolution.candidates import Candidate, Req
 from mach_nix.resolution.versions import ProjectIndex, VersionList
 from mach_nix.target import Target
-
-#: sdist file suffixes, in order of preference.
-_SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 
 #: Tags of wheel file names, shared by every resolution of the process (a long-lived
 #: process, the resolver server, meets the same file names again and again).
@@ -138,7 +135,7 @@ class Finder:
         borrowed: Metadata | None = None
         for dist in release.files:
             lower = dist.filename.lower()
-            if dist.is_wheel or not lower.endswith(_SDIST_SUFFIXES):
+            if dist.is_wheel or not lower.endswith(SDIST_SUFFIXES):
                 continue
             meta = self._usable_metadata(release, dist)
             if meta is None and borrow and release.metadata_of(dist) is None:
@@ -152,7 +149,7 @@ class Finder:
                 meta = borrowed
             if meta is None:
                 continue
-            suffix_rank = next(i for i, s in enumerate(_SDIST_SUFFIXES) if lower.endswith(s))
+            suffix_rank = next(i for i, s in enumerate(SDIST_SUFFIXES) if lower.endswith(s))
             key = (dist.yanked is not None, meta is borrowed, suffix_rank, dist.filename)
             if best is None or key < best[0]:
                 best = (key, dist, meta)

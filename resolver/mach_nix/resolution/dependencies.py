@@ -15,14 +15,12 @@ from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
+from mach_nix.db.model import DEFAULT_BUILD_REQUIRES
 from mach_nix.errors import UsageError
 from mach_nix.requirements import RequirementSet, RootRequirement
 from mach_nix.requirements import parse_dependency as parse_dependency_uncached
 from mach_nix.resolution.candidates import Candidate, Req, identifier
 from mach_nix.target import Target
-
-#: Build requirements assumed for an sdist whose own are unknown (PEP 517's default).
-DEFAULT_BUILD_REQUIRES: tuple[str, ...] = ("setuptools>=40.8.0",)
 
 #: Parsed ``Requires-Dist`` strings (``None``: invalid), shared by every resolution of the
 #: process: parsed requirements are never modified, and a long-lived process (the resolver
