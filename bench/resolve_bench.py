@@ -17,7 +17,7 @@ What it does:
      *cold* (``MACH_NIX_NO_SERVER=1``: interpreter start, imports, opening the
      DB, resolution, the lock) and *server* (``mach-nix server start`` first:
      the command hands its arguments to the warm resolver process and prints
-     the answer, see ``mach_nix/server.py``; same output bytes);
+     the answer, see ``mach_nix/server/``; same output bytes);
    * ``pip install --dry-run --ignore-installed --quiet --report FILE -r reqs.txt``
      (warm HTTP cache; pip still revalidates with PyPI where the cache says so);
    * ``uv pip compile --offline --quiet reqs.txt`` (warm cache, no network);
