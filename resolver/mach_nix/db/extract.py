@@ -292,3 +292,177 @@ def pkg_info_is_reliable(version: str, dynamic: set[str]) -> bool:
     except InvalidVersion:
         return False
     return "requires-dist" not in dynamic
+
+
+# --------------------------------------------------------------------------- static read
+
+
+class _NotStatic(Exception):
+    """A value of setup.py that cannot be known without running it."""
+
+
+def _cfg_list(value: str) -> list[str]:
+    items = []
+    for line in value.splitlines() if "\n" in value.strip() else value.split(";" if ";" in value else "\n"):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            items.append(line)
+    return items
+
+
+def _setup_cfg_metadata(text: bytes) -> dict[str, Any]:
+    """``install_requires``, ``extras_require`` and ``python_requires`` of a setup.cfg (those present)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text.decode("utf-8", errors="replace"))
+    except configparser.Error:
+        raise _NotStatic("setup.cfg does not parse") from None
+    out: dict[str, Any] = {}
+    if parser.has_option("options", "install_requires"):
+        out["install_requires"] = [r for r in _cfg_list(parser.get("options", "install_requires")) if r != ";"]
+    if parser.has_option("options", "python_requires"):
+        out["python_requires"] = parser.get("options", "python_requires").strip() or None
+    if parser.has_section("options.extras_require"):
+        out["extras_require"] = {k: _cfg_list(v) for k, v in parser.items("options.extras_require")}
+    return out
+
+
+def _setup_py_metadata(text: bytes) -> dict[str, Any]:
+    """The literal ``install_requires`` / ``extras_require`` / ``python_requires`` of setup.py's one setup() call.
+
+    A keyword may be a literal or a name bound exactly once (anywhere in the file) to a
+    literal and never changed in place; lists may be added with ``+``. Anything else (a
+    ``**kwargs``, a file read, a second ``setup()`` call) makes the file not static.
+    """
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        raise _NotStatic("setup.py is not Python 3") from None
+    bound: dict[str, list[ast.expr]] = {}
+    changed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bound.setdefault(target.id, []).append(node.value)
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Subscript) and isinstance(sub.value, ast.Name):
+                        changed.add(sub.value.id)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and isinstance(node.target, ast.Name):
+            changed.add(node.target.id)
+        elif isinstance(node, (ast.For, ast.With, ast.comprehension)):
+            for sub in ast.walk(node.target if not isinstance(node, ast.With) else node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    changed.add(sub.id)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.attr in {"append", "extend", "insert", "update", "remove", "pop", "setdefault", "clear"}
+        ):
+            changed.add(node.func.value.id)
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == "setup")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "setup")
+        )
+    ]
+    if len(calls) != 1:
+        raise _NotStatic(f"setup.py has {len(calls)} setup() calls")
+    if any(keyword.arg is None for keyword in calls[0].keywords):
+        raise _NotStatic("setup() takes **keywords")
+
+    def value(node: ast.expr, depth: int = 0) -> Any:
+        if depth > 8:
+            raise _NotStatic("too deep")
+        try:
+            return ast.literal_eval(node)
+        except (ValueError, SyntaxError, TypeError):
+            pass
+        if isinstance(node, ast.Name) and node.id not in changed and len(bound.get(node.id, ())) == 1:
+            return value(bound[node.id][0], depth + 1)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = value(node.left, depth + 1), value(node.right, depth + 1)
+            if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+                return [*left, *right]
+        raise _NotStatic(f"{ast.unparse(node)[:60]} is computed")
+
+    out: dict[str, Any] = {}
+    for keyword in calls[0].keywords:
+        if keyword.arg in {"install_requires", "extras_require", "python_requires"}:
+            out[keyword.arg] = value(keyword.value)
+    return out
+
+
+def _requirement_lines(install: Any, extras: Any) -> list[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    def items(raw: Any) -> list[str]:
+        if isinstance(raw, str):
+            raw = raw.splitlines()
+        if not isinstance(raw, (list, tuple)) or not all(isinstance(r, str) for r in raw):
+            raise _NotStatic("requirements are not strings")
+        return [r.split("#", 1)[0].strip() for r in raw if r.split("#", 1)[0].strip()]
+
+    lines = items(install or [])
+    if not isinstance(extras or {}, dict):
+        raise _NotStatic("extras_require is not a dict")
+    for key, raw in sorted((extras or {}).items()):
+        name, _, condition = str(key).partition(":")
+        for item in items(raw):
+            base, _, own = item.partition(";")
+            markers = [f"({m.strip()})" for m in (own, condition) if m.strip()]
+            if name.strip():
+                markers.append(f'extra == "{canonicalize_name(name.strip())}"')
+            lines.append(base.strip() + ("; " + " and ".join(markers) if markers else ""))
+    for line in lines:
+        try:
+            Requirement(line)
+        except InvalidRequirement:
+            raise _NotStatic(f"{line!r} is not a requirement") from None
+    return lines
+
+
+def static_metadata(contents: SdistContents, build_requires: tuple[str, ...] | None = None) -> Metadata | None:
+    """Dependency metadata read from an sdist without running it (source ``"static"``), or ``None``.
+
+    The stand-in for a hook that failed for want of something on the build machine: a
+    PKG-INFO of Metadata-Version 2.1 or newer (it lists ``Requires-Dist`` as the author's
+    build computed them), else the literal keywords of setup.py's ``setup()`` call, completed
+    by setup.cfg's ``[options]``. ``None`` when any of them is computed.
+    """
+    if contents.pkg_info is not None:
+        meta, version, _ = parse_core_metadata(contents.pkg_info, "static", build_requires)
+        try:
+            if Version(version) >= Version("2.1"):
+                return meta
+        except InvalidVersion:
+            pass
+        requires_python = meta.requires_python
+    else:
+        requires_python = None
+    try:
+        found: dict[str, Any] = {}
+        if contents.setup_cfg is not None:
+            found.update(_setup_cfg_metadata(contents.setup_cfg))
+        if contents.setup_py is not None:
+            found.update(_setup_py_metadata(contents.setup_py))
+        elif contents.setup_cfg is None:
+            return None
+        lines = _requirement_lines(found.get("install_requires"), found.get("extras_require"))
+    except _NotStatic:
+        return None
+    python = found.get("python_requires", requires_python)
+    extras = found.get("extras_require") or {}
+    return Metadata(
+        requires_dist=tuple(lines),
+        requires_python=str(python).strip() or None if python is not None else None,
+        provides_extras=tuple(
+            sorted({str(canonicalize_name(str(k).partition(":")[0])) for k in extras if str(k).partition(":")[0]})
+        ),
+        build_requires=build_requires,
+        source="static",
+    )

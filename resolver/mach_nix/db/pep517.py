@@ -1,53 +1,77 @@
-"""Run an sdist's PEP 517 ``prepare_metadata_for_build_wheel`` hook, confined.
+"""Run an sdist's PEP 517 ``prepare_metadata_for_build_wheel`` hook, confined, retrying known failures.
 
-This executes untrusted code (the project's build backend and setup.py). The
-confinement, documented in ``docs/db-format.md``:
+This executes untrusted code (the project's build backend and setup.py). Every run is a
+sandbox of its own (:mod:`mach_nix.db.hook_sandbox`: namespaces, its own uid, a read-only
+file system but for its build directory, no sockets, limits, nothing outlives it); the
+threat model and what is not defended are in ``docs/security.md``. Inside:
 
-* a fresh temporary directory is the child's cwd, HOME and TMPDIR; the sdist is
-  unpacked there with tarfile's ``data`` filter (no absolute paths, links out,
-  devices); nothing else is passed to it;
-* the child runs ``python -I -S`` (no user site, no PYTHONPATH, no site-packages
-  of the crawler's interpreter) with an emptied environment; only the build
-  environment (``[build-system] requires`` installed by pip from PyPI with
-  ``--only-binary :all:`` into a throwaway ``--target`` dir, so installing runs
-  no code) is put on ``sys.path``;
-* limits set with ``setrlimit`` before exec: address space (memory), CPU
-  seconds, file size, open files; plus a wall-clock timeout after which the
-  whole process group is killed;
-* when available, ``unshare --net`` gives it a network namespace without any
-  interface (no network), and when the crawler runs as root ``setpriv`` drops
-  it to ``nobody`` (so it cannot write outside its temp dir);
-* not confined: reading world-readable files of the machine. The strict form is
-  the Nix derivation sketched in the format doc (the Nix sandbox).
+* the hook interpreter (the crawler's base interpreter, or ``MACH_NIX_HOOK_PYTHON``) runs
+  ``-I -S`` (no user site, no ``PYTHONPATH``, no site-packages) with an emptied environment;
+  the build environment (``[build-system] requires``, :mod:`mach_nix.db.hook_env`) is the
+  only thing added to ``sys.path``;
+* the sdist is unpacked by the crawler with tarfile's ``data`` filter into ``/build/src``;
+  the METADATA comes back through the run's own result pipe, nothing else is read back.
+
+:meth:`HookRunner.metadata` runs the hook up to :data:`~mach_nix.db.hook_retry.MAX_ATTEMPTS`
+times, each retry fixing the last failure's known cause (:mod:`mach_nix.db.hook_retry`:
+an older setuptools, a missing build requirement, placeholder README/LICENSE files,
+``collections`` ABC aliases). Python-2-only code is reported as kind ``python2-only``. When
+the hook still fails for want of something of the build machine, a static read of the
+sdist (:func:`~mach_nix.db.extract.static_metadata`) stands in, with source ``"static"``.
+No path of the crawl machine appears in a recorded reason: inside the sandbox everything
+has a fixed path, and the interpreter's standard library is written ``<stdlib>``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
-import resource
 import shutil
 import signal
-import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
+import weakref
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mach_nix.db.extract import ExtractError, build_system, parse_core_metadata, read_sdist
+from mach_nix.db.extract import ExtractError, build_system, parse_core_metadata, read_sdist, static_metadata
+from mach_nix.db.hook_env import BuildEnvs
+from mach_nix.db.hook_retry import (
+    MAX_ATTEMPTS,
+    Attempt,
+    environmental,
+    error_line,
+    local_modules,
+    next_attempt,
+    python2_only,
+)
+from mach_nix.db.hook_sandbox import (
+    BUILD_INSIDE,
+    PYTHON_INSIDE,
+    Sandbox,
+    SandboxLimits,
+    SandboxUnavailable,
+    remove_tree,
+)
 from mach_nix.db.model import Metadata
 
-#: Code run in the child: import the backend, call the hook, print METADATA.
+__all__ = ["HookLimits", "HookRunner", "SandboxUnavailable"]
+
+#: Code run in the sandbox: import the backend, call the hook, write METADATA to fd 3.
 RUNNER = r"""
 import importlib, json, os, site, sys
-src, outdir, backend, backend_path, env_dir = sys.argv[1:6]
+src, outdir, backend, backend_path, env_dir, compat = sys.argv[1:7]
 if env_dir:
     site.addsitedir(env_dir)
+if compat == "1":
+    import collections, collections.abc
+    for name in collections.abc.__all__:
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
 for p in json.loads(backend_path):
     sys.path.insert(0, os.path.join(src, p))
 sys.path.insert(0, src) if backend.startswith("setuptools.build_meta:__legacy__") else None
@@ -59,8 +83,7 @@ for attr in filter(None, obj.split(".")):
 prepare = getattr(hooks, "prepare_metadata_for_build_wheel", None)
 if prepare is not None:
     name = prepare(outdir, {})
-    path = os.path.join(outdir, name, "METADATA")
-    with open(path, "rb") as f:
+    with open(os.path.join(outdir, name, "METADATA"), "rb") as f:
         data = f.read()
 else:
     import zipfile
@@ -68,86 +91,71 @@ else:
     with zipfile.ZipFile(os.path.join(outdir, whl)) as z:
         name = next(n for n in z.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
         data = z.read(name)
-sys.stdout.write("\n@@MACH-NIX-METADATA@@\n" + data.decode("utf-8", "replace"))
+with os.fdopen(3, "wb") as result:
+    result.write(data)
 """
 
-MARKER = "\n@@MACH-NIX-METADATA@@\n"
-
-
-def _probe(cmd: list[str]) -> bool:
-    try:
-        return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-#: Environment variables pip needs to reach the index, passed through to the pip that
-#: installs build requirements (everything else is cleared).
-_PIP_NETWORK_ENV = frozenset(
-    {
-        "PIP_CERT",
-        "PIP_INDEX_URL",
-        "PIP_EXTRA_INDEX_URL",
-        "PIP_TRUSTED_HOST",
-        "PIP_DEFAULT_TIMEOUT",
-        "SSL_CERT_FILE",
-        "SSL_CERT_DIR",
-        "REQUESTS_CA_BUNDLE",
-        "NIX_SSL_CERT_FILE",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    }
-)
+#: The sdist's top directory inside the sandbox (its name is the archive's own top directory).
+SRC_INSIDE = BUILD_INSIDE + "/src"
+ENV_INSIDE = "/env"
 
 
 @dataclass
 class HookLimits:
-    """Resource limits of one hook run."""
+    """Resource limits of one hook run (see :class:`~mach_nix.db.hook_sandbox.SandboxLimits`)."""
 
     timeout: float = 120.0
     memory_bytes: int = 2 * 1024**3
     file_bytes: int = 512 * 1024**2
+    processes: int = 128
+
+    def sandbox(self) -> SandboxLimits:
+        """These limits as the sandbox takes them."""
+        return SandboxLimits(
+            wall=self.timeout, memory=self.memory_bytes, file_size=self.file_bytes, processes=self.processes
+        )
 
 
 class HookRunner:
-    """Runs PEP 517 metadata hooks in confined child processes.
+    """Runs PEP 517 metadata hooks, each in a sandbox of its own; safe to call from many threads.
 
-    Build environments are cached per distinct set of build requirements for
-    the runner's lifetime; call :meth:`close` (or use as a context manager) to
-    delete them.
+    Build environments are installed once per runner (one crawl) and shared; :meth:`close`
+    (or leaving the ``with`` block) deletes them.
+
+    Args:
+        limits: per-run limits.
+        python: the interpreter hooks run on (default ``MACH_NIX_HOOK_PYTHON``, else the
+            crawler's own base interpreter).
+        pip_args: index arguments for installing build requirements (default: the user's
+            index); e.g. ``("--no-index", "--find-links", DIR)``.
+
+    Raises:
+        SandboxUnavailable: hooks cannot be confined here, or the interpreter does not run
+            as the confinement user on its own standard library (the message says the fix).
     """
 
-    def __init__(self, limits: HookLimits | None = None, python: str = sys.executable) -> None:
-        """Create a runner with a private workspace in the system temp dir."""
+    def __init__(
+        self, limits: HookLimits | None = None, python: str | None = None, pip_args: Sequence[str] | None = None
+    ) -> None:
         self.limits = limits or HookLimits()
-        self.python = python
         self.workspace = Path(tempfile.mkdtemp(prefix="mach-nix-hooks-"))
-        os.chmod(self.workspace, 0o755)
-        self._envs: dict[str, Path | ExtractError] = {}
-        self._lock = threading.Lock()
-        self._env_locks: dict[str, threading.Lock] = {}
-        self.wrap: list[str] = []
-        if shutil.which("unshare") and _probe(["unshare", "--net", "true"]):
-            self.wrap += ["unshare", "--net"]
-        if os.geteuid() == 0 and shutil.which("setpriv"):
-            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-            if _probe(cmd + ["true"]):
-                self.wrap += cmd
-                self.drop_to_nobody = True
-            else:
-                self.drop_to_nobody = False
-        else:
-            self.drop_to_nobody = False
+        try:
+            self.sandbox = Sandbox(
+                python or os.environ.get("MACH_NIX_HOOK_PYTHON") or sys.executable, self.workspace / "runs"
+            )
+            self.sandbox.probe()
+        except BaseException:
+            remove_tree(self.workspace)
+            raise
+        version = self.sandbox.interpreter.version.split()[0]
+        self.envs = BuildEnvs(self.workspace / "envs", ".".join(version.split(".")[:2]), pip_args)
+        self.runs = 0
+        # a runner never closed (an abandoned crawl) still leaves no workspace behind
+        self._cleanup = weakref.finalize(self, remove_tree, self.workspace)
 
     def close(self) -> None:
-        """Delete the workspace and cached build environments."""
-        shutil.rmtree(self.workspace, ignore_errors=True)
+        """Delete the workspace and the build environments."""
+        self._cleanup()
 
     def __enter__(self) -> HookRunner:
         return self
@@ -155,141 +163,127 @@ class HookRunner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def build_env(self, requires: tuple[str, ...]) -> Path:
-        """Install ``requires`` (wheels only, from PyPI) into a cached target dir."""
-        key = hashlib.sha256("\n".join(sorted(requires)).encode()).hexdigest()[:16]
-        with self._lock:
-            lock = self._env_locks.setdefault(key, threading.Lock())
-        with lock:
-            cached = self._envs.get(key)
-            if isinstance(cached, ExtractError):
-                raise cached
-            if cached is not None:
-                return cached
-            target = self.workspace / f"env-{key}"
-            if not requires:
-                target.mkdir(mode=0o755)
-                self._envs[key] = target
-                return target
-            cmd = [
-                self.python,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-input",
-                "--only-binary",
-                ":all:",
-                "--no-cache-dir",
-                "--target",
-                str(target),
-                *requires,
-            ]
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": str(self.workspace),
-                "PIP_CONFIG_FILE": os.devnull,
-                "LANG": "C.UTF-8",
-            }
-            # How to reach the index (certificates, proxies, a mirror) is the user's to choose.
-            env.update({k: v for k, v in os.environ.items() if k in _PIP_NETWORK_ENV})
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-            if proc.returncode != 0:
-                last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
-                error = ExtractError("hook-error", f"cannot install build requirements {list(requires)}: {last}")
-                self._envs[key] = error
-                raise error
-            os.chmod(target, 0o755)
-            self._envs[key] = target
-            return target
-
-    def _limits(self) -> None:  # runs in the child, before exec
-        os.setsid()
-        cpu = int(self.limits.timeout) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-        resource.setrlimit(resource.RLIMIT_AS, (self.limits.memory_bytes, self.limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (self.limits.file_bytes, self.limits.file_bytes))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-
     def metadata(self, filename: str, data: bytes) -> Metadata:
-        """Extract the :class:`Metadata` of sdist ``filename`` (its bytes) via its build backend.
+        """The :class:`Metadata` of sdist ``filename`` (its bytes), from its build backend.
 
         Raises:
-            ExtractError: kind ``hook-error``, ``timeout``, ``memory`` or ``invalid``.
+            ExtractError: kind ``hook-error``, ``python2-only``, ``timeout``, ``memory`` or ``invalid``.
         """
         contents = read_sdist(filename, data)
         requires, backend, backend_path = build_system(contents)
         if backend is None:
             backend = "setuptools.build_meta:__legacy__"
-        env_dir = self.build_env(requires)
-        work = Path(tempfile.mkdtemp(prefix="sdist-", dir=self.workspace))
+        attempt: Attempt | None = Attempt(requires)
+        failure = ExtractError("hook-error", "the PEP 517 hook did not run")
+        last_log = ""
+        for _ in range(MAX_ATTEMPTS):
+            assert attempt is not None
+            try:
+                return self._run(filename, data, attempt, backend, backend_path, requires)
+            except _Failed as failed:
+                if failed.install and attempt.notes:
+                    break  # the retry's environment cannot be installed: the last run's error says more
+                failure, last_log = failed.error, failed.log
+                if failure.kind != "hook-error":
+                    break
+                evidence = python2_only(failed.log, SRC_INSIDE)
+                if evidence is not None:
+                    raise ExtractError(
+                        "python2-only", f"the sdist's build code is Python 2 only ({evidence[:200]})"
+                    ) from None
+                attempt = next_attempt(attempt, failed.log, failed.local, failed.src_inside, backend)
+                if attempt is None:
+                    break
+        if failure.kind == "hook-error" and environmental(last_log or failure.reason):
+            meta = static_metadata(contents, requires)
+            if meta is not None:
+                return meta
+        raise failure
+
+    def _run(
+        self,
+        filename: str,
+        data: bytes,
+        attempt: Attempt,
+        backend: str,
+        backend_path: tuple[str, ...],
+        requires: tuple[str, ...],
+    ) -> Metadata:
         try:
-            src = self._unpack(filename, data, work / "src")
-            out = work / "out"
-            out.mkdir()
-            if self.drop_to_nobody:
-                for path in [work, *work.rglob("*")]:
-                    try:
-                        os.lchown(path, 65534, 65534)
-                    except OSError:
-                        pass
+            env_dir = self.envs.get(attempt.requires)
+        except ExtractError as error:
+            raise _Failed(error, error.reason, frozenset(), SRC_INSIDE, install=True) from None
+        build = self.sandbox.new_build_dir()
+        try:
+            src = self._unpack(filename, data, build / "src")
+            inside = SRC_INSIDE + ("/" + src.name if src != build / "src" else "")
+            for rel in attempt.placeholders:
+                target = src / rel
+                if not target.exists() and src.resolve() in target.resolve().parents:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.touch()
+            (build / "out").mkdir()
             env = {
-                "HOME": str(work),
-                "TMPDIR": str(work),
+                "HOME": BUILD_INSIDE,
+                "TMPDIR": "/tmp",
                 "PATH": "/usr/bin:/bin",
                 "LANG": "C.UTF-8",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "SETUPTOOLS_USE_DISTUTILS": "local",
             }
-            cmd = [
-                *self.wrap,
-                self.python,
-                "-I",
-                "-S",
-                "-c",
-                RUNNER,
-                str(src),
-                str(out),
-                backend,
-                json.dumps(list(backend_path)),
-                str(env_dir),
-            ]
-            proc = subprocess.Popen(
-                cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=self._limits
+            args = ["-I", "-S", "-c", RUNNER, inside, BUILD_INSIDE + "/out", backend, json.dumps(list(backend_path))]
+            args += [ENV_INSIDE, "1" if attempt.compat else "0"]
+            result = self.sandbox.run(
+                build, args, env, inside, ((str(env_dir), ENV_INSIDE, False),), self.limits.sandbox()
             )
-            try:
-                stdout, stderr = proc.communicate(timeout=self.limits.timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.communicate()
-                raise ExtractError("timeout", f"the PEP 517 hook ran longer than {self.limits.timeout:g}s") from None
-            text = stdout.decode("utf-8", "replace")
-            if proc.returncode != 0 or MARKER not in text:
-                err = stderr.decode("utf-8", "replace").strip().splitlines()
-                if proc.returncode == -signal.SIGXCPU or proc.returncode == -signal.SIGKILL:
-                    raise ExtractError("timeout", f"the PEP 517 hook exceeded its CPU limit (exit {proc.returncode})")
-                if any("MemoryError" in line for line in err[-5:]):
-                    raise ExtractError("memory", f"the PEP 517 hook exceeded {self.limits.memory_bytes} bytes")
-                last = err[-1] if err else f"exit status {proc.returncode}"
-                raise ExtractError("hook-error", f"the PEP 517 hook failed: {last[:300]}")
-            meta, _, _ = parse_core_metadata(text.split(MARKER, 1)[1], "pep517", requires)
+            self.runs += 1
+            log = self._scrub(result.log.decode("utf-8", "replace"))
+            if result.setup_failed or result.exec_failed:
+                raise SandboxUnavailable(f"the hook sandbox broke down: {log.strip().splitlines()[-1]}")
+            if result.timed_out:
+                late = ExtractError("timeout", f"the PEP 517 hook ran longer than {self.limits.timeout:g}s")
+                raise _Failed(late, log, frozenset(), inside)
+            if result.returncode != 0 or not result.result or result.result_overflow:
+                raise _Failed(self._failure(result.returncode, log, attempt), log, local_modules(src), inside)
+            meta, _, _ = parse_core_metadata(result.result, "pep517", requires)
             return meta
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            remove_tree(build)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the interpreter's own paths (they differ between crawl machines)."""
+        interpreter = self.sandbox.interpreter
+        version = ".".join(interpreter.version.split()[0].split(".")[:2])
+        text = text.replace(f"{interpreter.inside_prefix}/lib/python{version}", "<stdlib>")
+        text = text.replace(interpreter.inside_executable, "<python>")
+        if interpreter.inside_prefix == PYTHON_INSIDE:  # a system prefix (/usr) holds much else
+            text = text.replace(PYTHON_INSIDE + "/", "<python>/")
+        return text
+
+    def _failure(self, returncode: int, log: str, attempt: Attempt) -> ExtractError:
+        lines = log.strip().splitlines()
+        if returncode in (128 + signal.SIGXCPU, 128 + signal.SIGKILL):
+            return ExtractError("timeout", f"the PEP 517 hook exceeded its CPU limit (exit {returncode})")
+        if any("MemoryError" in line for line in lines[-5:]):
+            return ExtractError("memory", f"the PEP 517 hook exceeded {self.limits.memory_bytes} bytes")
+        last = error_line(log) or (f"exit status {returncode}" if returncode else "no METADATA came back")
+        retried = f" (retried with {', '.join(attempt.notes)})" if attempt.notes else ""
+        return ExtractError("hook-error", f"the PEP 517 hook failed: {last[:300]}{retried}")
 
     @staticmethod
     def _unpack(filename: str, data: bytes, dest: Path) -> Path:
+        """Unpack the sdist into ``dest`` (at most :data:`MAX_UNPACKED_BYTES` in :data:`MAX_MEMBERS` members)."""
         dest.mkdir(parents=True)
         try:
             if filename.endswith(".zip"):
                 with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    infos = archive.infolist()
+                    _check_size(len(infos), sum(m.file_size for m in infos))
                     archive.extractall(dest)
             else:
                 with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+                    members = archive.getmembers()
+                    _check_size(len(members), sum(m.size for m in members if m.isfile()))
                     _extract_tar(archive, dest)
         except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as error:
             raise ExtractError("invalid", f"cannot unpack the sdist: {error}") from None
@@ -297,6 +291,18 @@ class HookRunner:
         if len(entries) == 1 and entries[0].is_dir():
             return entries[0]
         return dest
+
+
+#: Unpacking limits: a small archive may inflate to much more (it is unpacked before the sandbox).
+MAX_UNPACKED_BYTES = 2 * 1024**3
+MAX_MEMBERS = 200_000
+
+
+def _check_size(members: int, size: int) -> None:
+    if members > MAX_MEMBERS or size > MAX_UNPACKED_BYTES:
+        raise ExtractError(
+            "invalid", f"the sdist unpacks to {members} files and {size} bytes, over the limits of the hook"
+        )
 
 
 def _extract_tar(archive: tarfile.TarFile, dest: Path) -> None:
@@ -324,3 +330,17 @@ def _extract_tar(archive: tarfile.TarFile, dest: Path) -> None:
             with source, open(target, "wb") as out:
                 shutil.copyfileobj(source, out)
             target.chmod(0o755 if member.mode & 0o100 else 0o644)
+
+
+class _Failed(Exception):
+    """One attempt failed: its error, its output, the sdist's own module names, its directory inside."""
+
+    def __init__(
+        self, error: ExtractError, log: str, local: frozenset[str], src_inside: str, install: bool = False
+    ) -> None:
+        super().__init__(error.reason)
+        self.install = install
+        self.error = error
+        self.log = log
+        self.local = local
+        self.src_inside = src_inside
