@@ -6,7 +6,7 @@ record by record) plus ~700k generated filler projects with a realistic size
 distribution (most projects have a handful of releases, a long tail has
 hundreds; 15 % are binary projects with per-platform wheels), sized like
 PyPI's totals (~10 releases per project, ~2.2 files per release). Members are
-encoded by ``mach_nix.db.store.project_bytes``; both parts, the dependency
+encoded by ``mach_nix.db.codec.project_bytes``; both parts, the dependency
 graph and the file index, are sharded and listed in ``shards.json`` as
 ``store.write_database`` does (which would hold 700k projects in memory: this
 writer generates them shard by shard, in parallel), and ``verify`` checks the
@@ -54,7 +54,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "resolver"))
 
-from mach_nix.db import store  # noqa: E402
+from mach_nix.db import (  # noqa: E402
+    codec,
+    store,  # noqa: E402
+    writer,
+)
+from mach_nix.db import format as db_format  # noqa: E402
 from mach_nix.db.model import DistFile, Failure, Metadata, Project, Release  # noqa: E402
 
 SNAPSHOT = ROOT / "tests" / "data" / "pypi-db"
@@ -246,7 +251,7 @@ _SHARED: dict[str, Any] = {}
 
 
 def _write_pair(directory: Path, key: str, members: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """Write one shard as ``store._write_shards`` does (without fsync: a throwaway benchmark DB)."""
+    """Write one shard as ``writer._write_shards`` does (without fsync: a throwaway benchmark DB)."""
     idx_lines = []
     dat = bytearray()
     for name, member in members:
@@ -279,12 +284,12 @@ def _build_shard(key: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any
             tally["projects"] += 1
         else:
             project = synthetic_project(name, _SHARED["popular"])
-            graph, files = store.project_bytes(project, _SHARED["zdict"])
-            store.count_project(project, tally, kinds)
+            graph, files = codec.project_bytes(project, _SHARED["zdict"])
+            writer.count_project(project, tally, kinds)
         graph_members.append((name, graph))
-        file_members.setdefault(store.name_hash(name)[:files_prefix], []).append((name, files))
+        file_members.setdefault(db_format.name_hash(name)[:files_prefix], []).append((name, files))
     entry = _write_pair(directory, key, graph_members)
-    files_entries = {k: _write_pair(directory / store.FILES_DIR, k, file_members[k]) for k in sorted(file_members)}
+    files_entries = {k: _write_pair(directory / db_format.FILES_DIR, k, file_members[k]) for k in sorted(file_members)}
     return key, entry, files_entries, tally, kinds
 
 
@@ -302,39 +307,39 @@ def build_synthetic(
     # dependencies point at existing projects, a few popular ones most often
     popular = [n for n in rng.sample(names, min(len(names), 5000))] + list(real_projects)
     popular = [popular[min(len(popular) - 1, int(rng.paretovariate(1.0)) - 1)] for _ in range(20000)] + popular
-    # the graph's preset dictionary, chosen as store.train_dictionary does over the whole DB
+    # the graph's preset dictionary, chosen as codec.train_dictionary does over the whole DB
     # (small projects in name-hash order), generating only the projects it looks at
     sample: dict[str, bytes] = {}
     size = 0
-    for name in sorted([*names, *real_projects], key=store.name_hash):
+    for name in sorted([*names, *real_projects], key=db_format.name_hash):
         project = real_projects.get(name) or synthetic_project(name, popular)
-        data = store.dumps(store.encode_project(project)).encode()
-        if len(data) <= store.ZDICT_SAMPLE_MAX:
+        data = db_format.dumps(codec.encode_project(project)).encode()
+        if len(data) <= db_format.ZDICT_SAMPLE_MAX:
             sample[name] = data
             size += len(data)
-            if size >= store.ZDICT_SIZE:
+            if size >= db_format.ZDICT_SIZE:
                 break
-    zdict = store.train_dictionary(sample)
+    zdict = codec.train_dictionary(sample)
     real: dict[str, tuple[bytes, bytes]] = {}
     base = {"projects": 0, "releases": 0, "files": 0, "failures": 0}
     base_kinds: dict[str, int] = {}
     for name, project in real_projects.items():
         assert project is not None
-        real[name] = store.project_bytes(project, zdict)
-        store.count_project(project, base, base_kinds)
+        real[name] = codec.project_bytes(project, zdict)
+        writer.count_project(project, base, base_kinds)
     total = len(real) + filler
-    prefix = store.prefix_length_for(total)
-    files_prefix = prefix + store.FILES_PREFIX_EXTRA
+    prefix = db_format.prefix_length_for(total)
+    files_prefix = prefix + db_format.FILES_PREFIX_EXTRA
     by_shard: dict[str, list[str]] = {}
     for name in [*names, *real]:
-        by_shard.setdefault(store.name_hash(name)[:prefix], []).append(name)
+        by_shard.setdefault(db_format.name_hash(name)[:prefix], []).append(name)
     for members in by_shard.values():
         members.sort()
 
     path.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".gen-tmp-", dir=path))
-    (tmp / store.FILES_DIR).mkdir()
-    (tmp / store.ZDICT_FILE).write_bytes(zdict)
+    (tmp / db_format.FILES_DIR).mkdir()
+    (tmp / db_format.ZDICT_FILE).write_bytes(zdict)
     _SHARED.update(by_shard=by_shard, real=real, dir=tmp, files_prefix=files_prefix, popular=popular, zdict=zdict)
     graph_table: dict[str, Any] = {}
     files_table: dict[str, Any] = {}
@@ -357,15 +362,15 @@ def build_synthetic(
             if done % 256 == 0:
                 print(f"  {done}/{len(keys)} graph shards ({time.monotonic() - started:.0f}s)", file=sys.stderr)
     table = (json.dumps({"graph": graph_table, "files": files_table}, sort_keys=True, indent=0) + "\n").encode()
-    (tmp / store.SHARDS_TABLE).write_bytes(table)
+    (tmp / db_format.SHARDS_TABLE).write_bytes(table)
     table_hash = hashlib.sha256(table).hexdigest()
     generation = f"shards-{table_hash[:16]}"
     os.replace(tmp, path / generation)
     graph_bytes = sum(e["bytes"] for e in graph_table.values())
     files_bytes = sum(e["bytes"] for e in files_table.values())
     manifest = {
-        "format": store.FORMAT_NAME,
-        "format_version": store.FORMAT_VERSION,
+        "format": db_format.FORMAT_NAME,
+        "format_version": db_format.FORMAT_VERSION,
         "crawl_time": "2000-01-01T00:00:00Z",
         "shard_prefix_length": prefix,
         "files_prefix_length": files_prefix,
@@ -378,17 +383,17 @@ def build_synthetic(
         "shard_counts": {"graph": len(graph_table), "files": len(files_table)},
         "shards_sha256": table_hash,
     }
-    store._write_manifest(path, manifest)
+    writer._write_manifest(path, manifest)
     return manifest
 
 
 def verify(path: Path, samples: int = 200, seed: int = 2) -> None:
     """Check the synthetic DB with the real reader: manifest, ``shards.json`` hash, two shards'
-    hashes, and that sampled projects re-encode (``store.project_bytes``) to the stored bytes."""
+    hashes, and that sampled projects re-encode (``codec.project_bytes``) to the stored bytes."""
     layer = store.DatabaseLayer(path)  # validates the manifest
     table = layer.shard_table  # checks shards_sha256
     generation = path / layer.manifest["shards_dir"]
-    for part, directory in (("graph", generation), ("files", generation / store.FILES_DIR)):
+    for part, directory in (("graph", generation), ("files", generation / db_format.FILES_DIR)):
         key = sorted(table[part])[len(table[part]) // 2]
         for suffix in ("idx", "dat"):
             digest = hashlib.sha256((directory / f"{key}.{suffix}").read_bytes()).hexdigest()
@@ -399,19 +404,21 @@ def verify(path: Path, samples: int = 200, seed: int = 2) -> None:
     for name in rng.sample(names, min(samples, len(names))):
         project = layer.project(name, details=True)
         assert project is not None
-        graph_key = store.shard_of(name, layer.manifest["shard_prefix_length"])
+        graph_key = db_format.shard_of(name, layer.manifest["shard_prefix_length"])
         offset, length = layer._shard_index(graph_key)[name]
         with open(generation / f"{graph_key}.dat", "rb") as handle:
             handle.seek(offset)
             stored_graph = handle.read(length)
-        files_key = store.shard_of(name, layer.manifest["files_prefix_length"])
-        offset, length = layer._read_index(generation / store.FILES_DIR / f"{files_key}.idx", "idx")[name]
-        with open(generation / store.FILES_DIR / f"{files_key}.dat", "rb") as handle:
+        files_key = db_format.shard_of(name, layer.manifest["files_prefix_length"])
+        offset, length = layer._read_index(generation / db_format.FILES_DIR / f"{files_key}.idx", "idx")[name]
+        with open(generation / db_format.FILES_DIR / f"{files_key}.dat", "rb") as handle:
             handle.seek(offset)
             stored_files = handle.read(length)
-        graph, files = store.project_bytes(project, layer.zdict)
+        graph, files = codec.project_bytes(project, layer.zdict)
         assert graph == stored_graph, f"graph of {name} does not round-trip"
-        assert store.decompress(files) == store.decompress(stored_files), f"file index of {name} does not round-trip"
+        assert db_format.decompress(files) == db_format.decompress(stored_files), (
+            f"file index of {name} does not round-trip"
+        )
 
 
 # --------------------------------------------------------------------------- timing
@@ -423,7 +430,7 @@ def time_resolve(db_path: Path, artifacts: bool = True) -> tuple[float, str]:
     ``artifacts=False``: resolution only (the graph); otherwise also the file
     index of the chosen artifacts, as ``mach-nix lock`` does.
     """
-    from mach_nix.resolve import resolve
+    from mach_nix.resolution.resolve import resolve
     from mach_nix.target import Target
 
     db = store.open_database([db_path])
@@ -466,14 +473,14 @@ def main() -> int:
     parser.add_argument("--report", type=Path, help="also write the figures as JSON to this file")
     args = parser.parse_args()
     snapshot = args.snapshot
-    if not (snapshot / store.MANIFEST).exists():
+    if not (snapshot / db_format.MANIFEST).exists():
         print(f"no snapshot at {snapshot}", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="mach-nix-bench-"))
     big = args.keep or workdir / "synthetic-db"
     report: dict[str, Any] = {}
     try:
-        if not (big / store.MANIFEST).exists():
+        if not (big / db_format.MANIFEST).exists():
             started = time.monotonic()
             build_synthetic(big, args.projects, snapshot, jobs=args.jobs)
             report["build_seconds"] = round(time.monotonic() - started)

@@ -41,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "resolver"))
 
+from mach_nix.db import format as db_format  # noqa: E402
 from mach_nix.db import store  # noqa: E402
 
 #: The original mach-nix's data (nix-pypi-fetcher and pypi-deps-db), measured April 2022.
@@ -76,9 +77,9 @@ def parts(db: Path) -> dict[str, list[Path]]:
     """The files of each part of the DB at ``db``: ``graph`` (the graph-only download) and ``files``."""
     manifest = store.read_manifest(db)
     generation = db / manifest["shards_dir"]
-    graph = [db / store.MANIFEST, generation / store.SHARDS_TABLE]
+    graph = [db / db_format.MANIFEST, generation / db_format.SHARDS_TABLE]
     graph += [f for f in generation.iterdir() if f.suffix in (".idx", ".dat")]
-    files_dir = generation / store.FILES_DIR
+    files_dir = generation / db_format.FILES_DIR
     files = [f for f in files_dir.iterdir() if f.suffix in (".idx", ".dat")] if files_dir.is_dir() else []
     return {"graph": graph, "files": files}
 
@@ -99,17 +100,19 @@ def graph_model(layer: store.DatabaseLayer) -> dict[str, float]:
     for name in layer.names():
         data = layer.raw(name)
         assert data is not None
-        text = store.dumps(data).encode()
+        text = db_format.dumps(data).encode()
         uncompressed += len(text)
         zdict = layer.zdict  # members are compressed against the DB's dictionary
-        full += len(store.compress(text, zdict))
+        full += len(db_format.compress(text, zdict))
         stripped = dict(data, releases=[dict(r, f=[]) for r in data["releases"]])
-        without_files += len(store.compress(store.dumps(stripped).encode(), zdict))
-        bare += len(store.compress(store.dumps(dict(data, releases=[], requires=[], metadata=[])).encode(), zdict))
+        without_files += len(db_format.compress(db_format.dumps(stripped).encode(), zdict))
+        bare += len(
+            db_format.compress(db_format.dumps(dict(data, releases=[], requires=[], metadata=[])).encode(), zdict)
+        )
         requires += len(data["requires"])
         metadata += len(data["metadata"])
     counts = layer.manifest["counts"]
-    table = len((layer.path / layer.manifest["shards_dir"] / store.SHARDS_TABLE).read_bytes())
+    table = len((layer.path / layer.manifest["shards_dir"] / db_format.SHARDS_TABLE).read_bytes())
     index_lines = layer.manifest["bytes"]["graph"] - full
     shard_entries = sum(len(v) for v in layer.shard_table.values())
     return {
@@ -126,14 +129,14 @@ def graph_model(layer: store.DatabaseLayer) -> dict[str, float]:
 
 def files_uncompressed(layer: store.DatabaseLayer) -> int:
     """Bytes of the file index as text (all members decompressed)."""
-    generation = layer.path / layer.manifest["shards_dir"] / store.FILES_DIR
+    generation = layer.path / layer.manifest["shards_dir"] / db_format.FILES_DIR
     total = 0
     for key in layer.shard_table["files"]:
         dat = (generation / f"{key}.dat").read_bytes()
         idx = (generation / f"{key}.idx").read_text()
         for line in idx.splitlines():
             _name, offset, length = line.split("\t")
-            total += len(store.decompress(dat[int(offset) : int(offset) + int(length)]))
+            total += len(db_format.decompress(dat[int(offset) : int(offset) + int(length)]))
     return total
 
 
@@ -201,8 +204,8 @@ def main() -> int:
     scope = args.scope_share
     pypi_p, pypi_r, pypi_f = args.pypi_projects, args.pypi_releases * scope, args.pypi_files * scope
     file_index_per_file = measured["files"]["disk"] / files
-    prefix = store.prefix_length_for(int(pypi_p))
-    shard_entries = 16**prefix + 16 ** (prefix + store.FILES_PREFIX_EXTRA)
+    prefix = db_format.prefix_length_for(int(pypi_p))
+    shard_entries = 16**prefix + 16 ** (prefix + db_format.FILES_PREFIX_EXTRA)
     shards_json = shard_entries * model["per_shard_entry"]
     estimate = {
         "graph_snapshot_model": pypi_p * model["per_project"]

@@ -17,7 +17,7 @@ What it does:
      *cold* (``MACH_NIX_NO_SERVER=1``: interpreter start, imports, opening the
      DB, resolution, the lock) and *server* (``mach-nix server start`` first:
      the command hands its arguments to the warm resolver process and prints
-     the answer, see ``mach_nix/server.py``; same output bytes);
+     the answer, see ``mach_nix/server/``; same output bytes);
    * ``pip install --dry-run --ignore-installed --quiet --report FILE -r reqs.txt``
      (warm HTTP cache; pip still revalidates with PyPI where the cache says so);
    * ``uv pip compile --offline --quiet reqs.txt`` (warm cache, no network);
@@ -102,7 +102,7 @@ IN_PROCESS = """
 import statistics, sys, time
 from mach_nix.db.store import open_database
 from mach_nix.requirements import parse_requirements_file
-from mach_nix.resolve import resolve
+from mach_nix.resolution.resolve import resolve
 from mach_nix.target import Target
 db_path, reqs_path, version, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 times = []

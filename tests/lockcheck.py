@@ -8,7 +8,7 @@ the database with that hash, fits the target (tags, Requires-Python) and is not
 yanked unless pinned, and nothing unreachable is in the lock.
 
 Deliberately written **without** any of the resolver's code (no
-``mach_nix.target``, ``mach_nix.resolve``…): only ``packaging`` and the DB
+``mach_nix.target``, ``mach_nix.resolution``…): only ``packaging`` and the DB
 record types. The target's marker environment and wheel-tag rules are spelled
 out again here, from the PEPs, so a bug in the resolver is not hidden by the
 same bug in the check.

@@ -23,17 +23,24 @@ DOUBLE = REPO / "tests" / "nixpkgs"
 #: The CLI of the work tree (conftest.py puts ``resolver/`` first on PYTHONPATH).
 CLI = [sys.executable, "-m", "mach_nix"]
 
-#: The offline Nix settings of shared/research/nix-feasibility.md (TL;DR).
-NIX_CONFIG = "\n".join(
-    [
-        "substituters =",
-        "experimental-features = nix-command flakes",
-        "build-users-group =",
-        "sandbox = false",
-        "build-poll-interval = 1",
-        "warn-dirty = false",
-    ]
-)
+#: The offline Nix configuration, read from the script that CI and contributors source
+#: (``scripts/nix-offline-env``), so that the tests run Nix exactly as documented.
+OFFLINE_ENV = REPO / "scripts" / "nix-offline-env"
+
+
+def offline_settings() -> dict[str, str]:
+    """``NIX_CONFIG`` and ``NIX_BUILD_SHELL`` as ``scripts/nix-offline-env`` sets them (run by bash)."""
+    script = '. "$1" && printf "%s\\0%s" "$NIX_CONFIG" "$NIX_BUILD_SHELL"'
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    result = subprocess.run(
+        ["bash", "-c", script, "bash", str(OFFLINE_ENV)], env=clean, capture_output=True, text=True, check=True
+    )
+    config, shell = result.stdout.split("\0")
+    return {"NIX_CONFIG": config, "NIX_BUILD_SHELL": shell}
+
+
+_OFFLINE = offline_settings()
+NIX_CONFIG = _OFFLINE["NIX_CONFIG"]
 
 
 class NixError(AssertionError):
@@ -49,7 +56,7 @@ def nix_env() -> dict[str, str]:
     env = dict(os.environ)
     env["NIX_CONFIG"] = NIX_CONFIG
     env.pop("NIX_PATH", None)
-    env.setdefault("NIX_BUILD_SHELL", "bash")  # nix-shell would look for <nixpkgs>.bashInteractive
+    env.setdefault("NIX_BUILD_SHELL", _OFFLINE["NIX_BUILD_SHELL"])  # else nix-shell wants <nixpkgs>.bashInteractive
     return env
 
 

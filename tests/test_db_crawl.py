@@ -14,11 +14,16 @@ from typing import Any
 
 import pytest
 
+from mach_nix.cli import build_parser, main
+from mach_nix.commands.db import crawl_roots
+from mach_nix.db import crawl as crawl_module
 from mach_nix.db import store
-from mach_nix.db.crawl import Crawler, CrawlOptions, file_version, read_requirements_file
+from mach_nix.db.crawl import Crawler, CrawlOptions, file_version
 from mach_nix.db.http import NotFound, Response
+from mach_nix.db.journal import Journal
 from mach_nix.db.model import DistFile, Metadata, Project, Release
 from mach_nix.errors import UsageError
+from mach_nix.requirements import parse_requirements_file
 
 network = pytest.mark.network
 
@@ -41,10 +46,43 @@ def test_file_version_and_requirements(tmp_path: Path) -> None:
     assert str(file_version("pdfminer.six-20221105.zip")) == "20221105"
     reqs = tmp_path / "r.txt"
     reqs.write_text("# comment\nrequests[socks] >=2  # trailing\n\nflask==1.0\n")
-    assert [str(r) for r in read_requirements_file(reqs)] == ["requests[socks]>=2", "flask==1.0"]
+    assert [str(r) for r in crawl_roots([], [str(reqs)])] == ["requests[socks]>=2", "flask==1.0"]
     reqs.write_text("-e git+https://example.org/x\n")
-    with pytest.raises(UsageError, match="invalid requirement"):
-        read_requirements_file(reqs)
+    with pytest.raises(UsageError, match="pip option '-e' is not supported"):
+        crawl_roots([], [str(reqs)])
+    with pytest.raises(UsageError, match="argument 1: invalid requirement"):
+        crawl_roots(["not a requirement!"], [])
+
+
+def test_db_crawl_reads_requirement_files_as_lock_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Includes, continuations, constraints and --pre: the syntax of 'lock -r', one parser for both."""
+    (tmp_path / "base.txt").write_text("app \\\n  ==1.0  # pinned\n-c constraints.txt\n--pre\n")
+    (tmp_path / "constraints.txt").write_text("lib<3\n")
+    (tmp_path / "reqs.txt").write_text("-r base.txt\n--requirement=more.txt\n")
+    (tmp_path / "more.txt").write_text("other[extra]>=1 ; python_version >= '3.8'\n")
+    registry = FakeRegistry(
+        {"app": {"1.0": ["lib==2.0"]}, "lib": {"2.0": []}, "other": {"1.0": []}, "unrelated": {"1.0": []}}
+    )
+    original = crawl_module.Crawler
+    monkeypatch.setattr(crawl_module, "Crawler", lambda db_dir, opts=None: original(db_dir, opts, client=registry))
+    lock_inputs = parse_requirements_file(tmp_path / "reqs.txt")
+    assert [str(r) for r in crawl_roots([], [str(tmp_path / "reqs.txt")])] == [
+        str(r.requirement) for r in lock_inputs.requirements
+    ]
+    for spelling in ("-r", "--requirement", "--requirements"):
+        db = tmp_path / f"db{spelling}"
+        argv = ["db", "crawl", "--db", str(db), spelling, str(tmp_path / "reqs.txt"), "--closure", "--no-progress"]
+        assert main(argv) == 0
+        assert store.open_database([db]).names() == ["app", "lib", "other"]
+        roots = store.read_manifest(db)["crawl"]["roots"]
+        assert [r["requirement"] for r in roots] == ["app==1.0", 'other[extra]>=1; python_version >= "3.8"']
+
+
+def test_every_command_takes_both_spellings_of_the_requirement_option() -> None:
+    parser = build_parser()
+    for spelling in ("-r", "--requirement", "--requirements"):
+        for command in (["lock"], ["resolve"], ["env", "DIR"], ["db", "crawl", "--db", "DIR"]):
+            assert parser.parse_args([*command, spelling, "reqs.txt"]).requirements == ["reqs.txt"]
 
 
 @network
@@ -151,8 +189,6 @@ def test_update_killed_part_way_keeps_old_db_and_resumes(tmp_path: Path) -> None
 
 
 def test_concurrent_crawl_is_refused(tmp_path: Path) -> None:
-    from mach_nix.db.crawl import Journal
-
     first = Journal(tmp_path)
     try:
         with pytest.raises(UsageError, match="another crawl"):
@@ -217,8 +253,6 @@ def test_update_follows_the_same_closure_as_the_crawl(tmp_path: Path, monkeypatc
     options = CrawlOptions(progress=False, hooks="never", concurrency=2)
     Crawler(tmp_path / "db", options, client=registry).run([Requirement("app==1.0")], closure=True)
     assert store.open_database([tmp_path / "db"]).names() == ["app", "lib"]
-    from mach_nix.db import crawl as crawl_module
-
     original = crawl_module.Crawler
     monkeypatch.setattr(crawl_module, "Crawler", lambda db_dir, opts=None: original(db_dir, opts, client=registry))
     crawl_module.update(tmp_path / "db", options)

@@ -21,7 +21,8 @@ from mach_nix.db.extract import (
     wheel_metadata,
 )
 from mach_nix.db.pep517 import HookLimits, HookRunner
-from mach_nix.db.scope import dependency_possible, file_in_scope, parse_requirement
+from mach_nix.db.scope import dependency_possible, file_in_scope
+from mach_nix.requirements import parse_dependency
 
 METADATA = """\
 Metadata-Version: 2.1
@@ -146,7 +147,7 @@ def test_platform_scope() -> None:
 
 def test_markers_for_every_target() -> None:
     def possible(text: str, extras: tuple[str, ...] = ()) -> bool:
-        req = parse_requirement(text)
+        req = parse_dependency(text)
         assert req is not None
         return dependency_possible(req, extras)
 
@@ -272,7 +273,7 @@ def test_real_wheel_and_sdists() -> None:
     assert meta.requires_python == ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*"
 
     crawler = Crawler("unused-db-dir", CrawlOptions(hooks="no-wheel", hook_timeout=60))
-    grouped = crawler._group_files("six", page)
+    grouped = crawler.group_files(page)
     sdist, info = next(item for item in grouped["1.0.0"] if item[0].filename == "six-1.0.0.tar.gz")
     hooked, fail = crawler.extract_now(sdist, info, release_has_wheels=False)  # sdist-only: the hook runs
     assert fail is None and hooked is not None and hooked.source == "pep517"
@@ -289,7 +290,7 @@ def test_real_pkg_info_2_2() -> None:
     page = client.simple_project("hatchling")
     assert page is not None
     crawler = Crawler("unused-db-dir", CrawlOptions(hooks="never"))
-    grouped = crawler._group_files("hatchling", page)
+    grouped = crawler.group_files(page)
     newest = max(grouped, key=lambda v: __import__("packaging.version").version.Version(v))
     sdist, info = next(item for item in grouped[newest] if not item[0].is_wheel)
     meta, fail = crawler.extract_now(sdist, info, release_has_wheels=True)

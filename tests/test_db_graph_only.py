@@ -3,19 +3,25 @@ dependency graph; the file index stays where the full database is published
 and only the shards of locked artifacts are fetched, checked by sha256.
 
 The "publication" here is the committed snapshot itself, reached by a file://
-URL, so the tests need no server; the code path (urllib, hash check, cache) is
-the one used for https://.
+URL or served over HTTP on 127.0.0.1; both go through the one HTTP client
+(mach_nix.db.http.Client), then the same hash check and cache.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import json
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mach_nix.cli import main
+from mach_nix.db import format as db_format
 from mach_nix.db import store
 from nixhelpers import REPO
 
@@ -29,6 +35,27 @@ def slim(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.fixture
+def served_snapshot() -> Iterator[tuple[str, list[str]]]:
+    """The snapshot published over HTTP on 127.0.0.1: its URL, and the paths requested."""
+    requested: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            requested.append(self.path)
+
+    handler = functools.partial(Handler, directory=str(SNAPSHOT))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", requested
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 def tree_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
@@ -40,7 +67,7 @@ def lock(db: Path, out: Path, *extra: str) -> int:
 def test_slim_copy_is_a_tenth_and_holds_no_file_index(slim: Path) -> None:
     manifest = store.read_manifest(slim)
     assert manifest["files_url"] == SNAPSHOT.as_uri()
-    assert not (slim / manifest["shards_dir"] / store.FILES_DIR).exists()
+    assert not (slim / manifest["shards_dir"] / db_format.FILES_DIR).exists()
     full = tree_size(SNAPSHOT)
     assert tree_size(slim) * 8 < full, (tree_size(slim), full)
     # the manifest is the full DB's, plus files_url: same counts, same shard hashes
@@ -61,14 +88,44 @@ def test_lock_from_graph_only_db_fetches_few_shards_and_equals_the_full_lock(
     packages = json.loads((tmp_path / "full.json").read_text())["packages"]
     cached = sorted((tmp_path / "cache" / "files").iterdir())
     # two files (.idx, .dat) per shard, only the shards of the locked packages
-    shards = {store.shard_of(name, store.read_manifest(slim)["files_prefix_length"]) for name in packages}
+    shards = {db_format.shard_of(name, store.read_manifest(slim)["files_prefix_length"]) for name in packages}
     assert len(cached) == len(fetched) == 2 * len(shards) < 2 * store.read_manifest(slim)["shard_counts"]["files"]
     for file in cached:  # content-addressed by the manifest's hashes
-        assert store.hashlib.sha256(file.read_bytes()).hexdigest() == file.name
+        assert hashlib.sha256(file.read_bytes()).hexdigest() == file.name
     # a second lock needs no network: --offline works from the cache, byte-identical
     assert lock(slim, tmp_path / "again.json", "--offline") == 0
     assert "fetching" not in capsys.readouterr().err
     assert (tmp_path / "again.json").read_bytes() == (tmp_path / "full.json").read_bytes()
+
+
+def test_shards_come_over_http_through_the_one_client(
+    served_snapshot: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, requested = served_snapshot
+    slim = tmp_path / "graph-db"
+    assert main(["db", "slim", "--db", str(SNAPSHOT), "--out", str(slim), "--files-url", url]) == 0
+    monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
+    assert lock(SNAPSHOT, tmp_path / "full.json") == 0
+    assert lock(slim, tmp_path / "slim.json") == 0
+    assert (tmp_path / "slim.json").read_bytes() == (tmp_path / "full.json").read_bytes()
+    cached = sorted(p.name for p in (tmp_path / "cache" / "files").iterdir())
+    assert len(requested) == len(cached) > 0 and all("/files/" in line for line in requested)
+
+
+def test_a_shard_missing_at_the_publisher_is_a_clear_error(
+    served_snapshot: tuple[str, list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, _requested = served_snapshot
+    slim = tmp_path / "graph-db"
+    assert main(["db", "slim", "--db", str(SNAPSHOT), "--out", str(slim), "--files-url", url + "gone/"]) == 0
+    monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
+    assert lock(slim, tmp_path / "x.json") == 6
+    err = capsys.readouterr().err
+    assert "cannot fetch " + url + "gone/" in err and "not found there" in err, err
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_offline_without_cache_is_a_clear_error(
@@ -89,8 +146,8 @@ def test_tampered_shard_is_refused(
     mirror = tmp_path / "mirror"
     shutil.copytree(SNAPSHOT, mirror)
     manifest = store.read_manifest(slim)
-    key = store.shard_of("six", manifest["files_prefix_length"])
-    dat = mirror / manifest["shards_dir"] / store.FILES_DIR / f"{key}.dat"
+    key = db_format.shard_of("six", manifest["files_prefix_length"])
+    dat = mirror / manifest["shards_dir"] / db_format.FILES_DIR / f"{key}.dat"
     dat.write_bytes(dat.read_bytes() + b"x")
     manifest["files_url"] = mirror.as_uri()
     (slim / "manifest.json").write_text(json.dumps(manifest))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mach_nix.db import store
+from mach_nix.db import codec, store
+from mach_nix.db import format as db_format
 from mach_nix.db.model import DistFile, Failure, Metadata, Project, Release
 from mach_nix.errors import DatabaseError
 
@@ -91,11 +92,11 @@ def test_round_trip(tmp_path: Path) -> None:
     assert meta is not None and meta.build_requires == ("setuptools>=40.8.0",)
     assert db.project("nope") is None
     assert db.names() == ["foo-bar", "six"]
-    assert db.manifest["format_version"] == store.FORMAT_VERSION
+    assert db.manifest["format_version"] == db_format.FORMAT_VERSION
 
 
 def test_deduplication(tmp_path: Path) -> None:
-    data = store.encode_project(make_project("foo", [f"1.{i}" for i in range(20)]))
+    data = codec.encode_project(make_project("foo", [f"1.{i}" for i in range(20)]))
     assert len(data["requires"]) == 1  # wheel and sdist declare the same list: stored once
     assert len(data["metadata"]) == 2  # wheel and sdist records, shared by all releases
 
@@ -151,14 +152,14 @@ def test_lookup_touches_one_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     db = store.open_database(tmp_path / "db")
     opened.clear()
     assert db.project("p123") is not None
-    shard = store.shard_of("p123", 2)
+    shard = db_format.shard_of("p123", 2)
     assert sorted(Path(p).name for p in opened) == [f"{shard}.dat", f"{shard}.idx"]
 
 
 def test_prefix_length_scales() -> None:
-    assert store.prefix_length_for(100) == 1
-    assert store.prefix_length_for(700_000) == 3
-    assert store.TARGET_PROJECTS_PER_SHARD >= 700_000 / 16**3
+    assert db_format.prefix_length_for(100) == 1
+    assert db_format.prefix_length_for(700_000) == 3
+    assert db_format.TARGET_PROJECTS_PER_SHARD >= 700_000 / 16**3
 
 
 def test_errors(tmp_path: Path) -> None:
@@ -174,7 +175,7 @@ def test_errors(tmp_path: Path) -> None:
     manifest_file.write_text(json.dumps(manifest))
     with pytest.raises(DatabaseError, match="format version 99"):
         store.open_database([tmp_path / "db"])
-    manifest["format_version"] = store.FORMAT_VERSION
+    manifest["format_version"] = db_format.FORMAT_VERSION
     manifest_file.write_text(json.dumps(manifest))
     dat = next((tmp_path / "db" / manifest["shards_dir"]).glob("*.dat"))
     dat.write_bytes(b"garbage" * 10)
@@ -187,12 +188,12 @@ def test_tampered_pinned_files_are_refused(tmp_path: Path) -> None:
     store.write_database(tmp_path / "db", [make_project("foo", ["1.0"]), make_project("bar", ["2.0"])])
     generation = tmp_path / "db" / store.read_manifest(tmp_path / "db")["shards_dir"]
     assert store.open_database([tmp_path / "db"]).project("foo") is not None
-    zdict = generation / store.ZDICT_FILE
-    assert 0 < zdict.stat().st_size <= store.ZDICT_SIZE
+    zdict = generation / db_format.ZDICT_FILE
+    assert 0 < zdict.stat().st_size <= db_format.ZDICT_SIZE
     zdict.write_bytes(zdict.read_bytes() + b" ")
     with pytest.raises(DatabaseError, match="graph_zdict_sha256"):
         store.open_database([tmp_path / "db"]).project("foo")
-    table = generation / store.SHARDS_TABLE
+    table = generation / db_format.SHARDS_TABLE
     table.write_text(table.read_text().replace('"projects"', '"projectz"'))
     with pytest.raises(DatabaseError, match="shards_sha256"):
         store.open_database([tmp_path / "db"]).names()

@@ -1,4 +1,4 @@
-"""Resolver semantics on small in-memory databases (mach_nix.resolve, providers, explain)."""
+"""Resolver semantics on small in-memory databases (mach_nix.resolution, providers, explanations)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from mach_nix.errors import NotFoundError, ResolutionError, UsageError
 from mach_nix.inventory import Inventory
 from mach_nix.providers import ProviderConfig
 from mach_nix.requirements import parse_requirements_text
-from mach_nix.resolve import resolve
+from mach_nix.resolution.resolve import resolve
 from mach_nix.target import Target
 
 PY311 = Target.create("3.11.7", "x86_64-linux")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mach_nix.db.store import open_database
-from mach_nix.resolve import resolve
+from mach_nix.resolution.resolve import resolve
 from mach_nix.target import Target
 
 SNAPSHOT = Path(__file__).parent / "data" / "pypi-db"

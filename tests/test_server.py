@@ -1,5 +1,6 @@
 """The resolver server (mach_nix.server): same results as a plain run, in the client's
-working directory and environment, private, and gone when idle or stopped."""
+working directory and environment, private, gone when idle or stopped, and never
+answering with code other than the running checkout's."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mach_nix import server_address
+import mach_nix
+from mach_nix.server import client
 from nixhelpers import REPO
 
 SNAPSHOT = REPO / "tests" / "data" / "pypi-db"
@@ -128,13 +130,67 @@ def test_unsafe_runtime_dir_is_never_used(env, tmp_path: Path) -> None:
     assert ok.returncode == 0  # in-process
 
 
-def test_address_changes_with_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_address_changes_with_every_module_of_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "pkg"
     for sub in ("", "commands", "db"):
         (package / sub).mkdir(parents=True, exist_ok=True)
         (package / sub / "x.py").write_text("")
-    monkeypatch.setattr(server_address, "PACKAGE_DIR", str(package))
-    first = server_address.code_key()
-    os.utime(package / "db" / "x.py", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
-    assert server_address.code_key() != first
-    assert server_address.code_key().startswith(server_address.__version__ + "-")
+    monkeypatch.setattr(client, "PACKAGE_DIR", str(package))
+    keys = [client.code_key()]
+    assert keys[0].startswith(client.__version__ + "-")
+    old = (time.time_ns() - 10**12,) * 2  # mtimes older than every other file: a newest-mtime key misses them
+
+    os.utime(package / "db" / "x.py", ns=(time.time_ns() + 10**9,) * 2)  # an edit
+    keys.append(client.code_key())
+    new_package = package / "newpkg" / "deeper"  # a module in a subpackage nobody listed
+    new_package.mkdir(parents=True)
+    (new_package / "y.py").write_text("")
+    os.utime(new_package / "y.py", ns=old)
+    keys.append(client.code_key())
+    (package / "commands" / "x.py").unlink()  # a module removed
+    keys.append(client.code_key())
+    (package / "db" / "x.py").write_text("x = 1\n")  # same mtime, other content
+    os.utime(package / "db" / "x.py", ns=(time.time_ns() + 10**9,) * 2)
+    keys.append(client.code_key())
+    assert len(set(keys)) == len(keys), keys
+    (package / "db" / "__pycache__").mkdir()
+    (package / "db" / "__pycache__" / "x.py").write_text("")  # not a module of the package
+    assert client.code_key() == keys[-1]
+
+
+def test_code_key_covers_every_module_of_the_installed_package() -> None:
+    root = Path(mach_nix.__file__).parent
+    expected = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    assert [path for path, _mtime, _size in client.code_files()] == expected
+    assert {"resolution/provider.py", "server/daemon.py", "db/store.py"} <= set(expected)
+
+
+def test_the_command_line_never_imports_the_daemon() -> None:
+    probe = "import sys, mach_nix.cli; print(sorted(m for m in sys.modules if m.startswith('mach_nix.server')))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['mach_nix.server', 'mach_nix.server.client']"
+
+
+def test_server_run_is_the_daemon_in_the_foreground(env, tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mach_nix", "server", "run", "--idle", "30"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = cli("server", "status", cwd=tmp_path, env=env)
+        while status.returncode != 0 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)
+            status = cli("server", "status", cwd=tmp_path, env=env)
+        assert status.returncode == 0, status.stdout
+        assert f"pid {process.pid}," in status.stdout  # exec'd: the same process, for service managers
+        assert cli("server", "stop", cwd=tmp_path, env=env).returncode == 0
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -12,7 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from mach_nix import __version__
-from mach_nix.errors import ExitCode, MachNixError
+from mach_nix.commands import db, env, resolve, server
+from mach_nix.errors import ExitCode, MachNixError, describe_exit_codes
+
+#: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
+ALL_COMMAND_MODULES = (resolve, env, db, server)
+
+#: The module that registers each command (see :func:`build_parser`).
+COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "db": db, "server": server}
 
 DESCRIPTION = """\
 Turn Python requirements into a reproducible, Nix-built Python environment.
@@ -32,35 +39,39 @@ typical use:
   mach-nix server start                         keep the resolver warm: lock/resolve in ~15-40 ms
 
 exit codes:
-  0 success   2 bad usage or input   3 unsatisfiable requirements
-  4 name/version/artifact not in the DB   5 registry unreachable
-  6 database missing or corrupt   1 internal error (a bug: please report it)
-
+{exit_codes}
 Run 'mach-nix COMMAND --help' for the options of one command.
 """
 
 
-_PARSER: argparse.ArgumentParser | None = None
+#: Parsers built by this process, by the command modules registered in them.
+_PARSERS: dict[tuple, argparse.ArgumentParser] = {}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every subcommand registered (built once per process)."""
-    global _PARSER
-    if _PARSER is not None:
-        return _PARSER
-    from mach_nix.commands import ALL_COMMAND_MODULES
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser (built once per process).
 
+    Every subcommand is registered, unless ``command`` (the first argument) names
+    one: then only the module that registers it is, which is all that parsing
+    that command needs, with the same help and errors. Building all fourteen
+    parsers would cost every run a few milliseconds (argparse looks up message
+    translations for each).
+    """
+    modules = (COMMAND_MODULES[command],) if command in COMMAND_MODULES else ALL_COMMAND_MODULES
+    cached = _PARSERS.get(modules)
+    if cached is not None:
+        return cached
     parser = argparse.ArgumentParser(
         prog="mach-nix",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG.format(exit_codes=describe_exit_codes()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-V", "--version", action="version", version=f"mach-nix {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in ALL_COMMAND_MODULES:
+    for module in modules:
         module.register(subparsers)
-    _PARSER = parser
+    _PARSERS[modules] = parser
     return parser
 
 
@@ -72,7 +83,8 @@ def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], 
         reraise: error types to let through instead of reporting them (for
             callers that handle them, like the Nix resolution builder).
     """
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
@@ -87,7 +99,7 @@ def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], 
         return error.exit_code
     except KeyboardInterrupt:
         print("mach-nix: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception:  # a bug: show everything
         import traceback
 

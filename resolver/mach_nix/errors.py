@@ -24,6 +24,36 @@ class ExitCode:
     NETWORK = 5
     #: A database on disk is missing, corrupt, or of an unsupported format version.
     DATABASE = 6
+    #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
+    INTERRUPTED = 130
+
+
+#: What each exit code means: the one text the help of the CLI (:func:`describe_exit_codes`)
+#: and the README's table (checked by a test) show.
+EXIT_CODES: dict[int, str] = {
+    ExitCode.OK: "ok",
+    ExitCode.INTERNAL: "internal error (a bug: please report it)",
+    ExitCode.USAGE: "bad usage or input",
+    ExitCode.UNSATISFIABLE: "unsatisfiable requirements",
+    ExitCode.NOT_FOUND: "not in the database (name, version or artifact for the target)",
+    ExitCode.NETWORK: "registry unreachable",
+    ExitCode.DATABASE: "database missing or corrupt",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+
+
+def describe_exit_codes(width: int = 78, indent: str = "  ") -> str:
+    """:data:`EXIT_CODES` as lines of at most ``width`` characters, for ``--help`` epilogs."""
+    lines: list[str] = []
+    line = ""
+    for code, meaning in EXIT_CODES.items():
+        item = f"{code} {meaning}"
+        if line and len(indent) + len(line) + 3 + len(item) > width:
+            lines.append(indent + line)
+            line = ""
+        line = f"{line}   {item}" if line else item
+    lines.append(indent + line)
+    return "\n".join(lines) + "\n"
 
 
 class MachNixError(Exception):

@@ -14,16 +14,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mach_nix.errors import UsageError
-
-if TYPE_CHECKING:
-    from mach_nix.inventory import Inventory
-    from mach_nix.providers import ProviderConfig
-    from mach_nix.requirements import RequirementSet
-    from mach_nix.resolve import ResolvedPackage
-    from mach_nix.target import Target
+from mach_nix.inventory import Inventory
+from mach_nix.providers import ProviderConfig
+from mach_nix.requirements import RequirementSet
+from mach_nix.resolution.candidates import ResolvedPackage
+from mach_nix.target import Target
 
 #: Version of the lock format written by this module.
 LOCK_VERSION = 1

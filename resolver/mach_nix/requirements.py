@@ -10,6 +10,9 @@ Requirement lines are parsed with :class:`packaging.requirements.Requirement`
 * ``--pre`` (allow pre-releases everywhere);
 * ``name @ URL`` direct references, whose ``#sha256=…`` fragment pins the file.
 
+Every command reads requirements through this module (``lock``, ``resolve``,
+``env`` and ``db crawl``), so they all accept the same syntax.
+
 pip options that do not make sense for an offline, hash-pinned resolution
 (``-e``, ``--index-url``, ``--hash``, ``--find-links``, …) raise a
 :class:`~mach_nix.errors.UsageError` naming the file and line.
@@ -129,6 +132,30 @@ def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
     if requirement.url is not None:
         sha256 = _check_url(requirement.url, origin)
     return RootRequirement(requirement=requirement, origin=origin, sha256=sha256)
+
+
+def parse_dependency(text: str) -> Requirement | None:
+    """Parse a ``Requires-Dist`` string of package metadata; ``None`` when it is invalid.
+
+    Metadata is not the user's input: an invalid entry is skipped (and counted
+    or warned about by the caller), never an error.
+    """
+    try:
+        return Requirement(text)
+    except (InvalidRequirement, InvalidSpecifier, ValueError):
+        return None
+
+
+def coerce_requirements(requirements: RequirementSet | Sequence[str] | str) -> RequirementSet:
+    """Accept a :class:`RequirementSet`, a list of PEP 508 strings, or requirements.txt text."""
+    if isinstance(requirements, RequirementSet):
+        return requirements
+    if isinstance(requirements, str):
+        return parse_requirements_text(requirements)
+    result = RequirementSet()
+    for index, text in enumerate(requirements):
+        result.requirements.append(parse_requirement(text, f"<requirement {index + 1}>"))
+    return result
 
 
 def _explain_invalid(text: str, error: Exception) -> str:

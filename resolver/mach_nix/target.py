@@ -9,7 +9,10 @@ Defaults (documented in ``docs/lock-format.md``):
 
 * glibc baseline for ``manylinux`` wheels: :data:`DEFAULT_GLIBC` (today's nixpkgs);
 * macOS deployment target: 11.0 on ``aarch64-darwin``, 10.12 on ``x86_64-darwin``;
-* a Python given as ``3.11`` gets the patch level from :data:`DEFAULT_PATCH`.
+* a Python given as ``3.11`` gets the patch level from
+  :data:`mach_nix.platforms.DEFAULT_PATCH`.
+
+The supported systems and Python minors are those of :mod:`mach_nix.platforms`.
 """
 
 from __future__ import annotations
@@ -21,20 +24,7 @@ from packaging import tags as _tags
 from packaging.version import InvalidVersion, Version
 
 from mach_nix.errors import UsageError
-
-#: Nix systems mach-nix supports, mapped to (sys_platform, platform_system, platform_machine).
-SYSTEMS: dict[str, tuple[str, str, str]] = {
-    "x86_64-linux": ("linux", "Linux", "x86_64"),
-    "aarch64-linux": ("linux", "Linux", "aarch64"),
-    "x86_64-darwin": ("darwin", "Darwin", "x86_64"),
-    "aarch64-darwin": ("darwin", "Darwin", "arm64"),
-}
-
-#: Python minor versions the resolver knows how to target.
-SUPPORTED_MINORS: tuple[int, ...] = (8, 9, 10, 11, 12, 13, 14)
-
-#: Patch level assumed when only ``3.x`` is given (a recent release of each series).
-DEFAULT_PATCH: dict[int, int] = {8: 20, 9: 23, 10: 18, 11: 13, 12: 11, 13: 7, 14: 0}
+from mach_nix.platforms import DEFAULT_PATCH, PYTHON_MINORS, SYSTEMS, marker_environment
 
 #: glibc of today's nixpkgs (manylinux_2_X wheels with X above it are rejected).
 DEFAULT_GLIBC = "2.40"
@@ -70,8 +60,8 @@ def parse_python_version(text: str) -> str:
     if version.epoch or version.local or len(release) not in (2, 3):
         raise UsageError(f"invalid Python version {text!r}: expected e.g. 3.11 or 3.11.7")
     minor = release[1]
-    if release[0] != 3 or minor not in SUPPORTED_MINORS:
-        known = ", ".join(f"3.{m}" for m in SUPPORTED_MINORS)
+    if release[0] != 3 or minor not in PYTHON_MINORS:
+        known = ", ".join(f"3.{m}" for m in PYTHON_MINORS)
         raise UsageError(f"unsupported Python version {text!r}: mach-nix targets {known}")
     patch = release[2] if len(release) == 3 else DEFAULT_PATCH[minor]
     suffix = str(version)[len(".".join(map(str, release))) :] if version.pre else ""
@@ -169,22 +159,7 @@ class Target:
         ``platform_release`` and ``platform_version`` are empty: they describe a
         kernel build, which a reproducible environment cannot depend on.
         """
-        sys_platform, platform_system, machine = SYSTEMS[self.system]
-        major, minor = self.minor
-        return {
-            "implementation_name": "cpython",
-            "implementation_version": self.python,
-            "os_name": "posix",
-            "platform_machine": machine,
-            "platform_python_implementation": "CPython",
-            "platform_release": "",
-            "platform_system": platform_system,
-            "platform_version": "",
-            "python_full_version": self.python,
-            "python_version": f"{major}.{minor}",
-            "sys_platform": sys_platform,
-            "extra": "",
-        }
+        return {**marker_environment(self.python, self.system), "extra": ""}
 
     @cached_property
     def platforms(self) -> list[str]:

@@ -1,6 +1,4 @@
-"""Subcommand groups of the ``mach-nix`` CLI, one module each."""
+"""Subcommand groups of the ``mach-nix`` CLI, one module each (listed in :mod:`mach_nix.cli`).
 
-from mach_nix.commands import db, env, resolve, server
-
-#: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
-ALL_COMMAND_MODULES = (resolve, env, db, server)
+Each exposes ``register(subparsers)``. This file imports nothing.
+"""

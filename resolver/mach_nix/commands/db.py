@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mach_nix.commands.inputs import add_requirement_files
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
+from mach_nix.platforms import SYSTEMS, python_range
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 DB_DESCRIPTION = """\
 The PyPI metadata database: per project, every release with its files
@@ -18,7 +24,7 @@ release, so a small DB of your own can add a package the pinned one lacks.
 Format: docs/db-format.md.
 """
 
-CRAWL_EPILOG = """\
+CRAWL_EPILOG = f"""\
 examples:
   mach-nix db crawl --db ./my-db --closure requests
       add requests and everything it can depend on (all versions) to ./my-db
@@ -28,9 +34,10 @@ examples:
 
 Existing projects of the DB that the crawl does not reach are kept. The write is
 atomic; an interrupted crawl resumes from DIR/.partial/ when rerun.
-With --closure, dependencies are followed for every supported target
-(CPython 3.8-3.14 on x86_64/aarch64 Linux and x86_64/arm64 macOS), for the extras
-named, from the releases that match each requirement's version specifier.
+With --closure, dependencies are followed for every supported target, for the
+extras named, from the releases that match each requirement's version specifier.
+Supported targets: CPython {python_range()} on
+{", ".join(SYSTEMS)}.
 """
 
 UPDATE_EPILOG = """\
@@ -120,14 +127,7 @@ def register(subparsers: Any) -> None:
     crawl.add_argument(
         "names", nargs="*", metavar="NAME", help="requirements (PEP 508), e.g. requests, 'flask==1.0', 'dask[complete]'"
     )
-    crawl.add_argument(
-        "-r",
-        "--requirement",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="read requirements from FILE (repeatable)",
-    )
+    add_requirement_files(crawl, "read requirements from FILE, in the syntax 'lock -r' reads (repeatable)")
     crawl.add_argument(
         "--closure", action="store_true", help="follow dependencies transitively, for every supported target"
     )
@@ -208,7 +208,7 @@ example:
 
 def run_slim(args: argparse.Namespace) -> int:
     """``mach-nix db slim``."""
-    from mach_nix.db.store import write_graph_only
+    from mach_nix.db.writer import write_graph_only
 
     if not args.files_url.startswith(("https://", "http://", "file://")):
         raise UsageError(f"--files-url must be an https://, http:// or file:// URL, not {args.files_url!r}")
@@ -221,15 +221,33 @@ def run_slim(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def crawl_roots(names: Sequence[str], files: Sequence[str]) -> list[Requirement]:
+    """The requirements to crawl, read exactly as ``lock`` reads its inputs: ``-r FILE``
+    in requirements.txt syntax (:mod:`mach_nix.requirements`), then NAME arguments.
+
+    Constraints (``-c``) add no projects and ``--pre`` changes nothing (every
+    release is crawled), so both are accepted and have no effect here.
+
+    Raises:
+        UsageError: an unreadable file or a bad line, as for ``lock``.
+    """
+    from mach_nix.requirements import RequirementSet, parse_requirement, parse_requirements_file
+
+    requirements = RequirementSet()
+    for path in files:
+        requirements.extend(parse_requirements_file(path))
+    for index, text in enumerate(names):
+        requirements.requirements.append(parse_requirement(text, f"argument {index + 1}"))
+    return [root.requirement for root in requirements.requirements]
+
+
 def run_crawl(args: argparse.Namespace) -> int:
     """``mach-nix db crawl``."""
     from packaging.utils import canonicalize_name
 
-    from mach_nix.db.crawl import Crawler, parse_root, read_requirements_file
+    from mach_nix.db.crawl import Crawler
 
-    roots = [parse_root(n) for n in args.names]
-    for path in args.requirement:
-        roots.extend(read_requirements_file(path))
+    roots = crawl_roots(args.names, args.requirements)
     if not roots:
         raise UsageError("nothing to crawl: give NAMEs or -r FILE (see 'mach-nix db crawl --help')")
     summary = Crawler(args.db, _crawl_options(args)).run(roots, closure=args.closure)
@@ -251,17 +269,7 @@ def run_update(args: argparse.Namespace) -> int:
 
 
 def _release_json(release: Any) -> dict[str, Any]:
-    metas = []
-    for meta in release.metadata:
-        metas.append(
-            {
-                "requires_dist": list(meta.requires_dist),
-                "requires_python": meta.requires_python,
-                "provides_extras": list(meta.provides_extras),
-                "build_requires": None if meta.build_requires is None else list(meta.build_requires),
-                "source": meta.source,
-            }
-        )
+    metas = [meta.to_json() for meta in release.metadata]
     return {
         "version": release.version,
         "requires_python": release.requires_python,

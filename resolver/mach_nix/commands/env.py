@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from mach_nix import __version__
-from mach_nix.commands.resolve import COMMON_EPILOG, add_inputs, lock_from_args
+from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
 from mach_nix.errors import UsageError
 
 EXAMPLES = """\

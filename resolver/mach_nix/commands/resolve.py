@@ -1,51 +1,15 @@
 """Subcommands ``lock`` (write a lock file) and ``resolve`` (show a resolution).
 
-Both take the same inputs; see ``mach-nix lock --help``.
+Both take the same inputs (:mod:`mach_nix.commands.inputs`); see ``mach-nix lock --help``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from mach_nix.errors import UsageError
-
-COMMON_EPILOG = """\
-inputs:
-  Requirements come from -r FILE (requirements.txt syntax: PEP 508 lines,
-  comments, '\\' continuations, -r/-c includes, 'name @ URL#sha256=…'), from
-  --pyproject FILE (PEP 621 dependencies, --extra NAME, --group NAME) and from
-  REQUIREMENT arguments, in that order.
-
-providers:
-  wheel (PyPI wheels for the target), sdist (PyPI source, built by Nix) and
-  nixpkgs (recipes from the --nixpkgs-inventory). A package's candidates are
-  tried provider by provider, newest version first. --provider _default=ORDER
-  sets the order for every package you do not name; --provider NAME=ORDER
-  overrides it for one package. Default: _default=wheel,sdist,nixpkgs.
-
-target:
-  Markers, Requires-Python and wheel tags are evaluated for --python and
-  --system, never for the machine running mach-nix. --python 3.11 assumes a
-  recent patch release; pass the exact 3.11.7 when python_full_version matters.
-  Linux wheels up to manylinux_2_40 (--glibc) are accepted; macOS wheels up to
-  the deployment target (--macos-target, default 11.0 on aarch64-darwin,
-  10.12 on x86_64-darwin).
-
-database:
-  --db DIR (repeatable: later layers win per release); default: $MACH_NIX_DB
-  (directories separated by ':'). Resolution reads only the dependency graph;
-  the lock needs the file index (hash, URL) of the chosen artifacts. A
-  graph-only database fetches those shards from its files_url, checked by
-  sha256, into ~/.cache/mach-nix/files ($MACH_NIX_CACHE); --offline forbids it.
-
-exit codes:
-  0 ok   2 bad usage or input   3 requirements conflict   4 name, version or
-  artifact not in the database (or not for the target)   6 database missing
-  or corrupt   1 internal error (a bug)
-"""
+from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
 
 LOCK_EXAMPLES = """\
 examples:
@@ -62,85 +26,6 @@ examples:
   mach-nix resolve 'dask[complete]==2.22.0' --python 3.8 --db tests/data/pypi-db
   mach-nix resolve -r requirements.txt --format json     (the lock, on stdout)
 """
-
-
-def add_inputs(parser: argparse.ArgumentParser) -> None:
-    """Add the options shared by ``lock`` and ``resolve``."""
-    parser.add_argument(
-        "requirement", nargs="*", metavar="REQUIREMENT", help="a PEP 508 requirement, e.g. 'requests[socks]>=2.28'"
-    )
-    parser.add_argument(
-        "-r", "--requirements", action="append", default=[], metavar="FILE", help="a requirements.txt file (repeatable)"
-    )
-    parser.add_argument(
-        "-c",
-        "--constraints",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a constraints file: limits versions, adds no packages (repeatable)",
-    )
-    parser.add_argument("--pyproject", metavar="FILE", help="read PEP 621/735 requirements from a pyproject.toml")
-    parser.add_argument(
-        "--extra",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="with --pyproject: include this optional-dependencies extra (repeatable)",
-    )
-    parser.add_argument(
-        "--group",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="with --pyproject: include this PEP 735 dependency group (repeatable)",
-    )
-    parser.add_argument("--pre", action="store_true", help="allow pre-releases everywhere")
-    parser.add_argument(
-        "--python",
-        default="3.11",
-        metavar="VERSION",
-        help="target CPython: 3.8 … 3.14, as 3.11 or exactly 3.11.7 (default: 3.11)",
-    )
-    parser.add_argument(
-        "--system",
-        default="x86_64-linux",
-        metavar="SYSTEM",
-        help="target Nix system: x86_64-linux, aarch64-linux, x86_64-darwin, aarch64-darwin (default: x86_64-linux)",
-    )
-    parser.add_argument("--glibc", metavar="2.X", help="newest glibc for manylinux wheels (default: 2.40)")
-    parser.add_argument("--macos-target", metavar="X.Y", help="macOS deployment target for darwin wheels")
-    parser.add_argument(
-        "--provider",
-        action="append",
-        default=[],
-        metavar="NAME=ORDER",
-        help="provider order, e.g. _default=wheel,sdist,nixpkgs or numba=wheel (repeatable)",
-    )
-    parser.add_argument(
-        "--db",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="PyPI database directory (repeatable; later layers win)",
-    )
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        help="never fetch: a graph-only --db must find its file-index shards in the cache",
-    )
-    parser.add_argument(
-        "--files-cache",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="more directories of file-index shards named by their sha256 (read-only)",
-    )
-    parser.add_argument(
-        "--nixpkgs-inventory",
-        metavar="FILE",
-        help="JSON list of {attr, pname, version}: the Python packages of your nixpkgs",
-    )
 
 
 def register(subparsers) -> None:
@@ -177,93 +62,6 @@ def register(subparsers) -> None:
         "--format", choices=("table", "json"), default="table", help="table (default) or json (the lock document)"
     )
     resolve.set_defaults(func=run_resolve)
-
-
-def database_paths(args: argparse.Namespace) -> list[str]:
-    """The --db directories, else $MACH_NIX_DB."""
-    if args.db:
-        return list(args.db)
-    env = os.environ.get("MACH_NIX_DB", "")
-    paths = [p for p in env.split(os.pathsep) if p]
-    if not paths:
-        raise UsageError("no PyPI database: pass --db DIR (e.g. --db tests/data/pypi-db) or set MACH_NIX_DB")
-    return paths
-
-
-def open_db(args: argparse.Namespace):
-    """Open the databases named by ``--db``/``$MACH_NIX_DB``.
-
-    File-index shards of a graph-only database are cached in
-    :func:`~mach_nix.db.store.default_files_cache` and fetched (verified by
-    sha256) unless ``--offline``.
-    """
-    from mach_nix.db.store import default_files_cache, open_database
-
-    caches = [default_files_cache(), *getattr(args, "files_cache", [])]
-    paths = [os.path.abspath(p) for p in database_paths(args)]
-    fetch = not getattr(args, "offline", False)
-    key = (tuple(paths), tuple(str(c) for c in caches), fetch)
-    signature = tuple(_manifest_signature(p) for p in paths)
-    cached = _OPENED.get(key)
-    if cached is not None and cached[0] == signature:
-        return cached[1]
-    db = open_database(paths, files_cache=caches, fetch=fetch)
-    _OPENED[key] = (signature, db)
-    return db
-
-
-#: Databases opened by this process, with the manifest signatures they were opened at.
-#: Only a long-lived process (the resolver server) opens the same databases twice; it
-#: then reuses the projects already decoded, unless a manifest changed meanwhile.
-_OPENED: dict[tuple, tuple[tuple, object]] = {}
-
-
-def _manifest_signature(path: str) -> tuple:
-    """What changes when a database is rewritten (its manifest is replaced atomically)."""
-    try:
-        info = os.stat(os.path.join(path, "manifest.json"))
-    except OSError:
-        return ()
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
-
-
-def lock_from_args(args: argparse.Namespace, artifacts: bool = True):
-    """Parse the shared inputs and run the resolution; return the Lock.
-
-    ``artifacts=False`` skips the file index (hashes and URLs are left out).
-    """
-    from mach_nix.inventory import Inventory, load_inventory
-    from mach_nix.providers import ProviderConfig
-    from mach_nix.requirements import (
-        RequirementSet,
-        parse_pyproject,
-        parse_requirement,
-        parse_requirements_file,
-    )
-    from mach_nix.resolve import resolve
-    from mach_nix.target import Target
-
-    target = Target.create(args.python, args.system, glibc=args.glibc, macos=args.macos_target)
-    providers = ProviderConfig.from_options(args.provider)
-    requirements = RequirementSet(pre=args.pre)
-    for path in args.requirements:
-        requirements.extend(parse_requirements_file(path))
-    for path in args.constraints:
-        requirements.extend(parse_requirements_file(path, as_constraints=True))
-    if args.pyproject:
-        requirements.extend(parse_pyproject(args.pyproject, args.extra, args.group))
-    elif args.extra or args.group:
-        raise UsageError("--extra and --group need --pyproject FILE")
-    for index, text in enumerate(args.requirement):
-        requirements.requirements.append(parse_requirement(text, f"argument {index + 1}"))
-    if not requirements.requirements:
-        raise UsageError("no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments")
-    inventory = load_inventory(args.nixpkgs_inventory) if args.nixpkgs_inventory else Inventory()
-    db = open_db(args)
-    lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts)
-    for warning in lock.warnings:
-        print(f"mach-nix: warning: {warning}", file=sys.stderr)
-    return lock
 
 
 def run_lock(args: argparse.Namespace) -> int:

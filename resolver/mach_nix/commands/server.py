@@ -1,15 +1,23 @@
-"""Subcommands ``mach-nix server start|stop|status|run``: the resolver server."""
+"""Subcommands ``mach-nix server start|stop|status|run``: the resolver server.
+
+The server itself is :mod:`mach_nix.server`; these commands start it as a
+process (``python -m mach_nix.server``) and talk to it through
+:mod:`mach_nix.server.client`, never importing the daemon.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 from mach_nix.errors import ExitCode, UsageError
+from mach_nix.server.client import DEFAULT_IDLE, send, socket_path, unsafe_directory_message
+
+#: How the daemon is started: its own entry point, not this command line.
+DAEMON = [sys.executable, "-m", "mach_nix.server"]
 
 DESCRIPTION = """\
 Keep a resolver process running in the background, so that 'mach-nix lock'
@@ -28,7 +36,7 @@ MACH_NIX_NO_SERVER=1 bypasses it for one command.
 
 EPILOG = """\
 examples:
-  mach-nix server start              start it (idle timeout 30 minutes)
+  mach-nix server start              start it (idle timeout {idle_minutes} minutes)
   mach-nix lock -r requirements.txt  handled by the server now
   mach-nix server status             pid, socket, requests served, uptime
   mach-nix server stop
@@ -42,28 +50,16 @@ def register(subparsers) -> None:
         "server",
         help="run the resolver in the background (faster lock/resolve)",
         description=DESCRIPTION,
-        epilog=EPILOG,
+        epilog=EPILOG.format(idle_minutes=DEFAULT_IDLE // 60),
         formatter_class=fmt,
     )
     server.set_defaults(func=lambda args: (server.print_help(sys.stderr), ExitCode.USAGE)[1])
     sub = server.add_subparsers(dest="server_command", metavar="SUBCOMMAND")
     start = sub.add_parser("start", help="start the server in the background (no-op if running)")
-    start.add_argument(
-        "--idle",
-        type=float,
-        default=1800,
-        metavar="SECONDS",
-        help="exit after this long without a request (default: 1800)",
-    )
+    _add_idle(start)
     start.set_defaults(func=run_start)
     run = sub.add_parser("run", help="run the server in the foreground (for service managers)")
-    run.add_argument(
-        "--idle",
-        type=float,
-        default=1800,
-        metavar="SECONDS",
-        help="exit after this long without a request (default: 1800)",
-    )
+    _add_idle(run)
     run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     run.set_defaults(func=run_foreground)
     stop = sub.add_parser("stop", help="stop the server")
@@ -72,21 +68,24 @@ def register(subparsers) -> None:
     status.set_defaults(func=run_status)
 
 
-def _address(create: bool = False):
-    from mach_nix.server_address import socket_path
+def _add_idle(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=DEFAULT_IDLE,
+        metavar="SECONDS",
+        help=f"exit after this long without a request (default: {DEFAULT_IDLE})",
+    )
 
+
+def _address(create: bool = False) -> str:
     path = socket_path(create)
     if path is None:
-        raise UsageError(
-            "no private directory for the server's socket: $XDG_RUNTIME_DIR/mach-nix or "
-            f"/tmp/mach-nix-{os.getuid()} exists but belongs to someone else or is open to others"
-        )
+        raise UsageError(unsafe_directory_message())
     return path
 
 
 def _status(path: str) -> dict | None:
-    from mach_nix.server_address import send
-
     if not os.path.exists(path):
         return None
     try:
@@ -97,6 +96,8 @@ def _status(path: str) -> dict | None:
 
 def run_start(args: argparse.Namespace) -> int:
     """``mach-nix server start``."""
+    import subprocess  # only here: it costs every other command a few ms
+
     path = _address(create=True)
     status = _status(path)
     if status is not None:
@@ -106,7 +107,7 @@ def run_start(args: argparse.Namespace) -> int:
     log_path = path[: -len(".sock")] + ".log"
     log = open(log_path, "ab")  # noqa: SIM115 (handed to the daemon, closed below)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mach_nix", "server", "run", "--idle", str(args.idle), "--ready-fd", str(write_end)],
+        [*DAEMON, "--idle", str(args.idle), "--ready-fd", str(write_end)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -128,16 +129,16 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_foreground(args: argparse.Namespace) -> int:
-    """``mach-nix server run``."""
-    from mach_nix.server import serve
-
-    return serve(_address(create=True), idle=args.idle, ready=getattr(args, "ready_fd", None))
+    """``mach-nix server run``: become the daemon (``exec``, so the pid stays the same)."""
+    _address(create=True)  # the same error as 'start' when there is no private directory
+    ready = [] if args.ready_fd is None else ["--ready-fd", str(args.ready_fd)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(DAEMON[0], [*DAEMON, "--idle", str(args.idle), *ready])
 
 
 def run_stop(args: argparse.Namespace) -> int:
     """``mach-nix server stop``."""
-    from mach_nix.server_address import send
-
     path = _address()
     if _status(path) is None:
         print("mach-nix: no server running", file=sys.stderr)

@@ -8,7 +8,7 @@ dependency metadata (:mod:`mach_nix.db.extract`, :mod:`mach_nix.db.pep517`).
   kept as is; in a changed project only files whose sha256 is new are fetched.
 * **Resumable**: every per-file result is appended to ``DIR/.partial/journal.jsonl``
   as soon as it is known; a rerun after a kill reuses it.
-* **Atomic**: the database is rewritten with :func:`mach_nix.db.store.write_database`
+* **Atomic**: the database is rewritten with :func:`mach_nix.db.writer.write_database`
   (new generation + ``os.replace`` of the manifest); the journal is deleted
   only after that.
 """
@@ -16,9 +16,7 @@ dependency metadata (:mod:`mach_nix.db.extract`, :mod:`mach_nix.db.pep517`).
 from __future__ import annotations
 
 import concurrent.futures as futures
-import fcntl
 import io
-import json
 import os
 import queue
 import sys
@@ -29,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
@@ -40,7 +38,6 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from mach_nix.db import store
 from mach_nix.db.extract import (
     ExtractError,
     build_system,
@@ -50,18 +47,20 @@ from mach_nix.db.extract import (
     read_sdist_stream,
     wheel_metadata,
 )
+from mach_nix.db.format import FILES_DIR, MANIFEST
 from mach_nix.db.http import Client, NotFound, Registry
-from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
+from mach_nix.db.journal import FileResult, Journal
+from mach_nix.db.model import FILES_HOST, SDIST_SUFFIXES, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
-from mach_nix.db.scope import SDIST_SUFFIXES, dependency_possible, file_in_scope, parse_requirement
+from mach_nix.db.reader import DatabaseLayer
+from mach_nix.db.scope import dependency_possible, file_in_scope
+from mach_nix.db.writer import write_database
 from mach_nix.errors import NetworkError, UsageError
+from mach_nix.requirements import parse_dependency
 
-JOURNAL = Path(".partial") / "journal.jsonl"
 #: Failure kinds that are not cached: they depend on policy or on the network.
 TRANSIENT_KINDS = frozenset({"skipped", "download"})
 HOOK_POLICIES = ("all", "no-wheel", "never")
-
-FileResult = tuple[Metadata | None, Failure | None]
 
 
 @dataclass
@@ -124,36 +123,6 @@ class Summary:
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- requirements
-
-
-def read_requirements_file(path: str | os.PathLike[str]) -> list[Requirement]:
-    """Parse a requirements file: one PEP 508 requirement per line, ``#`` comments.
-
-    Raises:
-        UsageError: unreadable file or an invalid line (pip options are rejected).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot read requirements file {os.fspath(path)!r}: {error.strerror}") from None
-    out = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append(parse_root(line, f"{os.fspath(path)}:{number}"))
-    return out
-
-
-def parse_root(text: str, where: str = "command line") -> Requirement:
-    """Parse one root requirement or raise :class:`UsageError`."""
-    try:
-        return Requirement(text)
-    except InvalidRequirement as error:
-        raise UsageError(f"invalid requirement {text!r} ({where}): {error}") from None
-
-
 # --------------------------------------------------------------------------- crawl state
 
 
@@ -197,90 +166,6 @@ def _upload_time(value: str | None) -> str:
     if not value:
         return ""
     return value[:19] + "Z" if len(value) >= 19 else value
-
-
-def _meta_to_json(meta: Metadata) -> dict[str, Any]:
-    return {
-        "requires_dist": list(meta.requires_dist),
-        "requires_python": meta.requires_python,
-        "provides_extras": list(meta.provides_extras),
-        "build_requires": None if meta.build_requires is None else list(meta.build_requires),
-        "source": meta.source,
-    }
-
-
-def _meta_from_json(data: dict[str, Any]) -> Metadata:
-    return Metadata(
-        requires_dist=tuple(data["requires_dist"]),
-        requires_python=data["requires_python"],
-        provides_extras=tuple(data["provides_extras"]),
-        build_requires=None if data["build_requires"] is None else tuple(data["build_requires"]),
-        source=data["source"],
-    )
-
-
-class Journal:
-    """Append-only per-file results of the running crawl (``DIR/.partial/journal.jsonl``)."""
-
-    def __init__(self, root: Path, policy: str = "") -> None:
-        """Open (and load) the journal of the database at ``root``.
-
-        ``skipped`` results are only reused by a crawl with the same ``policy``
-        (``--hooks`` and ``--max-sdist-mb``); ``download`` failures never are.
-        """
-        self.path = root / JOURNAL
-        self.policy = policy
-        self.results: dict[str, FileResult] = {}
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    item = json.loads(line)
-                    meta = _meta_from_json(item["meta"]) if item.get("meta") else None
-                    fail = Failure(*item["failure"]) if item.get("failure") else None
-                    if fail is not None and fail.kind == "skipped" and item.get("policy") != policy:
-                        continue
-                    self.results[item["sha256"]] = (meta, fail)
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line cut short by a kill
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path.parent / "lock", "w")  # noqa: SIM115 (held until close())
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            raise UsageError(
-                f"another crawl or update is running on {str(root)!r} (lock {self.path.parent / 'lock'}); "
-                "wait for it to finish"
-            ) from None
-        self._handle: TextIO = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (held until close())
-
-    def add(self, sha256: str, result: FileResult) -> None:
-        """Record the result for file ``sha256`` (flushed immediately)."""
-        meta, fail = result
-        if fail is not None and fail.kind == "download":
-            return
-        line = {
-            "sha256": sha256,
-            "meta": _meta_to_json(meta) if meta else None,
-            "failure": [fail.filename, fail.kind, fail.reason] if fail else None,
-        }
-        if fail is not None and fail.kind == "skipped":
-            line["policy"] = self.policy
-        self._handle.write(store.dumps(line) + "\n")
-        self._handle.flush()
-
-    def close(self, delete: bool = False) -> None:
-        """Close the journal; delete it (after a successful write) if asked."""
-        self._handle.close()
-        if delete:
-            self.path.unlink(missing_ok=True)
-            (self.path.parent / "lock").unlink(missing_ok=True)
-        self._lock.close()
-        if delete:
-            try:
-                self.path.parent.rmdir()
-            except OSError:
-                pass
 
 
 class Progress:
@@ -359,7 +244,6 @@ class Crawler:
         db_dir: str | os.PathLike[str],
         options: CrawlOptions | None = None,
         client: Registry | None = None,
-        log: TextIO = sys.stderr,
     ) -> None:
         """Prepare a crawl of the database at ``db_dir`` (it need not exist yet)."""
         self.root = Path(db_dir)
@@ -367,13 +251,12 @@ class Crawler:
         if self.options.hooks not in HOOK_POLICIES:
             raise UsageError(f"--hooks must be one of {', '.join(HOOK_POLICIES)}, not {self.options.hooks!r}")
         self.client = client or Client()
-        self.log = log
-        self.old: store.DatabaseLayer | None = None
-        if (self.root / store.MANIFEST).exists():
-            self.old = store.DatabaseLayer(self.root)
+        self.old: DatabaseLayer | None = None
+        if (self.root / MANIFEST).exists():
+            self.old = DatabaseLayer(self.root)
             if (
                 self.old.manifest["shard_counts"]["files"]
-                and not (self.old.path / self.old.manifest["shards_dir"] / store.FILES_DIR).is_dir()
+                and not (self.old.path / self.old.manifest["shards_dir"] / FILES_DIR).is_dir()
             ):
                 raise UsageError(
                     f"{self.root} is a graph-only database (its file index is published at "
@@ -480,7 +363,8 @@ class Crawler:
     def _same_policy_as_old(self) -> bool:
         return self.old is not None and self.old.manifest.get("crawl", {}).get("policy") == self.policy
 
-    def _old_results(self, name: str) -> dict[str, FileResult]:
+    def old_results(self, name: str) -> dict[str, FileResult]:
+        """The results an existing database already holds for ``name``'s files, by sha256."""
         if self.old is None:
             return {}
         project = self.old.project(name, details=True)
@@ -501,7 +385,8 @@ class Crawler:
         return out
 
     @staticmethod
-    def _group_files(name: str, page: dict[str, Any]) -> dict[str, list[tuple[DistFile, dict[str, Any]]]]:
+    def group_files(page: dict[str, Any]) -> dict[str, list[tuple[DistFile, dict[str, Any]]]]:
+        """The in-scope files of a simple page, by release version (as published)."""
         published: dict[Version, str] = {}
         for text in page.get("versions", []):
             try:
@@ -535,7 +420,8 @@ class Crawler:
         return releases
 
     @staticmethod
-    def _assemble(pending: _Pending) -> Project:
+    def assemble(pending: _Pending) -> Project:
+        """The project of a finished :class:`_Pending`, files sorted by name."""
         releases: dict[str, Release] = {}
         for version, items in pending.releases.items():
             metas: list[Metadata] = []
@@ -573,156 +459,8 @@ class Crawler:
         Projects of an existing database that are not reached are kept unchanged.
         """
         start = time.monotonic()
-        journal = Journal(self.root, self.policy)
-        progress = Progress(self.options.progress)
-        done: dict[str, Project] = {}
-        # requirement state per project name, for --closure
-        specs: dict[str, set[str]] = {}
-        extras: dict[str, set[str]] = {}
-        follow: dict[str, bool] = {}
-        expanded: dict[str, set[tuple[str, str]]] = {}
-        queued: set[str] = set()
-        pool = futures.ThreadPoolExecutor(max_workers=self.options.concurrency)
-        hook_pool = futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
-        running: dict[futures.Future[Any], tuple[str, Any]] = {}
-        completed: queue.SimpleQueue[futures.Future[Any]] = queue.SimpleQueue()
-
-        def submit(fn: Any, *args: Any, tag: tuple[str, Any], on: Any = pool) -> None:
-            future = on.submit(fn, *args)
-            running[future] = tag
-            future.add_done_callback(completed.put)
-
-        pending: dict[str, _Pending] = {}
-        total_files = done_files = 0
-        failures_seen = 0
-
-        def want(req: Requirement, follow_deps: bool, refresh_only: bool = False) -> None:
-            name = str(canonicalize_name(req.name))
-            spec_set = specs.setdefault(name, set())
-            if not refresh_only:  # a refresh must not widen which releases --closure follows
-                spec_set.add(str(req.specifier))
-            extras.setdefault(name, set()).update(str(canonicalize_name(e)) for e in req.extras)
-            follow[name] = follow.get(name, False) or follow_deps
-            if name not in queued:
-                queued.add(name)
-                submit(self.client.simple_project, name, tag=("simple", name))
-            elif name in done and follow_deps:
-                expand(name)
-
-        def expand(name: str) -> None:
-            if not (closure and follow.get(name)):
-                return
-            project = done[name]
-            sets = [SpecifierSet(s) for s in specs.get(name) or {""}]
-            seen = expanded.setdefault(name, set())
-            for version, release in project.releases.items():
-                try:
-                    parsed = Version(version)
-                except InvalidVersion:
-                    continue
-                if not any(s.contains(parsed, prereleases=True) for s in sets):
-                    continue
-                for meta in release.metadata:
-                    for line in meta.requires_dist:
-                        key = (line, ",".join(sorted(extras.get(name, ()))))
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                        req = parse_requirement(line)
-                        if req is None:
-                            self.summary.invalid_requirements += 1
-                            continue
-                        if dependency_possible(req, extras.get(name, ())):
-                            want(Requirement(str(req).split(";", 1)[0]), True)
-
-        def finish(name: str) -> None:
-            project = self._assemble(pending.pop(name))
-            done[name] = project
-            expand(name)
-
-        def handle_page(name: str, page: dict[str, Any] | None) -> None:
-            nonlocal total_files, done_files
-            if page is None:
-                self.summary.not_found.append(name)
-                return
-            meta = page.get("meta", {})
-            serial = int(meta.get("_last-serial") or page.get("_last-serial") or 0)
-            old_project = self.old.project(name, details=True) if self.old is not None else None
-            if old_project is not None and not self.options.force and serial and old_project.last_serial == serial:
-                self.summary.projects_unchanged += 1
-                done[name] = old_project
-                expand(name)
-                return
-            self.summary.projects_fetched += 1
-            reuse = self._old_results(name)
-            item = _Pending(name, serial, self._group_files(name, page))
-            pending[name] = item
-            for files in item.releases.values():
-                has_wheels = any(d.is_wheel for d, _ in files)
-                for dist, info in files:
-                    key = _sha256(dist) + dist.filename
-                    total_files += 1
-                    cached = journal.results.get(_sha256(dist)) or reuse.get(_sha256(dist))
-                    if cached is not None:
-                        meta_, fail = cached
-                        item.results[key] = (meta_, Failure(dist.filename, fail.kind, fail.reason) if fail else None)
-                        self.summary.files_reused += 1
-                        done_files += 1
-                        continue
-                    item.waiting.add(key)
-                    submit(self.extract, dist, info, has_wheels, tag=("file", (name, dist)))
-            if not item.waiting:
-                finish(name)
-
-        try:
-            for req in roots:
-                want(req, closure)
-            for name in refresh:
-                if str(canonicalize_name(name)) not in queued:
-                    want(Requirement(str(canonicalize_name(name))), False, refresh_only=True)
-            while running:
-                progress.update(len(done), len(queued), done_files, total_files, failures_seen)
-                try:
-                    finished = [completed.get(timeout=0.5)]
-                except queue.Empty:
-                    continue
-                for future in finished:
-                    kind, payload = running.pop(future)
-                    if kind == "simple":
-                        handle_page(payload, future.result())
-                    else:
-                        name, dist = payload
-                        try:
-                            result = future.result()
-                        except NeedsHook as needs:
-                            submit(self.run_hook, dist, needs.data, tag=("file", (name, dist)), on=hook_pool)
-                            continue
-                        journal.add(dist.sha256, result)
-                        done_files += 1
-                        self.summary.files_extracted += 1
-                        if result[1] is not None:
-                            failures_seen += 1
-                        item = pending[name]
-                        key = dist.sha256 + dist.filename
-                        item.results[key] = result
-                        item.waiting.discard(key)
-                        if not item.waiting:
-                            finish(name)
-            progress.update(len(done), len(queued), done_files, total_files, failures_seen, force=True)
-            progress.done()
-        except BaseException:
-            for future in running:
-                future.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
-            hook_pool.shutdown(wait=False, cancel_futures=True)
-            journal.close()
-            if self._hooks is not None:
-                self._hooks.close()
-            raise
-        pool.shutdown()
-        hook_pool.shutdown()
-        if self._hooks is not None:
-            self._hooks.close()
+        run = _CrawlRun(self, closure)
+        done = run.execute(roots, refresh)
 
         projects: dict[str, Project] = {}
         if self.old is not None:
@@ -733,12 +471,12 @@ class Crawler:
                         projects[name] = project
         projects.update(done)
         crawl_roots = self._merged_roots(roots, closure)
-        manifest = store.write_database(
+        manifest = write_database(
             self.root,
             projects.values(),
             crawl={"roots": crawl_roots, "hooks": self.options.hooks, "policy": self.policy},
         )
-        journal.close(delete=True)
+        run.journal.close(delete=True)
         counts = manifest["counts"]
         self.summary.projects_total = counts["projects"]
         self.summary.releases = counts["releases"]
@@ -748,6 +486,11 @@ class Crawler:
         self.summary.seconds = time.monotonic() - start
         return self.summary
 
+    def close_hooks(self) -> None:
+        """Stop the PEP 517 hook runner, if one was started."""
+        if self._hooks is not None:
+            self._hooks.close()
+
     def _merged_roots(self, roots: Sequence[Requirement], closure: bool) -> list[dict[str, Any]]:
         merged: dict[str, bool] = {}
         if self.old is not None:
@@ -756,6 +499,202 @@ class Crawler:
         for req in roots:
             merged[str(req)] = merged.get(str(req), False) or closure
         return [{"requirement": r, "closure": c} for r, c in sorted(merged.items())]
+
+
+class _CrawlRun:
+    """One run of :meth:`Crawler.run`: the work queued, running and done, and its counters.
+
+    Two thread pools do the work: HTTP requests (simple pages, file metadata) on
+    one sized by ``--concurrency``, PEP 517 hooks on one sized by the CPUs.
+    The calling thread owns every attribute below; workers only return results,
+    which arrive through :attr:`completed` and are handled one at a time by
+    :meth:`execute`'s loop.
+
+    Attributes:
+        done: finished projects by normalised name.
+        pending: projects whose files are still being extracted.
+        queued: every name whose simple page was asked for.
+        specs, extras, follow: per name, the specifiers and extras it was
+            required with, and whether its dependencies are followed
+            (``--closure``).
+        expanded: per name, the ``(Requires-Dist line, extras)`` pairs already followed.
+        running: the futures not handled yet, with what they are for.
+        total_files, done_files, failures: the progress counters.
+    """
+
+    def __init__(self, crawler: Crawler, closure: bool) -> None:
+        self.crawler = crawler
+        self.closure = closure
+        self.summary = crawler.summary
+        self.journal = Journal(crawler.root, crawler.policy)
+        self.progress = Progress(crawler.options.progress)
+        self.done: dict[str, Project] = {}
+        self.pending: dict[str, _Pending] = {}
+        self.queued: set[str] = set()
+        self.specs: dict[str, set[str]] = {}
+        self.extras: dict[str, set[str]] = {}
+        self.follow: dict[str, bool] = {}
+        self.expanded: dict[str, set[tuple[str, str]]] = {}
+        self.pool = futures.ThreadPoolExecutor(max_workers=crawler.options.concurrency)
+        self.hook_pool = futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+        self.running: dict[futures.Future[Any], tuple[str, Any]] = {}
+        self.completed: queue.SimpleQueue[futures.Future[Any]] = queue.SimpleQueue()
+        self.total_files = 0
+        self.done_files = 0
+        self.failures = 0
+
+    def execute(self, roots: Sequence[Requirement], refresh: Iterable[str]) -> dict[str, Project]:
+        """Crawl until nothing is left to do; return the projects done.
+
+        On any error (or an interrupt) the pools are stopped and the journal is
+        closed, keeping what it holds for the next run.
+        """
+        try:
+            for req in roots:
+                self.want(req, self.closure)
+            for name in refresh:
+                if str(canonicalize_name(name)) not in self.queued:
+                    self.want(Requirement(str(canonicalize_name(name))), False, refresh_only=True)
+            while self.running:
+                self.show_progress()
+                try:
+                    future = self.completed.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                kind, payload = self.running.pop(future)
+                if kind == "simple":
+                    self.handle_page(payload, future.result())
+                else:
+                    name, dist = payload
+                    self.handle_file(name, dist, future)
+            self.show_progress(force=True)
+            self.progress.done()
+        except BaseException:
+            for future in self.running:
+                future.cancel()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.hook_pool.shutdown(wait=False, cancel_futures=True)
+            self.journal.close()
+            self.crawler.close_hooks()
+            raise
+        self.pool.shutdown()
+        self.hook_pool.shutdown()
+        self.crawler.close_hooks()
+        return self.done
+
+    def show_progress(self, force: bool = False) -> None:
+        """Redraw the progress line."""
+        self.progress.update(
+            len(self.done), len(self.queued), self.done_files, self.total_files, self.failures, force=force
+        )
+
+    def submit(self, fn: Any, *args: Any, tag: tuple[str, Any], hooks: bool = False) -> None:
+        """Run ``fn(*args)`` on the HTTP pool (or the hook pool); its result comes back with ``tag``."""
+        future = (self.hook_pool if hooks else self.pool).submit(fn, *args)
+        self.running[future] = tag
+        future.add_done_callback(self.completed.put)
+
+    def want(self, req: Requirement, follow_deps: bool, refresh_only: bool = False) -> None:
+        """Require a project: fetch its page once; follow its dependencies if asked."""
+        name = str(canonicalize_name(req.name))
+        spec_set = self.specs.setdefault(name, set())
+        if not refresh_only:  # a refresh must not widen which releases --closure follows
+            spec_set.add(str(req.specifier))
+        self.extras.setdefault(name, set()).update(str(canonicalize_name(e)) for e in req.extras)
+        self.follow[name] = self.follow.get(name, False) or follow_deps
+        if name not in self.queued:
+            self.queued.add(name)
+            self.submit(self.crawler.client.simple_project, name, tag=("simple", name))
+        elif name in self.done and follow_deps:
+            self.expand(name)
+
+    def expand(self, name: str) -> None:
+        """With ``--closure``: require the dependencies of a finished project's matching releases
+        that apply to some supported target."""
+        if not (self.closure and self.follow.get(name)):
+            return
+        project = self.done[name]
+        sets = [SpecifierSet(s) for s in self.specs.get(name) or {""}]
+        seen = self.expanded.setdefault(name, set())
+        extras = self.extras.get(name, set())
+        for version, release in project.releases.items():
+            try:
+                parsed = Version(version)
+            except InvalidVersion:
+                continue
+            if not any(s.contains(parsed, prereleases=True) for s in sets):
+                continue
+            for meta in release.metadata:
+                for line in meta.requires_dist:
+                    key = (line, ",".join(sorted(extras)))
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    req = parse_dependency(line)
+                    if req is None:
+                        self.summary.invalid_requirements += 1
+                        continue
+                    if dependency_possible(req, extras):
+                        self.want(Requirement(str(req).split(";", 1)[0]), True)
+
+    def finish(self, name: str) -> None:
+        """A project's files are all known: assemble it and follow its dependencies."""
+        self.done[name] = self.crawler.assemble(self.pending.pop(name))
+        self.expand(name)
+
+    def handle_page(self, name: str, page: dict[str, Any] | None) -> None:
+        """A simple page arrived: keep an unchanged project, else queue its files."""
+        crawler = self.crawler
+        if page is None:
+            self.summary.not_found.append(name)
+            return
+        meta = page.get("meta", {})
+        serial = int(meta.get("_last-serial") or page.get("_last-serial") or 0)
+        old_project = crawler.old.project(name, details=True) if crawler.old is not None else None
+        if old_project is not None and not crawler.options.force and serial and old_project.last_serial == serial:
+            self.summary.projects_unchanged += 1
+            self.done[name] = old_project
+            self.expand(name)
+            return
+        self.summary.projects_fetched += 1
+        reuse = crawler.old_results(name)
+        item = _Pending(name, serial, crawler.group_files(page))
+        self.pending[name] = item
+        for files in item.releases.values():
+            has_wheels = any(d.is_wheel for d, _ in files)
+            for dist, info in files:
+                key = _sha256(dist) + dist.filename
+                self.total_files += 1
+                cached = self.journal.results.get(_sha256(dist)) or reuse.get(_sha256(dist))
+                if cached is not None:
+                    meta_, fail = cached
+                    item.results[key] = (meta_, Failure(dist.filename, fail.kind, fail.reason) if fail else None)
+                    self.summary.files_reused += 1
+                    self.done_files += 1
+                    continue
+                item.waiting.add(key)
+                self.submit(crawler.extract, dist, info, has_wheels, tag=("file", (name, dist)))
+        if not item.waiting:
+            self.finish(name)
+
+    def handle_file(self, name: str, dist: DistFile, future: futures.Future[Any]) -> None:
+        """A file's extraction ended: record it, or move it to the hook pool if it needs its hook."""
+        try:
+            result = future.result()
+        except NeedsHook as needs:
+            self.submit(self.crawler.run_hook, dist, needs.data, tag=("file", (name, dist)), hooks=True)
+            return
+        self.journal.add(_sha256(dist), result)
+        self.done_files += 1
+        self.summary.files_extracted += 1
+        if result[1] is not None:
+            self.failures += 1
+        item = self.pending[name]
+        key = _sha256(dist) + dist.filename
+        item.results[key] = result
+        item.waiting.discard(key)
+        if not item.waiting:
+            self.finish(name)
 
 
 def crawl(

@@ -23,10 +23,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mach_nix.db.model import Failure, Metadata
+from mach_nix.db.model import DEFAULT_BUILD_REQUIRES, Failure, Metadata
 
-#: PEP 517's default build requirement when pyproject.toml has no [build-system].
-DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)
 #: How much of a wheel's end is fetched first (usually holds the whole central directory).
 TAIL_BYTES = 65536
 

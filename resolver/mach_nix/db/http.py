@@ -1,27 +1,32 @@
-"""A small, polite HTTP client for PyPI (stdlib only).
+"""A small, polite HTTP client (stdlib only): the one the crawler and the file-index cache use.
 
-Only two hosts are used: the PEP 691 JSON simple API on ``pypi.org`` and the
-files on ``files.pythonhosted.org``. Every request is retried with exponential
+The crawler talks to two hosts: the PEP 691 JSON simple API on ``pypi.org`` and
+the files on ``files.pythonhosted.org``; the file-index cache
+(:mod:`mach_nix.db.files_cache`) to where a database is published (``https://``,
+``http://`` or a ``file://`` mirror). Every request is retried with exponential
 backoff on timeouts, connection errors, 429 and 5xx answers; concurrency is
 bounded by the caller's thread pool.
+
+``http.client``, ``ssl`` and ``socket`` are imported on the first request, not
+with this module: the reader imports it, and most resolutions never fetch.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import random
-import socket
-import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mach_nix import __version__
-from mach_nix.errors import NetworkError
+from mach_nix.errors import DatabaseError, NetworkError
+
+if TYPE_CHECKING:
+    import http.client
 
 #: The simple API base; ``MACH_NIX_INDEX_URL`` overrides it (e.g. a mirror).
 SIMPLE_URL = os.environ.get("MACH_NIX_INDEX_URL", "https://pypi.org/simple/")
@@ -83,7 +88,19 @@ class _Stream:
         self.close()
 
 
-_TRANSIENT = (OSError, http.client.HTTPException, socket.timeout, TimeoutError, ConnectionError, ssl.SSLError)
+_TRANSIENT: tuple[type[BaseException], ...] = ()
+
+
+def _transient() -> tuple[type[BaseException], ...]:
+    """The errors worth retrying (computed on first use: it imports ``http.client`` and ``ssl``)."""
+    global _TRANSIENT
+    if not _TRANSIENT:
+        import http.client
+        import socket
+        import ssl
+
+        _TRANSIENT = (OSError, http.client.HTTPException, socket.timeout, TimeoutError, ConnectionError, ssl.SSLError)
+    return _TRANSIENT
 
 
 class Client:
@@ -93,23 +110,34 @@ class Client:
     lookup and TLS handshake per request).
     """
 
-    def __init__(self, *, timeout: float = 30.0, retries: int = 5, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        hint: str = "check the network and rerun: finished work is kept and the run resumes",
+    ) -> None:
         """Create a client.
 
         Args:
             timeout: socket timeout per attempt, seconds.
             retries: attempts after the first one, on transient errors.
             backoff: first backoff delay, doubled (with jitter) per attempt.
+            hint: what to do, appended to the error when all attempts failed.
         """
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.hint = hint
         self.requests = 0
         self.retried = 0
         self._local = threading.local()
-        self._ssl = ssl.create_default_context()
+        self._ssl: Any = None
 
     def _connection(self, scheme: str, host: str, fresh: bool = False) -> http.client.HTTPConnection:
+        import http.client
+
         pool = getattr(self._local, "pool", None)
         if pool is None:
             pool = self._local.pool = {}
@@ -117,6 +145,10 @@ class Client:
         conn = None if fresh else pool.get(key)
         if conn is None:
             if scheme == "https":
+                if self._ssl is None:
+                    import ssl
+
+                    self._ssl = ssl.create_default_context()
                 conn = http.client.HTTPSConnection(host, timeout=self.timeout, context=self._ssl)
             else:
                 conn = http.client.HTTPConnection(host, timeout=self.timeout)
@@ -131,6 +163,8 @@ class Client:
             conn.close()
 
     def _sleep(self, attempt: int) -> None:
+        import random
+
         self.retried += 1
         time.sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 2))
 
@@ -155,11 +189,15 @@ class Client:
     def request(self, url: str, headers: dict[str, str] | None = None, *, max_bytes: int | None = None) -> Response:
         """GET ``url``; retry transient failures; raise :class:`NotFound` on 404/410.
 
+        A ``file://`` URL is read from the local file system (a mirror).
+
         Raises:
             NotFound: the resource does not exist.
             NetworkError: still failing after all retries, or the body is larger
                 than ``max_bytes``.
         """
+        if url.startswith("file:"):
+            return self._read_local(url, max_bytes)
         last_error = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -176,7 +214,7 @@ class Client:
                 hdrs = {k.lower(): v for k, v in resp.getheaders()}
                 if resp.will_close:
                     self._drop(scheme, host)
-            except _TRANSIENT as error:
+            except _transient() as error:
                 self._drop(parts.scheme, parts.netloc)
                 last_error = f"{type(error).__name__}: {error}"
                 continue
@@ -191,9 +229,23 @@ class Client:
                 raise NetworkError(f"{url} is larger than the limit of {max_bytes} bytes")
             return Response(status, hdrs, body)
         raise NetworkError(
-            f"GET {url} kept failing after {self.retries + 1} attempts (last: {last_error}); "
-            "check the network and rerun: finished work is kept and the run resumes"
+            f"GET {url} kept failing after {self.retries + 1} attempts (last: {last_error}); {self.hint}"
         )
+
+    def _read_local(self, url: str, max_bytes: int | None) -> Response:
+        """A ``file://`` URL's content, as a response."""
+        path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+        self.requests += 1
+        try:
+            with open(path, "rb") as handle:
+                body = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        except FileNotFoundError:
+            raise NotFound(url) from None
+        except OSError as error:
+            raise NetworkError(f"cannot read {url}: {error.strerror or error}; {self.hint}") from None
+        if max_bytes is not None and len(body) > max_bytes:
+            raise NetworkError(f"{url} is larger than the limit of {max_bytes} bytes")
+        return Response(200, {}, body)
 
     def stream(self, url: str) -> _Stream:
         """Open ``url`` for streaming on a private connection (retrying the connection).
@@ -208,7 +260,7 @@ class Client:
                 self._sleep(attempt)
             try:
                 conn, resp, _, _ = self._open(url, {}, stream=True)
-            except _TRANSIENT as error:
+            except _transient() as error:
                 last_error = f"{type(error).__name__}: {error}"
                 continue
             if resp.status in (404, 410):
@@ -245,3 +297,20 @@ class Client:
         if resp.status == 200:
             return resp.body[start : None if end is None else end + 1]
         return resp.body
+
+
+def shard_downloader() -> Callable[[str], bytes]:
+    """A downloader of file-index shards (:class:`mach_nix.db.files_cache.FilesCache`):
+    one :class:`Client` kept for every download, its failures as
+    :class:`~mach_nix.errors.DatabaseError` with what to do."""
+    client = Client(hint="check the network or use the full database")
+
+    def download(url: str) -> bytes:
+        try:
+            return client.request(url).body
+        except NotFound:
+            raise DatabaseError(f"cannot fetch {url}: not found there; check the database's files_url") from None
+        except NetworkError as error:
+            raise DatabaseError(f"cannot fetch {url}: {error}") from None
+
+    return download

@@ -9,12 +9,19 @@ returns and what the crawler produces; the on-disk encoding is described in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 #: Base of every download URL; the path after it comes from PyPI's simple API.
 FILES_HOST = "https://files.pythonhosted.org/packages/"
+
+#: File name suffixes of the source distributions the database keeps, in the
+#: resolver's order of preference when a release has several.
+SDIST_SUFFIXES: tuple[str, ...] = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
+
+#: Build requirements of an sdist that declares none (PEP 517's default backend).
+DEFAULT_BUILD_REQUIRES: tuple[str, ...] = ("setuptools>=40.8.0",)
 
 
 @dataclass(frozen=True)
@@ -28,8 +35,8 @@ class Metadata:
         provides_extras: ``Provides-Extra`` names, normalised.
         build_requires: for sdists, the build requirements (``[build-system]
             requires`` of pyproject.toml, else ``setup_requires`` where readable,
-            else the PEP 517 default ``setuptools>=40.8.0``); ``None`` for wheels
-            or when unknown.
+            else the PEP 517 default :data:`DEFAULT_BUILD_REQUIRES`); ``None`` for
+            wheels or when unknown.
         source: how the metadata was obtained: ``"wheel"`` (the wheel's
             METADATA), ``"pep658"`` (the registry's ``.metadata`` file),
             ``"pkg-info"`` (an sdist's trustworthy PKG-INFO, Metadata >= 2.2) or
@@ -41,6 +48,31 @@ class Metadata:
     provides_extras: tuple[str, ...] = ()
     build_requires: tuple[str, ...] | None = None
     source: str = "wheel"
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object with its field names (the crawl journal, ``db info --json``)."""
+        return {
+            "requires_dist": list(self.requires_dist),
+            "requires_python": self.requires_python,
+            "provides_extras": list(self.provides_extras),
+            "build_requires": None if self.build_requires is None else list(self.build_requires),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Metadata:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            KeyError, TypeError: not such an object.
+        """
+        return cls(
+            requires_dist=tuple(data["requires_dist"]),
+            requires_python=data["requires_python"],
+            provides_extras=tuple(data["provides_extras"]),
+            build_requires=None if data["build_requires"] is None else tuple(data["build_requires"]),
+            source=data["source"],
+        )
 
 
 class DistFile(NamedTuple):

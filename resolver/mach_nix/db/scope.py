@@ -15,22 +15,15 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from packaging.markers import Marker
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-#: Python minor versions 3.x whose markers ``--closure`` considers.
-PYTHON_MINORS: tuple[int, ...] = (8, 9, 10, 11, 12, 13, 14)
-#: (sys_platform, platform_system, platform_machine) of every supported system.
-SYSTEMS: tuple[tuple[str, str, str], ...] = (
-    ("linux", "Linux", "x86_64"),
-    ("linux", "Linux", "aarch64"),
-    ("darwin", "Darwin", "x86_64"),
-    ("darwin", "Darwin", "arm64"),
-)
+from mach_nix.db.model import SDIST_SUFFIXES
+from mach_nix.platforms import PYTHON_MINORS, SYSTEMS, marker_environment
+
 _LINUX_ARCHES = ("x86_64", "aarch64")
 _MAC_ARCHES = ("x86_64", "arm64", "universal2", "intel", "universal")
-SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 
 
 def platform_in_scope(platform: str) -> bool:
@@ -94,26 +87,8 @@ def file_in_scope(filename: str) -> bool:
 
 @lru_cache(maxsize=1)
 def target_environments() -> tuple[dict[str, str], ...]:
-    """Marker environments of every supported target (Python 3.8-3.14 x systems)."""
-    envs = []
-    for minor in PYTHON_MINORS:
-        for sys_platform, system, machine in SYSTEMS:
-            envs.append(
-                {
-                    "implementation_name": "cpython",
-                    "implementation_version": f"3.{minor}.0",
-                    "os_name": "posix",
-                    "platform_machine": machine,
-                    "platform_python_implementation": "CPython",
-                    "platform_release": "",
-                    "platform_system": system,
-                    "platform_version": "",
-                    "python_full_version": f"3.{minor}.0",
-                    "python_version": f"3.{minor}",
-                    "sys_platform": sys_platform,
-                }
-            )
-    return tuple(envs)
+    """Marker environments of every supported target (:mod:`mach_nix.platforms`: Python minors x systems)."""
+    return tuple(marker_environment(f"3.{minor}.0", system) for minor in PYTHON_MINORS for system in SYSTEMS)
 
 
 _POSSIBLE: dict[tuple[str, frozenset[str]], bool] = {}
@@ -145,11 +120,3 @@ def dependency_possible(requirement: Requirement, extras: Iterable[str]) -> bool
     if requirement.marker is None:
         return True
     return _marker_possible(requirement.marker, frozenset(str(canonicalize_name(e)) for e in extras))
-
-
-def parse_requirement(text: str) -> Requirement | None:
-    """Parse a PEP 508 string; ``None`` when it is invalid (recorded, not fatal)."""
-    try:
-        return Requirement(text)
-    except InvalidRequirement:
-        return None

@@ -3,9 +3,10 @@
 A ``mach-nix lock`` or ``resolve`` spends most of its time starting: the
 interpreter, then the imports of ``packaging``, ``resolvelib`` and mach-nix
 (tens of milliseconds), then opening and decoding the database. ``mach-nix
-server start`` runs this module in the background; the ``mach-nix`` executable
+server start`` runs this module in the background (through
+:mod:`mach_nix.server.__main__`); the ``mach-nix`` executable
 (:mod:`mach_nix.entry`) then hands those two commands to it over a Unix socket
-and prints what it answers. The work done is the same: the server runs the
+(:mod:`mach_nix.server.client`) and prints what it answers. The work done is the same: the server runs the
 ordinary command line (:func:`mach_nix.cli.main`) in the client's working
 directory and environment, one request at a time, so results are
 byte-identical to a run without it (tests check this).
@@ -14,13 +15,14 @@ What it keeps between requests: imported modules, opened databases with the
 projects they decoded (reopened when a database's ``manifest.json`` changes),
 and nothing else. It exits after ``--idle`` seconds without a request, on
 ``mach-nix server stop``, or when its socket is removed. Its address depends on
-the mach-nix code (:mod:`mach_nix.server_address`), so an edited or upgraded
+the mach-nix code (:func:`mach_nix.server.client.code_key`), so an edited or upgraded
 mach-nix never talks to an old server. ``MACH_NIX_NO_SERVER=1`` bypasses it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import marshal
@@ -29,28 +31,34 @@ import socket
 import sys
 import time
 
-from mach_nix.server_address import read_frame, write_frame
+from mach_nix.cli import main
+from mach_nix.errors import UsageError
+from mach_nix.server.client import DEFAULT_IDLE, code_files, read_frame, write_frame
 
-#: Default idle time before the server exits, in seconds.
-DEFAULT_IDLE = 1800
+
+def package_modules() -> list[str]:
+    """Every module of the mach_nix package (from :func:`~mach_nix.server.client.code_files`),
+    except the ``__main__`` modules, which run a program when imported."""
+    names = []
+    for path, _mtime, _size in code_files():
+        parts = path[: -len(".py")].split(os.sep)
+        if parts[-1] == "__main__":
+            continue
+        if parts[-1] == "__init__":
+            parts.pop()
+        names.append(".".join(["mach_nix", *parts]))
+    return names
 
 
 def _warm_up() -> None:
-    """Import everything ``lock``/``resolve`` use, so the first request is fast too."""
-    import resolvelib  # noqa: F401
-
-    import mach_nix.cli  # noqa: F401
-    import mach_nix.commands.resolve  # noqa: F401
-    import mach_nix.db.store  # noqa: F401
-    import mach_nix.explain  # noqa: F401
-    import mach_nix.lock  # noqa: F401
-    import mach_nix.resolve  # noqa: F401
+    """Import every module of the package (what ``lock``/``resolve`` use among them), so
+    that the first request is as fast as the next ones."""
+    for name in package_modules():
+        importlib.import_module(name)
 
 
 def run_request(request: dict) -> dict:
     """Run one forwarded command as the CLI would in the client's cwd and environment."""
-    from mach_nix.cli import main
-
     saved_cwd = os.getcwd()
     saved_env = dict(os.environ)
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -94,8 +102,6 @@ def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> in
         listener.bind(path)
     except OSError as error:
         listener.close()
-        from mach_nix.errors import UsageError
-
         raise UsageError(
             f"cannot listen on {path}: {error} (set XDG_RUNTIME_DIR to a short private directory)"
         ) from None

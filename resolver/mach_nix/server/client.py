@@ -1,15 +1,17 @@
 """Client side of the resolver server: where its socket is, and how a command is handed over.
 
 Kept to the standard library modules an interpreter has loaded anyway (plus
-``socket`` and ``json``): this runs before every ``lock``/``resolve``.
+``_socket``): this runs before every ``lock``/``resolve``.
 
 **Address.** One server per user and per mach-nix code: the socket is
 ``<runtime dir>/server-<hash of key>.sock``, where the runtime directory is
 ``$XDG_RUNTIME_DIR/mach-nix`` or else ``/tmp/mach-nix-<uid>`` (created with
 mode 0700; a directory owned by someone else, or open to others, is never
-used), and ``<key>`` is a hash of the version, the package's location, the
-interpreter's version and the newest modification time of its ``.py`` files. Editing or upgrading
-mach-nix therefore changes the address: a server never answers with old code.
+used), and ``<key>`` (:func:`code_key`) is a hash of the version, the package's
+location, the interpreter's version and the path, size and modification time of
+every ``.py`` file of the package, found by walking its directory tree. Editing,
+adding, removing a module or upgrading mach-nix therefore changes the address:
+a server never answers with old code.
 
 **Protocol.** One request per connection, each way a 4-byte big-endian length
 and a :mod:`marshal`-encoded dict (the address includes the interpreter's
@@ -25,14 +27,20 @@ import marshal
 import os
 import sys
 import zlib
-from typing import TYPE_CHECKING
 
 from mach_nix import __version__
+
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (a few ms at every hand-over).
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     import _socket
 
-PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+#: The ``mach_nix`` package directory (this file is ``mach_nix/server/client.py``).
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+#: Default idle time before the server exits, in seconds.
+DEFAULT_IDLE = 1800
 
 
 def runtime_dir(create: bool = False) -> str | None:
@@ -56,20 +64,35 @@ def runtime_dir(create: bool = False) -> str | None:
     return path
 
 
-def code_key() -> str:
-    """A short key that changes with mach-nix's version, location and source files, and
-    with the interpreter's version."""
-    newest = 0
-    for sub in ("", "commands", "db"):
+def code_files(root: str | None = None) -> list[tuple[str, int, int]]:
+    """Every ``.py`` file of the package under ``root`` (default :data:`PACKAGE_DIR`):
+    ``(path relative to root, modification time in ns, size)``, sorted."""
+    root = PACKAGE_DIR if root is None else root
+    found: list[tuple[str, int, int]] = []
+    pending = [""]
+    while pending:
+        sub = pending.pop()
         try:
-            with os.scandir(os.path.join(PACKAGE_DIR, sub)) as entries:
+            with os.scandir(os.path.join(root, sub)) as entries:
                 for entry in entries:
+                    relative = os.path.join(sub, entry.name)
                     if entry.name.endswith(".py"):
-                        newest = max(newest, entry.stat().st_mtime_ns)
+                        info = entry.stat()
+                        found.append((relative, info.st_mtime_ns, info.st_size))
+                    elif entry.name != "__pycache__" and entry.is_dir():
+                        pending.append(relative)
         except OSError:
             continue
+    found.sort()
+    return found
+
+
+def code_key() -> str:
+    """A short key that changes with mach-nix's version, location and source files
+    (:func:`code_files`), and with the interpreter's version."""
     location = zlib.crc32(f"{PACKAGE_DIR}{sys.version}".encode())
-    return f"{__version__}-{location:08x}-{newest:x}"
+    files = zlib.crc32(repr(code_files()).encode())
+    return f"{__version__}-{location:08x}-{files:08x}"
 
 
 def short_name(key: str) -> str:
@@ -84,6 +107,14 @@ def socket_path(create: bool = False) -> str | None:
     if directory is None:
         return None
     return os.path.join(directory, short_name(code_key()))
+
+
+def unsafe_directory_message() -> str:
+    """The error when :func:`socket_path` finds no private place for the socket."""
+    return (
+        "no private directory for the server's socket: $XDG_RUNTIME_DIR/mach-nix or "
+        f"/tmp/mach-nix-{os.getuid()} exists but belongs to someone else or is open to others"
+    )
 
 
 def send(path: str, request: dict, timeout: float | None = None) -> dict:
@@ -136,8 +167,11 @@ def forward(argv: list[str]) -> int | None:
 
     Returns ``None`` (run it here instead) when no server listens for this code.
     """
-    path = socket_path()
-    if path is None or not os.path.exists(path):
+    directory = runtime_dir()
+    if directory is None or not os.path.isdir(directory):
+        return None  # no server ever started: skip hashing the code
+    path = os.path.join(directory, short_name(code_key()))
+    if not os.path.exists(path):
         return None
     try:
         response = send(path, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)})

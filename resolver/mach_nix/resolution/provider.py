@@ -1,0 +1,204 @@
+"""The adapter resolvelib drives: :class:`ResolvelibProvider`.
+
+It answers resolvelib's callbacks from the :class:`~mach_nix.resolution.artifacts.Finder`
+(candidates), :class:`~mach_nix.resolution.dependencies.Dependencies` (their
+requirements) and :mod:`~mach_nix.resolution.preferences`, and adds two
+policies of its own in :meth:`ResolvelibProvider.find_matches`:
+
+* pre-releases are considered only when a specifier mentions one, ``--pre`` is
+  given, or nothing else fits; yanked files only when pinned with
+  ``==``/``===`` (PEP 592);
+* a candidate whose dependencies contradict the user's own requirements
+  outright is offered only when no other candidate is left
+  (:meth:`ResolvelibProvider._clashes_with_roots`).
+
+resolvelib calls the callbacks with keyword arguments: their parameter names
+are part of the interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import resolvelib
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from mach_nix.resolution.artifacts import Finder
+from mach_nix.resolution.candidates import Candidate, Req, identifier, satisfies
+from mach_nix.resolution.dependencies import Dependencies
+from mach_nix.resolution.explain import unknown_project
+from mach_nix.resolution.preferences import narrow, preference
+
+if TYPE_CHECKING:
+    _ProviderBase = resolvelib.AbstractProvider[Req, Candidate, str]
+else:  # resolvelib < 1.1 (nixpkgs' own, for evaluation-time resolution) is not generic at run time
+    _ProviderBase = resolvelib.AbstractProvider
+
+
+class ResolvelibProvider(_ProviderBase):
+    """resolvelib's provider for one resolution.
+
+    Attributes:
+        finder: the candidate lookups.
+        dependencies: the candidates' requirements on the target.
+        constraints: the user's constraints per normalised name.
+        fixed: specifiers every solution must satisfy, per name: the user's
+            requirements and constraints (without direct references).
+        pre: pre-releases allowed everywhere.
+        requested: the requirements last seen per identifier (for explanations).
+    """
+
+    def __init__(
+        self,
+        finder: Finder,
+        dependencies: Dependencies,
+        constraints: Sequence[Req] = (),
+        roots: Sequence[Req] = (),
+        pre: bool = False,
+    ) -> None:
+        """Create the provider; ``constraints`` restrict versions of names that get required.
+
+        ``roots`` (the user's requirements) let it skip candidates that cannot
+        be combined with them (see :meth:`_clashes_with_roots`).
+        """
+        self.finder = finder
+        self.dependencies = dependencies
+        self.pre = pre
+        self.constraints: dict[str, list[Req]] = {}
+        for constraint in constraints:
+            self.constraints.setdefault(constraint.name, []).append(constraint)
+        self.fixed: dict[str, list[SpecifierSet]] = {}
+        for req in list(roots) + list(constraints):
+            if req.url is None:
+                self.fixed.setdefault(req.name, []).append(req.specifier)
+        self.requested: dict[str, list[Req]] = {}
+        self._compatible: dict[tuple[str, int], bool] = {}
+
+    # -- resolvelib interface ----------------------------------------------
+
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        """resolvelib: the identifier of a requirement or candidate."""
+        return identifier(requirement_or_candidate.name, requirement_or_candidate.extras)
+
+    def get_preference(self, identifier, resolutions, candidates, information, backtrack_causes):
+        """resolvelib: see :func:`~mach_nix.resolution.preferences.preference`."""
+        return preference(identifier, information[identifier], self.constraints)
+
+    def narrow_requirement_selection(self, identifiers, resolutions, candidates, information, backtrack_causes):
+        """resolvelib: see :func:`~mach_nix.resolution.preferences.narrow`."""
+        return narrow(identifiers, backtrack_causes)
+
+    #: resolvelib: does ``candidate`` satisfy ``requirement``? (called most often: no wrapper)
+    is_satisfied_by = staticmethod(satisfies)
+
+    def get_dependencies(self, candidate: Candidate) -> list[Req]:
+        """resolvelib: the requirements of a candidate for the target."""
+        return self.dependencies.requirements_of(candidate)
+
+    def find_matches(self, identifier, requirements, incompatibilities):
+        """resolvelib: the candidates satisfying every requirement, preferred first."""
+        finder = self.finder
+        reqs: list[Req] = list(requirements[identifier])
+        if not reqs:
+            return []
+        name = reqs[0].name
+        extras = reqs[0].extras
+        self.requested[identifier] = reqs
+        constraints = self.constraints.get(name, [])
+        bad = {candidate.key for candidate in incompatibilities[identifier]}
+
+        direct = [req for req in reqs if req.url is not None]
+        if direct:
+            candidate = finder.direct_candidate(direct[0])
+            if extras:
+                candidate = candidate.with_extras(extras)
+            ok = candidate.key not in bad and all(satisfies(r, candidate) for r in reqs + constraints)
+            return [candidate] if ok else []
+
+        if finder.project(name) is None and not finder.inventory.packages(name):
+            raise unknown_project(finder, self.requested, name, reqs)
+
+        specs = [req.specifier for req in reqs] + [c.specifier for c in constraints]
+        base_keys = [req.base_key for req in reqs if req.base_key is not None]
+        pins: set[Version] = set()
+        for spec in specs:
+            for item in spec:
+                if item.operator == "===" or (item.operator == "==" and not item.version.endswith(".*")):
+                    try:
+                        pins.add(Version(item.version))
+                    except InvalidVersion:
+                        pass
+        asked_pre = self.pre or any(spec.prereleases for spec in specs)
+        order = finder.providers.order_for(name)
+
+        prune = bool(self.fixed)
+
+        def generate(allow_pre: bool, pruned: list[Candidate]) -> Iterator[Candidate]:
+            for provider in order:
+                for base in finder.iter_base_candidates(name, provider, specs):
+                    if base_keys and base.key != base_keys[0]:
+                        continue
+                    version = base.version
+                    if version.is_prerelease and not allow_pre and version not in pins:
+                        continue
+                    if not all(spec.contains(version, prereleases=True) for spec in specs):
+                        continue
+                    if base.yanked and version not in pins:
+                        continue
+                    if base.key in bad:
+                        continue
+                    if prune and self._clashes_with_roots(base):
+                        pruned.append(base)
+                        continue
+                    yield base.with_extras(extras) if extras else base
+
+        def matches() -> Iterator[Candidate]:
+            found = False
+            pruned: list[Candidate] = []
+            for candidate in generate(asked_pre, pruned):
+                found = True
+                yield candidate
+            if not found and not pruned and not asked_pre:
+                # pre-releases only when no final release matches at all (pruned ones count)
+                for candidate in generate(True, pruned):
+                    found = True
+                    yield candidate
+            if not found and pruned:
+                # Every candidate clashes with the user's requirements: offer them
+                # anyway, so that the conflict is found and explained as usual.
+                for candidate in pruned:
+                    yield candidate.with_extras(extras) if extras else candidate
+
+        return matches
+
+    # -- pruning -------------------------------------------------------------
+
+    def _clashes_with_roots(self, candidate: Candidate) -> bool:
+        """Does a dependency of ``candidate`` contradict the user's requirements outright?
+
+        True when some dependency's specifier and the user's specifiers for the
+        same name are together satisfied by no version in the database (and
+        nixpkgs offers none). Such a candidate can be in no solution; skipping
+        it spares resolvelib a backtrack per candidate — e.g. hundreds of
+        boto3 releases, each pinning a botocore that ``botocore<1.30`` excludes.
+        """
+        finder = self.finder
+        for dep in self.dependencies.requirements_of(candidate):
+            fixed = self.fixed.get(dep.name)
+            if not fixed or dep.url is not None or finder.inventory.packages(dep.name):
+                continue
+            key = (dep.name, id(dep.specifier))
+            compatible = self._compatible.get(key)
+            if compatible is None:
+                specs = [dep.specifier, *fixed]
+                start, stop = finder.index.window(dep.name, specs)
+                compatible = any(
+                    all(spec.contains(version, prereleases=True) for spec in specs)
+                    for version, _s in finder.versions(dep.name).versions()[start:stop]
+                )
+                self._compatible[key] = compatible
+            if not compatible:
+                return True
+        return False

@@ -1,0 +1,180 @@
+"""The entry of a resolution: requirements in, resolved packages and the lock out.
+
+Python API::
+
+    from mach_nix.db.store import open_database
+    from mach_nix.providers import ProviderConfig
+    from mach_nix.requirements import parse_requirements_file
+    from mach_nix.resolution.resolve import resolve
+    from mach_nix.target import Target
+
+    lock = resolve(
+        parse_requirements_file("requirements.txt"),
+        Target.create("3.11.7", "x86_64-linux"),
+        ProviderConfig.from_mapping({"_default": "wheel,sdist,nixpkgs"}),
+        open_database(["tests/data/pypi-db"]),
+        inventory=None,
+    )
+    print(lock.dumps())
+
+:func:`resolve_packages` runs resolvelib over the dependency graph alone;
+:func:`complete_artifacts` then reads the file index for the chosen artifacts
+only; :func:`resolve` does both and builds the :class:`~mach_nix.lock.Lock`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import resolvelib
+
+from mach_nix.db.files_cache import MissingFilesError
+from mach_nix.db.model import ProjectSource
+from mach_nix.errors import DatabaseError, ResolutionError, UsageError
+from mach_nix.inventory import Inventory
+from mach_nix.lock import Lock, build_lock
+from mach_nix.providers import ProviderConfig
+from mach_nix.requirements import RequirementSet, coerce_requirements
+from mach_nix.resolution.artifacts import Finder
+from mach_nix.resolution.candidates import Candidate, Req, ResolvedPackage
+from mach_nix.resolution.dependencies import Dependencies, root_reqs
+from mach_nix.resolution.explain import explain_impossible
+from mach_nix.resolution.provider import ResolvelibProvider
+from mach_nix.resolution.versions import ProjectIndex, VersionLists
+from mach_nix.target import Target
+
+#: Safety net against pathological inputs; far above anything real (mach-nix used 1000).
+MAX_ROUNDS = 500_000
+
+
+def resolve_packages(
+    requirements: RequirementSet | Sequence[str] | str,
+    target: Target,
+    providers: ProviderConfig,
+    db: ProjectSource,
+    inventory: Inventory | None = None,
+    version_lists: VersionLists | None = None,
+) -> tuple[dict[str, ResolvedPackage], list[str]]:
+    """Resolve; return ``{normalised name: ResolvedPackage}`` and the warnings met.
+
+    Args:
+        version_lists: version lists of ``db`` kept from earlier resolutions
+            (see :mod:`mach_nix.resolution.versions`).
+
+    Raises:
+        ResolutionError: the requirements conflict (chains of requirements shown).
+        NotFoundError: unknown name, no artifact for the target, newer than the DB.
+        UsageError: bad direct references or markers.
+    """
+    requirement_set = coerce_requirements(requirements)
+    roots, constraints = root_reqs(requirement_set, target)
+    finder = Finder(ProjectIndex(db, version_lists), target, providers, inventory)
+    dependencies = Dependencies(target)
+    resolver_provider = ResolvelibProvider(finder, dependencies, constraints, roots=roots, pre=requirement_set.pre)
+    resolver: resolvelib.Resolver[Req, Candidate, str] = resolvelib.Resolver(
+        resolver_provider, resolvelib.BaseReporter()
+    )
+    try:
+        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
+    except resolvelib.ResolutionImpossible as error:
+        requested, constraints_of = resolver_provider.requested, resolver_provider.constraints
+        raise explain_impossible(finder, requested, constraints_of, error.causes) from None
+    except resolvelib.ResolutionTooDeep:
+        raise ResolutionError(
+            f"gave up after {MAX_ROUNDS} resolution rounds; pin some of the packages involved"
+        ) from None
+
+    packages: dict[str, ResolvedPackage] = {}
+    for candidate in result.mapping.values():
+        if candidate.extras:
+            continue
+        packages[candidate.name] = ResolvedPackage(candidate=candidate)
+    for identifier, candidate in result.mapping.items():
+        package = packages[candidate.name]
+        package.extras |= candidate.extras
+        for dep in dependencies.requirements_of(candidate):
+            if dep.name != candidate.name:
+                package.dependencies.add(dep.name)
+        for parent in result.graph.iter_parents(identifier):
+            if parent is None:
+                package.root = True
+            else:
+                parent_name = parent.split("[", 1)[0]
+                if parent_name != candidate.name:
+                    package.required_by.add(parent_name)
+    for package in packages.values():
+        package.build_requires = dependencies.build_requirements(package.candidate)
+    return dict(sorted(packages.items())), dependencies.warnings
+
+
+def complete_artifacts(packages: Mapping[str, ResolvedPackage], db: ProjectSource) -> None:
+    """Give every chosen artifact its file-index fields (sha256, size, time, URL).
+
+    Resolution reads only the dependency graph; this reads the file index for
+    the artifacts of the lock, all at once.
+
+    Raises:
+        MissingFilesError: file-index shards are missing (all of them listed).
+        DatabaseError: a chosen file is absent from the file index.
+    """
+    missing: MissingFilesError | None = None
+    for name, package in packages.items():
+        candidate = package.candidate
+        dist = candidate.dist
+        if dist is None or candidate.provider == "nixpkgs" or dist.has_details:
+            continue
+        try:
+            found = db.file_details(name, [dist])
+        except MissingFilesError as error:
+            missing = error.joined(missing)
+            continue
+        if dist.filename not in found:
+            raise DatabaseError(f"{dist.filename} of {name} is missing from the database's file index; re-crawl {name}")
+        full = found[dist.filename]
+        candidate.dist = full
+        if candidate.url is None:
+            candidate.url = full.url
+    if missing is not None:
+        raise missing
+
+
+def resolve(
+    requirements: RequirementSet | Sequence[str] | str,
+    target: Target,
+    providers: ProviderConfig | Mapping[str, str] | None = None,
+    db: ProjectSource | None = None,
+    inventory: Inventory | None = None,
+    artifacts: bool = True,
+    version_lists: VersionLists | None = None,
+) -> Lock:
+    """Resolve requirements for a target and return the :class:`~mach_nix.lock.Lock`.
+
+    Args:
+        requirements: a :class:`~mach_nix.requirements.RequirementSet`, a list
+            of PEP 508 strings, or the text of a requirements file.
+        target: the interpreter and system (:class:`~mach_nix.target.Target`).
+        providers: a :class:`ProviderConfig` or a mapping like
+            ``{"_default": "wheel,sdist", "numba": "wheel"}``; default
+            ``wheel,sdist,nixpkgs`` for everything.
+        db: the PyPI database (``mach_nix.db.store.open_database(paths)``).
+        inventory: the nixpkgs inventory (needed for the ``nixpkgs`` provider).
+        artifacts: read the file index for the chosen artifacts (their
+            ``url`` and ``sha256`` in the lock); ``False`` leaves them ``None``,
+            for a display that needs no file index.
+        version_lists: version lists of ``db`` kept from earlier resolutions.
+
+    Raises:
+        ResolutionError, NotFoundError, UsageError: see :func:`resolve_packages`.
+        MissingFilesError: a graph-only database lacks file-index shards.
+    """
+    if db is None:
+        raise UsageError("no database given")
+    if providers is None:
+        providers = ProviderConfig()
+    elif not isinstance(providers, ProviderConfig):
+        providers = ProviderConfig.from_mapping(providers)
+    requirement_set = coerce_requirements(requirements)
+    packages, warnings = resolve_packages(requirement_set, target, providers, db, inventory, version_lists)
+    if artifacts:
+        complete_artifacts(packages, db)
+    return build_lock(packages, requirement_set, target, providers, inventory, warnings=warnings)

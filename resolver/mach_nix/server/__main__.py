@@ -1,0 +1,47 @@
+"""``python -m mach_nix.server [--idle SECONDS] [--ready-fd FD]``: run the resolver server.
+
+This is the process ``mach-nix server start`` spawns in the background and
+``mach-nix server run`` becomes in the foreground. It listens on the socket of
+this mach-nix code (:func:`mach_nix.server.client.socket_path`) until idle,
+stopped, or its socket is removed. Errors are printed like the CLI's, with its
+exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mach_nix.errors import ExitCode, MachNixError, UsageError
+from mach_nix.server.client import DEFAULT_IDLE, socket_path, unsafe_directory_message
+from mach_nix.server.daemon import serve
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments and serve; return the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m mach_nix.server", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=DEFAULT_IDLE,
+        metavar="SECONDS",
+        help=f"exit after this long without a request (default: {DEFAULT_IDLE})",
+    )
+    parser.add_argument("--ready-fd", type=int, metavar="FD", help="write 'ok' to this descriptor once listening")
+    args = parser.parse_args(argv)
+    try:
+        path = socket_path(create=True)
+        if path is None:
+            raise UsageError(unsafe_directory_message())
+        return serve(path, idle=args.idle, ready=args.ready_fd)
+    except MachNixError as error:
+        print(f"mach-nix: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("mach-nix: interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
