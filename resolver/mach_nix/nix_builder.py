@@ -38,7 +38,14 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from mach_nix.cli import build_parser, main
+from mach_nix.commands.inputs import open_db
+from mach_nix.db.store import MissingFilesError, open_database
 from mach_nix.errors import MachNixError
+from mach_nix.requirements import RequirementSet, parse_pyproject, parse_requirement, parse_requirements_file
 
 #: ``extra == "name"`` in a marker (either quote); other markers are not evaluated.
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
@@ -51,9 +58,6 @@ def _write(data: object) -> None:
 
 def lock(argv: Sequence[str]) -> int:
     """``lock``: the lock, or the resolver's error as data (see the module docstring)."""
-    from mach_nix.cli import main
-    from mach_nix.db.store import MissingFilesError
-
     out = os.environ["out"]
     stderr = io.StringIO()
     fetch = None
@@ -90,8 +94,6 @@ def lock(argv: Sequence[str]) -> int:
 
 def db_names(paths: Sequence[str]) -> int:
     """``db-names``: every project name of the database layers."""
-    from mach_nix.db.store import open_database
-
     _write(sorted(open_database(list(paths)).names()))
     return 0
 
@@ -99,13 +101,6 @@ def db_names(paths: Sequence[str]) -> int:
 def reachable_names(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """The normalised names a resolution of ``lock ARGV`` could reach (module docstring),
     and the root names the databases do not have."""
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    from mach_nix.cli import build_parser
-    from mach_nix.commands.resolve import open_db
-    from mach_nix.requirements import RequirementSet, parse_pyproject, parse_requirement, parse_requirements_file
-
     args = build_parser().parse_args(["lock", *argv])
     roots = RequirementSet()
     for path in args.requirements:
@@ -114,7 +109,7 @@ def reachable_names(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         roots.extend(parse_pyproject(args.pyproject, args.extra, args.group))
     for index, text in enumerate(args.requirement):
         roots.requirements.append(parse_requirement(text, f"argument {index + 1}"))
-    db = open_db(args)
+    db, _versions = open_db(args)
 
     wanted: dict[str, set[str]] = {}  # name -> extras asked for
     unknown: set[str] = set()
