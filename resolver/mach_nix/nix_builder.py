@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mach_nix.cli import build_parser, main
+from mach_nix import cli
 from mach_nix.commands.inputs import open_db
 from mach_nix.db.store import MissingFilesError, open_database
 from mach_nix.errors import MachNixError
@@ -63,7 +63,7 @@ def lock(argv: Sequence[str]) -> int:
     fetch = None
     with contextlib.redirect_stderr(stderr):
         try:
-            code = main(["lock", *argv, "-o", out], reraise=(MissingFilesError,))
+            code = cli.main(["lock", *argv, "-o", out], reraise=(MissingFilesError,))
         except MissingFilesError as error:
             code = 0 if all(source["url"] for source in error.sources) else 6
             fetch = error.sources
@@ -101,7 +101,7 @@ def db_names(paths: Sequence[str]) -> int:
 def reachable_names(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """The normalised names a resolution of ``lock ARGV`` could reach (module docstring),
     and the root names the databases do not have."""
-    args = build_parser().parse_args(["lock", *argv])
+    args = cli.build_parser().parse_args(["lock", *argv])
     roots = RequirementSet()
     for path in args.requirements:
         roots.extend(parse_requirements_file(path))
