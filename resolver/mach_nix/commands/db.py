@@ -27,15 +27,19 @@ Format: docs/db-format.md.
 CRAWL_EPILOG = f"""\
 examples:
   mach-nix db crawl --db ./my-db --closure requests
-      add requests and everything it can depend on (all versions) to ./my-db
+      add requests and everything it can depend on to ./my-db
   mach-nix db crawl --db ./my-db -r requirements.txt --closure
   mach-nix db crawl --db tests/data/pypi-db --closure -r tests/data/snapshot-requirements.txt
   mach-nix db crawl --db ./my-db --hooks all some-sdist-only-project
 
 Existing projects of the DB that the crawl does not reach are kept. The write is
 atomic; an interrupted crawl resumes from DIR/.partial/ when rerun.
-With --closure, dependencies are followed for every supported target, for the
-extras named, from the releases that match each requirement's version specifier.
+Every release of a project reached is recorded, but metadata is fetched only for
+the versions some requirement admits ('flask==1.0' one, 'flask' all; the others
+are marked not-crawled until a crawl wants them). With --closure, dependencies
+of those releases are followed for every supported target, for the extras named,
+admitting the versions each dependency line allows. No sdist is downloaded for a
+release whose wheels give its metadata (unless --hooks all).
 Supported targets: CPython {python_range()} on
 {", ".join(SYSTEMS)}.
 """

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 #: The simple API base; ``MACH_NIX_INDEX_URL`` overrides it (e.g. a mirror).
 SIMPLE_URL = os.environ.get("MACH_NIX_INDEX_URL", "https://pypi.org/simple/")
+#: Where the registry serves files; ``MACH_NIX_FILES_URL`` overrides it for a mirror whose
+#: pages list its own file URLs (the path below it is recorded, as below files.pythonhosted.org).
+FILES_URL = os.environ.get("MACH_NIX_FILES_URL", "https://files.pythonhosted.org/packages/")
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 USER_AGENT = f"mach-nix/{__version__} (db crawler)"
 
@@ -117,10 +120,14 @@ class Client:
         retries: int = 5,
         backoff: float = 0.5,
         hint: str = "check the network and rerun: finished work is kept and the run resumes",
+        index_url: str | None = None,
+        files_url: str | None = None,
     ) -> None:
         """Create a client.
 
         Args:
+            index_url: the PEP 691 simple API base (default :data:`SIMPLE_URL`).
+            files_url: the base of the registry's file URLs (default :data:`FILES_URL`).
             timeout: socket timeout per attempt, seconds.
             retries: attempts after the first one, on transient errors.
             backoff: first backoff delay, doubled (with jitter) per attempt.
@@ -130,6 +137,8 @@ class Client:
         self.retries = retries
         self.backoff = backoff
         self.hint = hint
+        self.index_url = (index_url or SIMPLE_URL).rstrip("/") + "/"
+        self.files_url = (files_url or FILES_URL).rstrip("/") + "/"
         self.requests = 0
         self.retried = 0
         self._local = threading.local()
@@ -279,7 +288,7 @@ class Client:
     def simple_project(self, name: str) -> dict[str, Any] | None:
         """Fetch the PEP 691 JSON simple page of project ``name``; ``None`` if unknown."""
         try:
-            resp = self.request(f"{SIMPLE_URL}{name}/", {"Accept": SIMPLE_JSON})
+            resp = self.request(f"{self.index_url}{name}/", {"Accept": SIMPLE_JSON})
         except NotFound:
             return None
         try:
