@@ -97,12 +97,12 @@ def make_sdist(name: str, version: str, pkg_info: bytes, requires: Sequence[str]
     top = f"{str(canonicalize_name(name)).replace('-', '_')}-{version}"
     setup_py = "from setuptools import setup\n"
     setup_py += f"setup(name={name!r}, version={version!r}, install_requires={list(requires)!r})\n"
-    members = {
-        "PKG-INFO": pkg_info,
+    members = {  # PKG-INFO last, as flit and hatchling write it: a damaged answer reaches it
         "pyproject.toml": b'[build-system]\nrequires = ["setuptools>=40.8.0"]\n'
         b'build-backend = "setuptools.build_meta"\n',
         "setup.py": setup_py.encode(),
         "data.txt": random.Random(f"{name}-{version}").randbytes(padding),
+        "PKG-INFO": pkg_info,
     }
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
@@ -141,10 +141,18 @@ class ServedFile:
 
 @dataclass
 class Fault:
-    """A fault injected into the answers for one file (or its ``.metadata``)."""
+    """A fault injected into the answers for one file (or its ``.metadata``).
 
-    kind: str  # "truncate" | "bitflip" | "length" (a wrong Content-Range total) | "503"
+    Kinds: ``truncate`` (half the body), ``bitflip`` (one bit of the byte at file
+    offset ``offset``, default the middle of the answer), ``length`` (a wrong
+    ``Content-Range`` total, or 7 bytes too many), ``swap`` (the bytes of the file
+    ``other`` instead), ``503``.
+    """
+
+    kind: str
     times: int  # how many answers get it (then the file is served right)
+    offset: int | None = None
+    other: str | None = None
 
 
 @dataclass
@@ -199,16 +207,18 @@ class FakeRegistry:
         sdist_metadata_version: str = "2.2",
         padding: int = 0,
         yanked: str | None = None,
+        wheel_tags: Sequence[str] = ("py3-none-any",),
     ) -> FakeRegistry:
-        """Add a release with a pure wheel (``wheel``) and/or a tar.gz sdist (``sdist``)."""
+        """Add a release with wheels (``wheel``: one per tag of ``wheel_tags``, all with the same
+        METADATA) and/or a tar.gz sdist (``sdist``)."""
         stem = str(canonicalize_name(name)).replace("-", "_")
         meta = metadata_text(name, version, requires, requires_python, extras)
-        if wheel:
+        for tag in wheel_tags if wheel else ():
             data = make_wheel(name, version, meta, padding)
             self.add_file(
                 name,
                 ServedFile(
-                    f"{stem}-{version}-py3-none-any.whl",
+                    f"{stem}-{version}-{tag}.whl",
                     version,
                     data,
                     hashlib.sha256(data).hexdigest(),
@@ -276,9 +286,21 @@ class FakeRegistry:
         """Raise ``name``'s serial (as an upload does)."""
         self.project(name).serial += 1
 
-    def fault(self, filename: str, kind: str, times: int = 1_000_000, metadata: bool = False) -> None:
+    def fault(
+        self,
+        filename: str,
+        kind: str,
+        times: int = 1_000_000,
+        metadata: bool = False,
+        offset: int | None = None,
+        other: str | None = None,
+    ) -> None:
         """Inject ``kind`` into the next ``times`` answers for ``filename`` (its ``.metadata`` if asked)."""
-        self.faults[filename + (".metadata" if metadata else "")] = Fault(kind, times)
+        self.faults[filename + (".metadata" if metadata else "")] = Fault(kind, times, offset, other)
+
+    def file(self, filename: str) -> ServedFile:
+        """The served file named ``filename``."""
+        return next(f for p in self.projects.values() for f in p.files if f.filename == filename)
 
     # -- answers ------------------------------------------------------------
 
@@ -314,14 +336,14 @@ class FakeRegistry:
             "files": files,
         }
 
-    def take_fault(self, key: str) -> str | None:
+    def take_fault(self, key: str) -> Fault | None:
         with self.lock:
             self.hits[key] = self.hits.get(key, 0) + 1
             fault = self.faults.get(key)
             if fault is None or fault.times <= 0:
                 return None
             fault.times -= 1
-            return fault.kind
+            return fault
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[Server]:
@@ -429,9 +451,12 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self.send_body(404, b"not served")
                 return
             fault = registry.take_fault(served.filename + (".metadata" if metadata else ""))
-            if fault == "503":
+            kind = fault.kind if fault is not None else None
+            if kind == "503":
                 self.send_body(503, b"try again")
                 return
+            if kind == "swap" and fault is not None and fault.other is not None:
+                data = registry.file(fault.other).data or b""
             total = len(data)
             match = _RANGE.match(self.headers.get("Range", ""))
             if match is not None and not metadata:
@@ -439,23 +464,27 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 end = int(match.group(2)) if match.group(2) else total - 1
                 end = min(end, total - 1)
                 part = data[start : end + 1]
-                claimed = total + 7 if fault == "length" else total
-                part = _damage(part, fault)
+                claimed = total + 7 if kind == "length" else total
+                part = _damage(part, fault, start)
                 self.send_body(206, part, {"Content-Range": f"bytes {start}-{end}/{claimed}"})
                 return
-            if fault == "length":  # a whole answer whose length is not the file's
+            if kind == "length":  # a whole answer whose length is not the file's
                 data = data + b"\0" * 7
-            self.send_body(200, _damage(data, fault))
+            self.send_body(200, _damage(data, fault, 0))
 
     return Handler
 
 
-def _damage(data: bytes, fault: str | None) -> bytes:
-    if fault == "truncate":
+def _damage(data: bytes, fault: Fault | None, start: int) -> bytes:
+    """``data`` (bytes ``start``… of a file) as ``fault`` damages it."""
+    if fault is None:
+        return data
+    if fault.kind == "truncate":
         return data[: len(data) // 2]
-    if fault == "bitflip" and data:
-        middle = len(data) // 2
-        return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1 :]
+    if fault.kind == "bitflip" and data:
+        at = len(data) // 2 if fault.offset is None else fault.offset - start
+        if 0 <= at < len(data):
+            return data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1 :]
     return data
 
 

@@ -64,7 +64,9 @@ def test_db_crawl_reads_requirement_files_as_lock_does(tmp_path: Path, monkeypat
         {"app": {"1.0": ["lib==2.0"]}, "lib": {"2.0": []}, "other": {"1.0": []}, "unrelated": {"1.0": []}}
     )
     original = crawl_module.Crawler
-    monkeypatch.setattr(crawl_module, "Crawler", lambda db_dir, opts=None: original(db_dir, opts, client=registry))
+    monkeypatch.setattr(
+        crawl_module, "Crawler", lambda db_dir, opts=None, client=None: original(db_dir, opts, client=registry)
+    )
     lock_inputs = parse_requirements_file(tmp_path / "reqs.txt")
     assert [str(r) for r in crawl_roots([], [str(tmp_path / "reqs.txt")])] == [
         str(r.requirement) for r in lock_inputs.requirements
@@ -226,7 +228,7 @@ class FakeRegistry:
             )
         return {"meta": {"_last-serial": 1}, "name": name, "versions": list(releases), "files": files}
 
-    def range(self, url: str, start: int, end: int | None = None) -> bytes:
+    def range(self, url: str, start: int, end: int | None = None, *, size: int | None = None) -> bytes:
         raise NotFound(url)  # every file has a .metadata answer
 
     def request(self, url: str, headers: dict[str, str] | None = None, *, max_bytes: int | None = None) -> Response:
@@ -254,6 +256,8 @@ def test_update_follows_the_same_closure_as_the_crawl(tmp_path: Path, monkeypatc
     Crawler(tmp_path / "db", options, client=registry).run([Requirement("app==1.0")], closure=True)
     assert store.open_database([tmp_path / "db"]).names() == ["app", "lib"]
     original = crawl_module.Crawler
-    monkeypatch.setattr(crawl_module, "Crawler", lambda db_dir, opts=None: original(db_dir, opts, client=registry))
+    monkeypatch.setattr(
+        crawl_module, "Crawler", lambda db_dir, opts=None, client=None: original(db_dir, opts, client=registry)
+    )
     crawl_module.update(tmp_path / "db", options)
     assert store.open_database([tmp_path / "db"]).names() == ["app", "lib"]

@@ -22,6 +22,7 @@ dependency metadata (:mod:`mach_nix.db.extract`, :mod:`mach_nix.db.pep517`).
 from __future__ import annotations
 
 import concurrent.futures as futures
+import hashlib
 import io
 import os
 import queue
@@ -77,6 +78,8 @@ SDIST_NOT_NEEDED = "not downloaded: a wheel of this release gives its metadata (
 #: Where a crawl spools finished projects, relative to the database directory.
 SPOOL = Path(".partial") / "spool"
 HOOK_POLICIES = ("all", "no-wheel", "never")
+#: Fetches of a whole file whose size or sha256 mismatches before it is a ``download`` failure.
+VERIFY_ATTEMPTS = 3
 
 
 @dataclass
@@ -118,6 +121,7 @@ class Summary:
     files_extracted: int = 0
     files_reused: int = 0
     files_not_crawled: int = 0
+    files_same_metadata: int = 0
     sdists_not_downloaded: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     not_found: list[str] = field(default_factory=list)
@@ -133,6 +137,7 @@ class Summary:
             f"{self.projects_unchanged} unchanged)",
             f"releases: {self.releases}   files: {self.files} "
             f"({self.files_extracted} extracted now, {self.files_reused} reused, "
+            f"{self.files_same_metadata} wheels with the METADATA of another, "
             f"{self.files_not_crawled} of unwanted versions not crawled, "
             f"{self.sdists_not_downloaded} sdists not needed)",
             f"failures by kind: {kinds}",
@@ -295,15 +300,18 @@ class Crawler:
         """Obtain the metadata of one file (runs in a worker thread)."""
         try:
             if dist.is_wheel:
-                if info.get("core-metadata") or info.get("data-dist-info-metadata"):
+                announced = info.get("core-metadata") or info.get("data-dist-info-metadata")
+                if announced:
+                    digest = announced.get("sha256") if isinstance(announced, dict) else None
                     try:
-                        body = self.client.request(_download_url(dist, info) + ".metadata").body
+                        body = self.fetch_checked(_download_url(dist, info) + ".metadata", dist, None, digest)
                         return parse_core_metadata(body, "pep658")[0], None
                     except NotFound:
                         pass
-                url = _download_url(dist, info)
-                meta = wheel_metadata(lambda a, b: self.client.range(url, a, b), _size(dist))
-                return meta, None
+                    except ExtractError as error:  # damaged every time: read it from the wheel instead
+                        if error.kind != "download":
+                            raise
+                return self._range_read(_download_url(dist, info), _size(dist)), None
             return self._extract_sdist(dist, info, release_has_wheels), None
         except ExtractError as error:
             return None, error.failure(dist.filename)
@@ -311,6 +319,53 @@ class Crawler:
             return None, Failure(dist.filename, "download", "the file answered 404")
         except NetworkError as error:
             return None, Failure(dist.filename, "download", error.message)
+
+    def _range_read(self, url: str, size: int) -> Metadata:
+        """A wheel's METADATA by range reads (each answer's length checked against ``size``).
+
+        A damaged answer cannot be told from a damaged file by one read: a METADATA that
+        fails its CRC is read again (then a ``download`` failure), and any other failure
+        (not a zip, no METADATA) is recorded only when a second read ends the same way.
+        """
+        last: ExtractError | None = None
+        for _ in range(VERIFY_ATTEMPTS):
+            try:
+                return wheel_metadata(lambda a, b: self.client.range(url, a, b, size=size), size)
+            except ExtractError as error:
+                if (
+                    error.kind != "download"
+                    and last is not None
+                    and (last.kind, last.reason)
+                    == (
+                        error.kind,
+                        error.reason,
+                    )
+                ):
+                    raise
+                last = error
+        assert last is not None
+        raise last
+
+    def fetch_checked(
+        self, url: str, dist: DistFile, size: int | None, sha256: str | None, max_bytes: int | None = None
+    ) -> bytes:
+        """GET a whole file and check it against the ``size`` and ``sha256`` the registry lists
+        (``None``: not listed), before anything reads it; a mismatch is fetched again.
+
+        Raises:
+            ExtractError: kind ``download`` when every attempt mismatched (retried by the next crawl).
+        """
+        problem = ""
+        for _ in range(VERIFY_ATTEMPTS):
+            body = self.client.request(url, max_bytes=max_bytes).body
+            if size is not None and len(body) != size:
+                problem = f"{len(body)} bytes received, the registry lists {size}"
+            elif sha256 and hashlib.sha256(body).hexdigest() != sha256.lower():
+                problem = "its sha256 is not the one the registry lists"
+            else:
+                return body
+        what = url.rsplit("/", 1)[-1]
+        raise ExtractError("download", f"{what}: {problem} ({VERIFY_ATTEMPTS} attempts); the next crawl retries it")
 
     def extract_now(self, dist: DistFile, info: dict[str, Any], release_has_wheels: bool) -> FileResult:
         """:meth:`extract`, running the PEP 517 hook in this thread if one is needed."""
@@ -341,12 +396,12 @@ class Crawler:
 
         data: bytes | None = None
         if dist.filename.endswith(".zip") or hook_allowed:
-            data = self.client.request(_download_url(dist, info), max_bytes=limit).body
+            data = self.fetch_checked(_download_url(dist, info), dist, _size(dist), _sha256(dist), limit)
             contents = read_sdist(dist.filename, data)
         else:
             # stream: stop reading as soon as an unreliable PKG-INFO shows the hook is not wanted
             # (downloaded whole: cheaper than a new connection per file; only the read stops early)
-            body = self.client.request(_download_url(dist, info), max_bytes=limit).body
+            body = self.fetch_checked(_download_url(dist, info), dist, _size(dist), _sha256(dist), limit)
             found = read_sdist_stream(io.BytesIO(body), unreliable)
             if found is None:
                 raise self._skipped(dist)
@@ -550,6 +605,8 @@ class _Pending:
         scheduled: versions whose files were admitted (by a demand) and started.
         waiting: keys (sha256 + filename) of files being extracted.
         deferred: per version, the sdists waiting for the release's wheels.
+        followers: per key of a wheel being read, the wheels of its release announced
+            with the same METADATA sha256 (PEP 658), which take its result.
         results: per key, the result of every started file.
     """
 
@@ -561,7 +618,16 @@ class _Pending:
     scheduled: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)
     deferred: dict[str, list[tuple[DistFile, dict[str, Any]]]] = field(default_factory=dict)
+    followers: dict[str, list[tuple[DistFile, dict[str, Any]]]] = field(default_factory=dict)
     results: dict[str, FileResult] = field(default_factory=dict)
+
+
+def _metadata_digest(info: dict[str, Any]) -> str | None:
+    """The sha256 of a wheel's METADATA file as its page announces it (PEP 658/714), or ``None``."""
+    announced = info.get("core-metadata") or info.get("data-dist-info-metadata")
+    if isinstance(announced, dict) and isinstance(announced.get("sha256"), str):
+        return str(announced["sha256"]).lower()
+    return None
 
 
 def _parse_version(text: str) -> Version | None:
@@ -587,7 +653,8 @@ class _CrawlRun:
     more of its releases is *reopened* (its page is read again; what it already
     has is reused).
 
-    **Which files.** Wheels first; an sdist of a release that has wheels waits for
+    **Which files.** Wheels first, one per distinct METADATA sha256 when the page
+    announces them (per-platform wheels usually share one); an sdist of a release that has wheels waits for
     them, and is not downloaded at all when one of them gave the metadata (unless
     ``--hooks all``): ``skipped``. Otherwise the sdist is read (and its hook run
     when ``--hooks`` allows).
@@ -845,8 +912,17 @@ class _CrawlRun:
             item.scheduled.add(version_text)
             wheels = [(d, i) for d, i in files if d.is_wheel]
             sdists = [(d, i) for d, i in files if not d.is_wheel]
+            by_digest: dict[str, list[tuple[DistFile, dict[str, Any]]]] = {}
             for dist, info in wheels:
-                self.start_file(item, version_text, dist, info, True)
+                digest = _metadata_digest(info)
+                if digest is None:
+                    self.start_file(item, version_text, dist, info, True)
+                else:
+                    by_digest.setdefault(digest, []).append((dist, info))
+            for same in by_digest.values():  # wheels whose METADATA files have one sha256: read one
+                leader = same[0][0]
+                item.followers[_sha256(leader) + leader.filename] = same[1:]
+                self.start_file(item, version_text, leader, same[0][1], True)
             if not sdists:
                 continue
             if hooks_all or not wheels:
@@ -870,16 +946,37 @@ class _CrawlRun:
             item.results[key] = (meta, Failure(dist.filename, fail.kind, fail.reason) if fail else None)
             self.summary.files_reused += 1
             self.done_files += 1
+            self.resolve_followers(item, key)
             return
         item.waiting.add(key)
         tag = ("file", (item.name, version_text, dist, info))
         self.submit(self.crawler.extract, dist, info, release_has_wheels, tag=tag)
 
+    def resolve_followers(self, item: _Pending, key: str) -> None:
+        """The wheels announced with the same METADATA sha256 as the one of ``key`` take its result
+        (or their own known one)."""
+        meta, fail = item.results[key]
+        for dist, _ in item.followers.pop(key, ()):
+            follower = _sha256(dist) + dist.filename
+            if follower in item.results:
+                continue
+            self.total_files += 1
+            self.done_files += 1
+            cached = self.journal.results.get(_sha256(dist)) or item.reuse.get(_sha256(dist))
+            if cached is not None:
+                meta_, fail_ = cached
+                item.results[follower] = (meta_, Failure(dist.filename, fail_.kind, fail_.reason) if fail_ else None)
+                continue
+            result = (meta, Failure(dist.filename, fail.kind, fail.reason) if fail else None)
+            item.results[follower] = result
+            self.journal.add(_sha256(dist), result)
+            self.summary.files_same_metadata += 1
+
     def release_sdists(self, item: _Pending, version_text: str) -> None:
         """Once a release's wheels are known: skip its sdists if a wheel gave the metadata, else read them."""
         wheels = [d for d, _ in item.releases[version_text] if d.is_wheel]
         keys = [_sha256(d) + d.filename for d in wheels]
-        if any(key in item.waiting for key in keys):
+        if not all(key in item.results for key in keys):
             return
         sdists = item.deferred.pop(version_text)
         if any(item.results[key][0] is not None for key in keys):
@@ -916,6 +1013,7 @@ class _CrawlRun:
         key = _sha256(dist) + dist.filename
         item.results[key] = result
         item.waiting.discard(key)
+        self.resolve_followers(item, key)
         if dist.is_wheel and version in item.deferred:
             self.release_sdists(item, version)
         self.maybe_finish(item)
@@ -978,14 +1076,16 @@ def crawl(
     return Crawler(db_dir, options).run(roots, closure=closure)
 
 
-def update(db_dir: str | os.PathLike[str], options: CrawlOptions | None = None) -> Summary:
+def update(
+    db_dir: str | os.PathLike[str], options: CrawlOptions | None = None, client: Registry | None = None
+) -> Summary:
     """Refresh every project of the database at ``db_dir`` whose serial changed.
 
     Roots recorded with ``closure`` are followed again, so new dependencies of
     new releases are added; plain roots get their new releases; every other
     project keeps the releases it has and records new ones as ``not-crawled``.
     """
-    crawler = Crawler(db_dir, options)
+    crawler = Crawler(db_dir, options, client)
     if crawler.old is None:
         raise UsageError(f"{os.fspath(db_dir)!r} holds no database to update; create it with 'mach-nix db crawl'")
     recorded = crawler.old.manifest.get("crawl", {}).get("roots", [])

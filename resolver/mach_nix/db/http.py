@@ -50,13 +50,18 @@ class Registry(Protocol):
         """The PEP 691 page of a project, ``None`` when it does not exist."""
         ...
 
-    def range(self, url: str, start: int, end: int | None = None) -> bytes:
-        """Bytes ``start``..``end`` (inclusive) of ``url``."""
+    def range(self, url: str, start: int, end: int | None = None, *, size: int | None = None) -> bytes:
+        """Bytes ``start``..``end`` (inclusive) of ``url``, a file of ``size`` bytes if given."""
         ...
 
 
 class NotFound(Exception):
     """The server answered 404/410 (not retried)."""
+
+
+class IntegrityError(NetworkError):
+    """What the server sent is not the file the registry lists (wrong length or hash),
+    every attempt. The crawler records it as a ``download`` failure, retried by the next run."""
 
 
 @dataclass
@@ -296,16 +301,41 @@ class Client:
         except ValueError:
             raise NetworkError(f"the simple API answered non-JSON for {name!r}") from None
 
-    def range(self, url: str, start: int, end: int | None = None) -> bytes:
+    def range(self, url: str, start: int, end: int | None = None, *, size: int | None = None) -> bytes:
         """Return bytes ``start..end`` (inclusive) of ``url``.
 
-        Servers that ignore ``Range`` (status 200) are handled by slicing.
+        Servers that ignore ``Range`` (status 200) are handled by slicing. With
+        ``size`` (the file's length as the registry lists it) the answer is checked
+        before it is used: the total of ``Content-Range`` (or the length of a whole
+        answer) must be ``size``, and the part must be as long as asked. A mismatch
+        is retried like a transient error.
+
+        Raises:
+            IntegrityError: every attempt gave a mismatching answer.
         """
         spec = f"bytes={start}-{'' if end is None else end}"
-        resp = self.request(url, {"Range": spec})
-        if resp.status == 200:
-            return resp.body[start : None if end is None else end + 1]
-        return resp.body
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(attempt)
+            resp = self.request(url, {"Range": spec})
+            if resp.status == 200:
+                if size is not None and len(resp.body) != size:
+                    problem = f"the whole answer has {len(resp.body)} bytes, the registry lists {size}"
+                    continue
+                return resp.body[start : None if end is None else end + 1]
+            if size is None:
+                return resp.body
+            total = resp.headers.get("content-range", "").rpartition("/")[2]
+            if total != str(size):
+                problem = f"Content-Range total {total or 'missing'}, the registry lists {size} bytes"
+                continue
+            wanted = min(size - 1, size - 1 if end is None else end) - start + 1
+            if len(resp.body) != wanted:
+                problem = f"{len(resp.body)} bytes answered for a range of {wanted}"
+                continue
+            return resp.body
+        raise IntegrityError(f"GET {url} ({spec}): {problem} ({self.retries + 1} attempts); {self.hint}")
 
 
 def shard_downloader() -> Callable[[str], bytes]:
