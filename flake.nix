@@ -11,7 +11,10 @@
       forAllSystems = f: builtins.listToAttrs (map (system: { name = system; value = f system; })
         (builtins.filter (system: nixpkgs.legacyPackages ? ${system}) systems));
       pkgsFor = system: nixpkgs.legacyPackages.${system};
-      machNixFor = system: import ./lib { pkgs = pkgsFor system; pypiData = ./tests/data/pypi-db; };
+      # The database: the release ./pypi-data.json pins (`mach-nix db pin`), else the bundled snapshot.
+      pinnedFor = system: (import ./lib/pypi-data.nix { surface = import ./lib/nixpkgs.nix (pkgsFor system); }).pinned
+        ./pypi-data.json ./tests/data/pypi-db;
+      machNixFor = system: import ./lib { pkgs = pkgsFor system; pypiData = pinnedFor system; };
 
       # The CLI, built with the nixpkgs interpreter from this repository's sources.
       cliFor = system:
@@ -35,7 +38,8 @@
         };
     in
     {
-      /* lib.<system>.{mkPython, mkPythonShell, mkDockerImage, mkOverlay, mkNixpkgs, mkPythonOverrides} */
+      /* lib.<system>.{mkPython, mkPythonShell, mkDockerImage, mkOverlay, mkNixpkgs, mkPythonOverrides,
+         fetchPypiData} */
       lib = forAllSystems machNixFor;
 
       packages = forAllSystems (system: rec {

@@ -491,10 +491,12 @@ def _damage(data: bytes, fault: Fault | None, start: int) -> bytes:
 # --------------------------------------------------------------------------- synthetic registries
 
 
-def synthetic(count: int, seed: int = 1, *, sdist_share: float = 0.3, padding: int = 0) -> FakeRegistry:
+def synthetic(
+    count: int, seed: int = 1, *, sdist_share: float = 0.3, padding: int = 0, max_releases: int = 8
+) -> FakeRegistry:
     """A registry of ``count`` generated projects (``syn-00000``…) that depend on each other.
 
-    Deterministic for a seed. Each project has 1–8 releases; most have a pure wheel
+    Deterministic for a seed. Each project has 1–``max_releases`` releases; most have a pure wheel
     (most with PEP 658 metadata), ``sdist_share`` of them also an sdist (reliable
     PKG-INFO, Metadata-Version 2.2), one in ten releases an sdist only. Each release
     requires 0–3 projects of lower number, with version ranges that admit only some
@@ -505,7 +507,7 @@ def synthetic(count: int, seed: int = 1, *, sdist_share: float = 0.3, padding: i
     releases_of: list[int] = []
     for index in range(count):
         name = f"syn-{index:05d}"
-        releases = 1 + min(7, int(rng.expovariate(0.5)))
+        releases = 1 + min(max_releases - 1, int(rng.expovariate(0.5)))
         releases_of.append(releases)
         for number in range(releases):
             version = f"{number + 1}.0"

@@ -26,6 +26,7 @@ import hashlib
 import io
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -55,14 +56,14 @@ from mach_nix.db.extract import (
     read_sdist_stream,
     wheel_metadata,
 )
-from mach_nix.db.format import FILES_DIR, MANIFEST
+from mach_nix.db.format import FILES_DIR, MANIFEST, decompress
 from mach_nix.db.http import Client, NotFound, Registry
 from mach_nix.db.journal import FileResult, Journal
 from mach_nix.db.model import FILES_HOST, SDIST_SUFFIXES, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
 from mach_nix.db.reader import DatabaseLayer
 from mach_nix.db.scope import dependency_possible, file_in_scope, python_minors
-from mach_nix.db.spool import Spool
+from mach_nix.db.spool import LayerMembers, Spool
 from mach_nix.errors import NetworkError, UsageError
 from mach_nix.requirements import parse_dependency
 
@@ -77,6 +78,8 @@ NOT_CRAWLED_REASON = "no crawled requirement admits this version; crawl NAME==VE
 SDIST_NOT_NEEDED = "not downloaded: a wheel of this release gives its metadata (--hooks all reads every sdist)"
 #: Where a crawl spools finished projects, relative to the database directory.
 SPOOL = Path(".partial") / "spool"
+#: Where downloaded sdists wait for a free hook slot.
+HOOK_QUEUE = Path(".partial") / "hook-queue"
 HOOK_POLICIES = ("all", "no-wheel", "never")
 #: Fetches of a whole file whose size or sha256 mismatches before it is a ``download`` failure.
 VERIFY_ATTEMPTS = 3
@@ -262,15 +265,32 @@ class Crawler:
         db_dir: str | os.PathLike[str],
         options: CrawlOptions | None = None,
         client: Registry | None = None,
+        *,
+        base: DatabaseLayer | None = None,
+        scope: set[str] | None = None,
+        serials: Mapping[str, int] | None = None,
     ) -> None:
-        """Prepare a crawl of the database at ``db_dir`` (it need not exist yet)."""
+        """Prepare a crawl of the database at ``db_dir`` (it need not exist yet).
+
+        Args:
+            base: the database whose results are reused and whose unreached projects
+                are kept (default: the one at ``db_dir``); a partition of a distributed
+                crawl writes a partial database of its own from the whole old one.
+            scope: the only projects of ``base`` that may be kept or copied (a partition's).
+            serials: ``_last-serial`` per project as the root index gives it: a project
+                whose stored serial is the same is kept without reading its page.
+        """
         self.root = Path(db_dir)
         self.options = options or CrawlOptions()
         if self.options.hooks not in HOOK_POLICIES:
             raise UsageError(f"--hooks must be one of {', '.join(HOOK_POLICIES)}, not {self.options.hooks!r}")
         self.client = client or Client()
-        self.old: DatabaseLayer | None = None
-        if (self.root / MANIFEST).exists():
+        self.scope = scope
+        self.serials = dict(serials or {})
+        #: fsync the database written (a partition's partial one need not: its journal is the checkpoint)
+        self.durable = True
+        self.old: DatabaseLayer | None = base
+        if base is None and (self.root / MANIFEST).exists():
             self.old = DatabaseLayer(self.root)
             if (
                 self.old.manifest["shard_counts"]["files"]
@@ -549,16 +569,17 @@ class Crawler:
         try:
             run.execute(roots, plain, refresh)
             if self.old is not None:
-                missing = set(self.old.names()) - set(spool.names())
-                spool.add_layer(self.old, only=missing)
+                kept = set(self.old.names()) if self.scope is None else self.scope
+                spool.add_layer(self.old, only={n for n in kept if n not in spool})
             crawl: dict[str, Any] = {"hooks": self.options.hooks, "policy": self.policy}
             if record is not None:
                 crawl.update(record)
             else:
                 crawl["roots"] = self._merged_roots(roots, closure, plain)
-            manifest = spool.write(self.root, crawl=crawl, crawl_time=self.crawl_time)
+            manifest = spool.write(self.root, crawl=crawl, crawl_time=self.crawl_time, durable=self.durable)
         finally:
             spool.close()
+            shutil.rmtree(run.hook_queue, ignore_errors=True)
         run.journal.close(delete=True)
         counts = manifest["counts"]
         self.summary.projects_total = counts["projects"]
@@ -675,6 +696,10 @@ class _CrawlRun:
         self.summary = crawler.summary
         self.journal = Journal(crawler.root, crawler.policy)
         self.spool = Spool(crawler.root / SPOOL)
+        self.hook_queue = crawler.root / HOOK_QUEUE
+        shutil.rmtree(self.hook_queue, ignore_errors=True)  # a killed run's leftovers
+        self.hook_queue.mkdir(parents=True)
+        self.old_members = LayerMembers(crawler.old) if crawler.old is not None else None
         self.progress = Progress(crawler.options.progress)
         self.policy_same = crawler._same_policy_as_old()
         self.demands: dict[str, set[Demand]] = {}
@@ -713,6 +738,8 @@ class _CrawlRun:
             while self.running or self.backlog:
                 self.pump()
                 self.show_progress()
+                if not self.running:
+                    continue  # the backlog was all kept as it was: nothing to wait for
                 try:
                     future = self.completed.get(timeout=0.5)
                 except queue.Empty:
@@ -755,7 +782,33 @@ class _CrawlRun:
             name = self.backlog.popleft()
             self.state[name] = "page"
             self.in_flight += 1
-            self.submit(self.crawler.client.simple_project, name, tag=("simple", name))
+            if not self.unchanged_by_serial(name):
+                self.submit(self.crawler.client.simple_project, name, tag=("simple", name))
+
+    def unchanged_by_serial(self, name: str) -> bool:
+        """Keep ``name`` without reading its page when the root index's serial is the stored one."""
+        crawler = self.crawler
+        serial = crawler.serials.get(name)
+        if serial is None or crawler.old is None or crawler.options.force or name in self.spool:
+            return False
+        graph = crawler.old.raw(name)
+        if graph is None or graph.get("serial") != serial or self.old_members is None:
+            return False
+        files = self.old_members.member(name)
+        text = decompress(files).decode() if files else ""
+        kinds = {fields[5] for fields in (line.split("\t") for line in text.splitlines()) if len(fields) > 5}
+        if not (kinds & RETRIED_KINDS or ("skipped" in kinds and not self.policy_same)):
+            self.summary.projects_unchanged += 1  # nothing to retry: copied as stored, not decoded
+            self.spool.add_members(name, graph, files)
+            self.finished(name, Project(name), [])
+            return True
+        old_project = crawler.old.project(name, details=True)
+        if old_project is None or old_project.last_serial != serial or self.needs_work(old_project):
+            return False
+        self.summary.projects_unchanged += 1
+        self.spool.add(old_project)
+        self.finished(name, old_project)
+        return True
 
     def queue(self, name: str) -> None:
         """Queue ``name``'s page (a new project, or a finished one reopened)."""
@@ -996,13 +1049,25 @@ class _CrawlRun:
         for dist, info in sdists:
             self.start_file(item, version_text, dist, info, False)
 
+    def run_queued_hook(self, dist: DistFile, queued: Path) -> FileResult:
+        """:meth:`Crawler.run_hook` on an sdist waiting in :attr:`hook_queue` (removed then)."""
+        try:
+            data = queued.read_bytes()
+        finally:
+            queued.unlink(missing_ok=True)
+        return self.crawler.run_hook(dist, data)
+
     def handle_file(self, payload: tuple[str, str, DistFile, dict[str, Any]], future: futures.Future[Any]) -> None:
         """A file's extraction ended: record it, or move it to the hook pool if it needs its hook."""
         name, version, dist, _ = payload
         try:
             result = future.result()
         except NeedsHook as needs:
-            self.submit(self.crawler.run_hook, dist, needs.data, tag=("file", payload), hooks=True)
+            # the sdist waits for a hook slot on disk, not in memory (hooks are slower than downloads)
+            queued = self.hook_queue / f"{_sha256(dist)}-{len(self.running)}"
+            queued.write_bytes(needs.data)
+            del needs
+            self.submit(self.run_queued_hook, dist, queued, tag=("file", payload), hooks=True)
             return
         self.journal.add(_sha256(dist), result)
         self.done_files += 1

@@ -301,6 +301,19 @@ class Client:
         except ValueError:
             raise NetworkError(f"the simple API answered non-JSON for {name!r}") from None
 
+    def root_index(self) -> list[tuple[str, int]]:
+        """Every project of the registry with its ``_last-serial``, from the PEP 691 root index.
+
+        Raises:
+            NetworkError: unreachable, or not a JSON root index.
+        """
+        resp = self.request(self.index_url, {"Accept": SIMPLE_JSON})
+        try:
+            projects = json.loads(resp.body)["projects"]
+            return [(str(p["name"]), int(p.get("_last-serial") or 0)) for p in projects]
+        except (ValueError, KeyError, TypeError) as error:
+            raise NetworkError(f"{self.index_url} is not a PEP 691 JSON root index ({error})") from None
+
     def range(self, url: str, start: int, end: int | None = None, *, size: int | None = None) -> bytes:
         """Return bytes ``start..end`` (inclusive) of ``url``.
 

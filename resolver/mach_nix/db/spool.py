@@ -107,6 +107,9 @@ class Spool:
         self._index: dict[str, tuple[str, int, int, int, int]] = {}
         self._handles: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}
+        #: tallies of projects copied by :meth:`add_partial` (their records carry none)
+        self._extra: Counts = {"r": 0, "f": 0, "k": {}}
+        self._copied: set[str] = set()
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self._index
@@ -162,7 +165,37 @@ class Spool:
                     added += 1
         return added
 
+    def add_partial(self, layer: DatabaseLayer) -> int:
+        """Copy every project of a partial database, none of which is spooled yet; return how many.
+
+        The fast path of a merge: graph members are inflated and file-index members
+        copied as stored (no JSON is parsed); the tallies come from the partial's
+        manifest. Its projects cannot be replaced afterwards.
+        """
+        graph_dir = layer.path / layer.manifest["shards_dir"]
+        files = LayerMembers(layer)
+        zdict = layer.zdict
+        added = 0
+        for key in sorted(layer.shard_table["graph"]):
+            dat = (graph_dir / f"{key}.dat").read_bytes()
+            for line in (graph_dir / f"{key}.idx").read_text(encoding="utf-8").splitlines():
+                name, offset, length = line.split("\t")
+                if name in self._index:
+                    raise ValueError(f"{name!r} of partial database {layer.path} is spooled already")
+                graph = decompress(dat[int(offset) : int(offset) + int(length)], zdict)
+                self._append(name, graph, files.member(name), {"r": 0, "f": 0, "k": {}})
+                self._copied.add(name)
+                added += 1
+        counts = layer.manifest["counts"]
+        self._extra["r"] += counts["releases"]
+        self._extra["f"] += counts["files"]
+        for kind, number in layer.manifest.get("failures_by_kind", {}).items():
+            self._extra["k"][kind] = self._extra["k"].get(kind, 0) + number
+        return added
+
     def _append(self, name: str, graph: bytes, files: bytes, counts: Counts) -> None:
+        if name in self._copied:
+            raise ValueError(f"{name!r} was copied from a partial database and cannot be replaced")
         bucket = name_hash(name)[:BUCKET_DIGITS]
         handle = self._handles.get(bucket)
         if handle is None:
@@ -246,11 +279,14 @@ class Spool:
         crawl: dict[str, Any] | None = None,
         crawl_time: str | None = None,
         prefix_length: int | None = None,
+        durable: bool = True,
     ) -> dict[str, Any]:
         """Write the spooled projects as a complete database at ``path``, atomically.
 
         The same contract and bytes as :func:`~mach_nix.db.writer.write_database`
         given the same projects (an existing database at ``path`` is replaced as a whole).
+        ``durable=False`` skips the fsyncs of the shard files (a partial database of a
+        distributed crawl: the manifest is still replaced atomically).
 
         Returns:
             The manifest written.
@@ -263,8 +299,9 @@ class Spool:
             prefix_length = prefix_length_for(len(self._index))
         files_prefix = prefix_length + FILES_PREFIX_EXTRA
         zdict = self._zdict()
-        counts = {"projects": 0, "releases": 0, "files": 0, "failures": 0}
-        kinds: dict[str, int] = {}
+        counts = {"projects": 0, "releases": self._extra["r"], "files": self._extra["f"], "failures": 0}
+        kinds: dict[str, int] = dict(self._extra["k"])
+        counts["failures"] = sum(kinds.values())
         graph_table: dict[str, dict[str, Any]] = {}
         files_table: dict[str, dict[str, Any]] = {}
         group_digits = min(prefix_length, BUCKET_DIGITS)
@@ -291,8 +328,8 @@ class Spool:
                     graph_shards.setdefault(digest[:prefix_length], []).append((name, compress(graph, zdict)))
                     files_shards.setdefault(digest[:files_prefix], []).append((name, files))
                 del records
-                graph_table.update(_write_shards(tmp, graph_shards))
-                files_table.update(_write_shards(tmp / FILES_DIR, files_shards))
+                graph_table.update(_shards(tmp, graph_shards, durable))
+                files_table.update(_shards(tmp / FILES_DIR, files_shards, durable))
             graph_bytes = sum(entry["bytes"] for entry in graph_table.values())
             files_bytes = sum(entry["bytes"] for entry in files_table.values())
             table = (json.dumps({"graph": graph_table, "files": files_table}, sort_keys=True, indent=0) + "\n").encode()
@@ -326,3 +363,58 @@ class Spool:
             handle.close()
         self._handles.clear()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _shards(directory: Path, by_shard: dict[str, list[tuple[str, bytes]]], durable: bool) -> dict[str, dict[str, Any]]:
+    """The writer's shard files and table entries (as :func:`mach_nix.db.writer._write_shards`);
+    fsync'ed only if ``durable``."""
+    if durable:
+        return _write_shards(directory, by_shard)
+    shards: dict[str, dict[str, Any]] = {}
+    for key in sorted(by_shard):
+        idx_lines = []
+        dat = bytearray()
+        for name, member in by_shard[key]:
+            idx_lines.append(f"{name}\t{len(dat)}\t{len(member)}\n")
+            dat += member
+        idx = "".join(idx_lines).encode()
+        (directory / f"{key}.idx").write_bytes(idx)
+        (directory / f"{key}.dat").write_bytes(bytes(dat))
+        shards[key] = {
+            "projects": len(by_shard[key]),
+            "idx_sha256": hashlib.sha256(idx).hexdigest(),
+            "dat_sha256": hashlib.sha256(dat).hexdigest(),
+            "bytes": len(idx) + len(dat),
+        }
+    return shards
+
+
+class LayerMembers:
+    """The compressed file-index members of a complete database layer, one shard read at a time."""
+
+    def __init__(self, layer: DatabaseLayer) -> None:
+        self.layer = layer
+        self.directory = layer.path / layer.manifest["shards_dir"] / FILES_DIR
+        self._key: str | None = None
+        self._index: dict[str, tuple[int, int]] = {}
+        self._dat = b""
+
+    def member(self, name: str) -> bytes:
+        """The compressed file-index member of ``name`` (``compress(b"")`` if it has none)."""
+        key = self.layer.files_shard(name)
+        if key is None:
+            return compress(b"")
+        if key != self._key:
+            self._index = {}
+            try:
+                for line in (self.directory / f"{key}.idx").read_text(encoding="utf-8").splitlines():
+                    entry, offset, length = line.split("\t")
+                    self._index[entry] = (int(offset), int(length))
+                self._dat = (self.directory / f"{key}.dat").read_bytes()
+            except OSError:
+                self._dat = b""
+            self._key = key
+        found = self._index.get(name)
+        if found is None:
+            return compress(b"")
+        return self._dat[found[0] : found[0] + found[1]]
