@@ -38,6 +38,7 @@ import re
 import socket
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,7 @@ class FakeRegistry:
         self.projects: dict[str, ServedProject] = {}
         self.faults: dict[str, Fault] = {}
         self.hits: dict[str, int] = {}
+        self.delay = 0.0  # seconds each answer waits (a registry's round trip, for benchmarks)
         self.lock = threading.Lock()
         self._by_path: dict[str, ServedFile] = {}
 
@@ -419,6 +421,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             with registry.lock:
                 server.requests += 1
+            if registry.delay:
+                time.sleep(registry.delay)
             path = self.path.split("?", 1)[0]
             if path.startswith("/simple/"):
                 with registry.lock:
