@@ -8,7 +8,7 @@ let
   inventoryOf = import ./inventory.nix { inherit util; };
   resolve = import ./resolve.nix { inherit util surface; };
   compose = import ./compose.nix { inherit util surface; };
-  checkLock = import ./lock.nix { inherit surface; };
+  checkLock = (import ./lock.nix { inherit surface; }).check;
   underscoreOverrides = import ./underscore.nix { inherit util; };
   curated = import ../overrides { inherit util surface; };
 
