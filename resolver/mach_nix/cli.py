@@ -12,14 +12,14 @@ import sys
 from collections.abc import Sequence
 
 from mach_nix import __version__
-from mach_nix.commands import db, env, resolve, server
+from mach_nix.commands import db, env, gen, resolve, server
 from mach_nix.errors import ExitCode, MachNixError, describe_exit_codes
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
-ALL_COMMAND_MODULES = (resolve, env, db, server)
+ALL_COMMAND_MODULES = (resolve, env, gen, db, server)
 
 #: The module that registers each command (see :func:`build_parser`).
-COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "db": db, "server": server}
+COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "gen": gen, "db": db, "server": server}
 
 DESCRIPTION = """\
 Turn Python requirements into a reproducible, Nix-built Python environment.
