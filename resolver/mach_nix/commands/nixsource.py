@@ -293,7 +293,7 @@ def regenerate_command(argv: Sequence[str]) -> str:
 
     def relative(token: str) -> str:
         option, eq, value = token.partition("=") if token.startswith("--") else ("", "", token)
-        if os.path.isabs(value) and os.path.exists(value):
+        if os.path.isabs(value):
             value = os.path.relpath(value, cwd)
         return option + eq + value
 
@@ -308,7 +308,7 @@ def to_nix(value: object, indent: str = "") -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return json.dumps(value)
+        return f"({json.dumps(value)})" if value < 0 else json.dumps(value)
     if isinstance(value, str):
         return nix_string(value)
     if isinstance(value, list):
