@@ -56,12 +56,24 @@ def _dist_name(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name)
 
 
+class ShellError(Exception):
+    """The layer cannot be made; the message says why and what to do."""
+
+
 def ensure_venv(venv: Path, interpreter: str, python: str, env_site: Path, site_packages: str) -> bool:
-    """Create the venv unless it exists for this interpreter; return whether it was (re)created."""
+    """Create the venv unless it exists for this interpreter; return whether it was (re)created.
+
+    Only a venv this script made (it has the marker) is ever replaced; any other non-empty
+    directory at that place is refused, never deleted."""
     marker = venv / PYTHON_MARKER
     if (venv / "bin" / "python").exists() and marker.is_file() and marker.read_text().strip() == python:
         return False
-    if venv.exists():
+    if venv.exists() and not (venv.is_dir() and not any(venv.iterdir())):
+        if not marker.is_file():
+            raise ShellError(
+                f"{venv} exists and is not a virtual environment made by mach-nix: remove it, or set venvDir "
+                "in mkPythonShell to another directory"
+            )
         print(f"mach-nix: recreating {venv} (made from another interpreter)", file=sys.stderr)
         shutil.rmtree(venv)
     subprocess.run([interpreter, "-m", "venv", str(venv)], check=True, stdout=subprocess.DEVNULL)
@@ -160,7 +172,11 @@ def refresh(spec: dict) -> Path:
 
 def main() -> int:
     spec = json.loads(os.environ["machNixShell"])
-    venv = refresh(spec)
+    try:
+        venv = refresh(spec)
+    except (ShellError, OSError, subprocess.CalledProcessError) as error:
+        print(f"mach-nix: {error}", file=sys.stderr)
+        return 1
     for project in map(_located, spec.get("projects", [])):
         shown = project.get("name") or Path(project["dir"]).name
         print(f"mach-nix: {shown} is editable from {Path(project['dir']) / project.get('root', '')}", file=sys.stderr)
