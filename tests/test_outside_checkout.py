@@ -33,6 +33,27 @@ pytestmark = pytest.mark.nix
 
 DB = REPO / "tests" / "data" / "pypi-db"
 SOURCES = ["pyproject.toml", "README.md", "VERSION", "default.nix", "lib", "overrides", "resolver"]
+#: What the flake reads (a `path:` flake of the work tree would copy its .venv into the store).
+FLAKE_SOURCES = [*SOURCES, "flake.nix", "examples", "tests/data/pypi-db"]
+
+
+def copy_sources(names: list[str], tree: Path) -> Path:
+    """The named files and directories of the work tree, copied into ``tree`` (links kept)."""
+    for name in names:
+        source, target = REPO / name, tree / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "flake.lock", "result")
+            shutil.copytree(source, target, symlinks=True, ignore=ignore)
+        else:
+            shutil.copy2(source, target)
+    return tree
+
+
+@pytest.fixture(scope="module")
+def flake(tmp_path_factory) -> Path:
+    """The flake's sources, as the flake sees them."""
+    return copy_sources(FLAKE_SOURCES, tmp_path_factory.mktemp("flake") / "mach-nix")
 
 
 def pin_of(sources_nix: str) -> str:
@@ -48,16 +69,7 @@ def installed(tmp_path_factory) -> Path:
     if not list(WHEELS.glob("setuptools-82*.whl")):
         pytest.skip(f"no setuptools wheel in {WHEELS} (scripts/install-deps downloads it)")
     root = tmp_path_factory.mktemp("wheel")
-    tree = root / "src"
-    for name in SOURCES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(
-                source, tree / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
-        else:
-            tree.mkdir(exist_ok=True)
-            shutil.copy2(source, tree / name)
+    tree = copy_sources(SOURCES, root / "src")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(
         [*pip, "wheel", "--no-deps", "--no-index", "--find-links", str(WHEELS), "-w", str(root / "dist"), str(tree)],
@@ -108,14 +120,14 @@ def test_installed_cli_writes_an_env_that_works_from_anywhere(nix, installed, tm
     assert without.returncode != 0 and "mach-nix: no nixpkgs: add it to NIX_PATH" in without.stderr
 
 
-def test_flake_cli_knows_its_database_and_library(nix, tmp_path):
+def test_flake_cli_knows_its_database_and_library(nix, flake, tmp_path):
     if not nix.uses_double():
         pytest.skip("overrides the flake's nixpkgs with the double")
     version = nix.eval_json(f"(import {DOUBLE} {{}}).python3.version")
     (tmp_path / "requirements.txt").write_text("six\n")
     env = {k: v for k, v in nixhelpers.nix_env().items() if k != "MACH_NIX_DB"}
     proc = subprocess.run(
-        ["nix", "run", f"path:{REPO}#mach-nix", "--override-input", "nixpkgs", f"path:{DOUBLE}", "--"]
+        ["nix", "run", f"path:{flake}#mach-nix", "--override-input", "nixpkgs", f"path:{DOUBLE}", "--"]
         + ["env", "./env", "-r", "requirements.txt", "--python", version],
         cwd=tmp_path,
         env=env,
@@ -128,10 +140,10 @@ def test_flake_cli_knows_its_database_and_library(nix, tmp_path):
     assert lock["roots"] == ["six"]
 
 
-def test_flake_template_inits_offline_and_builds(nix, tmp_path):
+def test_flake_template_inits_offline_and_builds(nix, flake, tmp_path):
     if not nix.uses_double():
         pytest.skip("overrides the flake's nixpkgs with the double")
-    nix.run(["nix", "flake", "init", "-t", f"path:{REPO}/examples"], cwd=tmp_path)
+    nix.run(["nix", "flake", "init", "-t", f"path:{flake}/examples"], cwd=tmp_path)
     flake = (tmp_path / "flake.nix").read_text()
     assert f'inputs.mach-nix.url = "{nixsource.FLAKE_REF}";' in flake
     system = nix.eval_json(f"(import {DOUBLE} {{}}).system")
