@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from mach_nix.commands.values import seconds
 from mach_nix.errors import ExitCode, UsageError
 from mach_nix.server.client import DEFAULT_IDLE, send, socket_path, unsafe_directory_message
 
@@ -71,7 +72,7 @@ def register(subparsers) -> None:
 def _add_idle(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle",
-        type=float,
+        type=seconds(0, 365 * 86400),
         default=DEFAULT_IDLE,
         metavar="SECONDS",
         help=f"exit after this long without a request (default: {DEFAULT_IDLE})",

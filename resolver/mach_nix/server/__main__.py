@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from mach_nix.commands.values import seconds
 from mach_nix.errors import ExitCode, MachNixError, UsageError
 from mach_nix.server.client import DEFAULT_IDLE, socket_path, unsafe_directory_message
 from mach_nix.server.daemon import serve
@@ -23,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mach_nix.server", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--idle",
-        type=float,
+        type=seconds(0, 365 * 86400),
         default=DEFAULT_IDLE,
         metavar="SECONDS",
         help=f"exit after this long without a request (default: {DEFAULT_IDLE})",
