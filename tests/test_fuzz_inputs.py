@@ -644,3 +644,14 @@ def test_fuzz_command_line(
     assert_clean(code, err, allowed)
     if code == ExitCode.OK:
         assert out
+
+
+@settings(max_examples=100, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=ARGUMENTS | st.sampled_from(["six===,x", "six==1.*.2", "six;" + "(" * 500, "Six==1.16.0"]), json_=st.booleans()
+)
+def test_fuzz_db_info_name(name: str, json_: bool) -> None:
+    code, out, err = run(["db", "info", "--db", SNAPSHOT, "--offline", name, *(["--json"] if json_ else [])])
+    assert_clean(code, err, {ExitCode.OK, ExitCode.USAGE, ExitCode.NOT_FOUND})
+    if code == ExitCode.OK:
+        assert out

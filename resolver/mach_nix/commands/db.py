@@ -301,9 +301,11 @@ def _release_json(release: Any) -> dict[str, Any]:
 def run_info(args: argparse.Namespace) -> int:
     """``mach-nix db info``."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier
     from packaging.version import InvalidVersion, Version
 
     from mach_nix.db.store import MissingFilesError, default_files_cache, open_database
+    from mach_nix.requirements import quote
 
     db = open_database(args.db, files_cache=[default_files_cache()], fetch=not args.offline)
     if args.name is None:
@@ -341,8 +343,9 @@ def run_info(args: argparse.Namespace) -> int:
         return ExitCode.OK
     try:
         req = Requirement(args.name)
-    except InvalidRequirement as error:
-        raise UsageError(f"invalid NAME {args.name!r}: {error}") from None
+    except (InvalidRequirement, InvalidSpecifier, RecursionError) as error:
+        reason = (str(error).splitlines() or ["nested too deeply"])[0][:200]
+        raise UsageError(f"invalid NAME {quote(args.name)}: {reason} (expected NAME or NAME==VERSION)") from None
     try:
         project = db.project(req.name, details=True)
     except MissingFilesError as error:
