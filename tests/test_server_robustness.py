@@ -372,3 +372,15 @@ def test_requests_the_client_sends_pass_the_servers_checks(tmp_path: Path) -> No
     for control in ("status", "stop"):
         assert check_request(decode_request(marshal.dumps({"control": control}))) == {"control": control}
     assert request_module.FORWARDED == entry.FORWARDED
+
+
+def test_a_stop_lets_the_running_command_finish(server: Server, tmp_path: Path) -> None:
+    argv = ["resolve", "--db", SNAPSHOT, "jupyterlab"]  # about 2 s of resolution
+    expected = direct(argv, tmp_path)
+    with futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(server.request, argv, tmp_path, 120)
+        time.sleep(0.5)  # read at once, and running by now
+        stopped = client.send(server.path, {"control": "stop"}, timeout=30)
+        assert stopped["code"] == 0
+        assert running.result(timeout=120) == expected  # whole, not cut off by the stop
+    assert server.process.wait(timeout=30) == 0

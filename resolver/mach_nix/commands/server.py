@@ -25,8 +25,9 @@ Keep a resolver process running in the background, so that 'mach-nix lock'
 and 'mach-nix resolve' skip the interpreter's imports and the opening of the
 database (they then take about the time of starting Python; see the README's
 benchmark). Results are byte-identical to runs without it: the server runs the
-same command line in your working directory and environment, one request at a
-time. Other commands never use it.
+same command line in your working directory and environment. Clients are served
+concurrently (a client that connects and sends nothing holds up no other);
+commands run one at a time. Other commands never use it.
 
 The server listens on a private Unix socket (mode 0600, in
 $XDG_RUNTIME_DIR/mach-nix or /tmp/mach-nix-UID, mode 0700) whose name depends
