@@ -25,6 +25,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -360,7 +361,7 @@ def test_fuzz_frames(shared_server: Server, payload: object) -> None:
 
 @settings(max_examples=300, deadline=timedelta(seconds=2))
 @given(value=VALUES)
-def test_the_servers_reader_reads_what_marshal_writes(value: object) -> None:
+def test_the_servers_reader_reads_what_marshal_writes(value: Any) -> None:
     shared = "a string marshal records once and refers to"
     for sample in (value, {"argv": [shared, shared], "cwd": shared, "env": {shared: shared, "x": value}}):
         assert decode_request(marshal.dumps(sample)) == sample
