@@ -191,8 +191,7 @@ def test_readers_see_one_generation_whole_during_switches(contents: dict[str, Pa
     )
     # the in-process readers saw both contents, i.e. they really ran across switches
     assert len(set(answers)) == 2
-    # nothing is left behind once no reader holds an old generation: the next write removes them
-    store.write_database(target, [_materialised(p) for p in store.open_database(contents["a"]).layers[0].projects()])
+    # nothing is left behind once no reader holds an old generation
     generations = [p.name for p in target.iterdir() if p.name != "manifest.json"]
     assert generations == [store.read_manifest(target)["shards_dir"]], generations
 
@@ -212,9 +211,8 @@ def test_in_process_layer_keeps_its_generation_across_a_switch(contents: dict[st
     requests = old.project("requests", details=True)
     assert requests is not None and all(f.has_details for r in requests.releases.values() for f in r.files)
     assert len([p for p in target.iterdir() if p.name.startswith("shards-")]) == 2
-    # once it is closed, the next write removes it
+    # once it is closed (its last reader lets go), it is removed
     old.close()
-    store.write_database(target, b)
     assert [p.name for p in target.iterdir() if p.name.startswith("shards-")] == [
         store.read_manifest(target)["shards_dir"]
     ]
@@ -253,10 +251,23 @@ def test_server_switches_generations_between_requests(contents: dict[str, Path],
         failed = [(code, err) for code, err, lock in answers if code != 0 or lock not in expected.values()]
         assert not failed, f"{len(failed)} of {len(answers)} served locks failed: {failed[:3]}"
         last = "a" if switches % 2 == 1 else "b"  # the writer writes A first: an odd count ends on A
-        assert body() is None and answers[-1][2] == expected[last]
-        # the server released the old generations between requests: the next write leaves one
-        store.write_database(target, [_materialised(p) for p in store.open_database(contents[last]).layers[0].projects()])
+        body()
+        assert answers[-1][2] == expected[last]
+        # every lock was served (not run in-process)
+        status = subprocess.run([*CLI, "server", "status"], capture_output=True, text=True, env=env, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert int(status.stdout.split(" requests served")[0].rsplit(", ", 1)[1]) == len(answers)
+        # it let go of the old generations between requests, also of a database it is not asked about again
         assert len([p for p in target.iterdir() if p.name.startswith("shards-")]) == 1
+        other = "b" if last == "a" else "a"
+        store.write_database(
+            target, [_materialised(p) for p in store.open_database(contents[other]).layers[0].projects()]
+        )
+        assert len([p for p in target.iterdir() if p.name.startswith("shards-")]) == 2  # the server holds the old one
+        assert _cli_lock(contents["a"], tmp_path / "elsewhere.json", env).returncode == 0
+        assert [p.name for p in target.iterdir() if p.name.startswith("shards-")] == [
+            store.read_manifest(target)["shards_dir"]
+        ]
     finally:
         subprocess.run([*CLI, "server", "stop"], capture_output=True, env=env, timeout=60)
         shutil.rmtree(runtime, ignore_errors=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from mach_nix.db import generations
 from mach_nix.db.codec import decode_files, decode_project
 from mach_nix.db.files_cache import FilesCache, MissingFilesError
 from mach_nix.db.format import (
@@ -38,14 +41,8 @@ from mach_nix.db.model import DistFile, Project, ProjectSource, Release
 from mach_nix.errors import DatabaseError
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate ``manifest.json`` of the database at ``path``.
-
-    Raises:
-        DatabaseError: the directory or manifest is missing, unreadable, or of
-            another format or format version.
-    """
-    root = Path(path)
+def _load_manifest(root: Path) -> dict[str, Any]:
+    """Read and validate ``root/manifest.json`` (not whether its generation is there)."""
     file = root / MANIFEST
     if not root.is_dir():
         raise DatabaseError(
@@ -78,9 +75,78 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     ):
         if key not in manifest:
             raise DatabaseError(f"{str(file)!r} lacks the field {key!r}; the database is corrupt")
-    if not (root / manifest["shards_dir"]).is_dir():
-        raise DatabaseError(f"database {str(root)!r} is incomplete: {manifest['shards_dir']}/ is missing; re-crawl it")
     return manifest
+
+
+def _missing_generation(root: Path, manifest: dict[str, Any]) -> DatabaseError:
+    return DatabaseError(f"database {str(root)!r} is incomplete: {manifest['shards_dir']}/ is missing; re-crawl it")
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate ``manifest.json`` of the database at ``path``.
+
+    Raises:
+        DatabaseError: the directory or manifest is missing, unreadable, or of
+            another format or format version, or the generation it names is missing.
+    """
+    root = Path(path)
+    manifest = _load_manifest(root)
+    if not (root / manifest["shards_dir"]).is_dir():
+        again = _load_manifest(root)  # a writer may have switched generations meanwhile
+        if again["shards_dir"] == manifest["shards_dir"] or not (root / again["shards_dir"]).is_dir():
+            raise _missing_generation(root, again)
+        manifest = again
+    return manifest
+
+
+#: How often opening a database may find the generation switched under it before giving up.
+OPEN_ATTEMPTS = 200
+
+
+def _open_generation(root: Path) -> tuple[dict[str, Any], int | None]:
+    """The manifest of the database at ``root`` and a descriptor holding the generation it names
+    (:mod:`mach_nix.db.generations`), read again as long as a writer switches generations under it."""
+    missing = None
+    for attempt in range(OPEN_ATTEMPTS):
+        manifest = _load_manifest(root)
+        name = manifest["shards_dir"]
+        if not isinstance(name, str) or not name.startswith("shards-") or "/" in name:
+            raise DatabaseError(f"{str(root / MANIFEST)!r} names no generation directory ({name!r}); it is corrupt")
+        try:
+            return manifest, generations.lock_shared(root / name)
+        except generations.Busy:
+            time.sleep(0.001 * min(attempt + 1, 10))
+        except FileNotFoundError:
+            if missing == name:  # the manifest still names it: not a switch, a loss
+                raise _missing_generation(root, manifest) from None
+            missing = name
+        except OSError as error:
+            raise DatabaseError(f"cannot open {str(root / name)!r}: {error}; the database is damaged") from None
+    raise DatabaseError(
+        f"database {str(root)!r} switched generations {OPEN_ATTEMPTS} times while being opened; try again"
+    )
+
+
+#: Every open layer of this process (for :func:`release_superseded`).
+_LAYERS: weakref.WeakSet[DatabaseLayer] = weakref.WeakSet()
+
+
+def release_superseded() -> int:
+    """Close every open layer of this process whose generation is no longer the current one.
+
+    For a long-running process (the resolver server) between two requests: it lets go of
+    old generations (removed then, if no other reader holds them). A closed layer refuses
+    to read; the server reopens a database whose manifest changed before its next use.
+
+    Returns:
+        How many layers were closed.
+    """
+    closed = 0
+    for layer in list(_LAYERS):
+        if not layer.closed and layer.superseded():
+            layer.close()
+            closed += 1
+    return closed
 
 
 class DatabaseLayer:
@@ -95,7 +161,9 @@ class DatabaseLayer:
     def __init__(self, path: str | os.PathLike[str], files_cache: FilesCache | None = None) -> None:
         """Open the database at ``path`` (reads only its manifest)."""
         self.path = Path(path)
-        self.manifest = read_manifest(self.path)
+        self.manifest, fd = _open_generation(self.path)
+        self._closer = weakref.finalize(self, generations.release, self.path, self.manifest["shards_dir"], fd)
+        _LAYERS.add(self)
         self.files_cache = files_cache if files_cache is not None else FilesCache()
         self._prefix = int(self.manifest["shard_prefix_length"])
         self._files_prefix = int(self.manifest["files_prefix_length"])
@@ -105,8 +173,31 @@ class DatabaseLayer:
         self._table: dict[str, dict[str, dict[str, Any]]] | None = None
         self._zdict: bytes | None = None
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the layer then refuses to read)."""
+        return not self._closer.alive
+
+    def close(self) -> None:
+        """Let go of the generation (see :mod:`mach_nix.db.generations`); reading afterwards is an error.
+
+        Also done when the layer is garbage-collected, and at exit.
+        """
+        self._closer()
+
+    def superseded(self) -> bool:
+        """Whether the database's manifest names another generation than the one this layer reads."""
+        return generations.current_generation(self.path) != self.manifest["shards_dir"]
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise DatabaseError(
+                f"database {str(self.path)!r} was closed after a newer generation replaced the one read; run again"
+            )
+
     def _pinned_file(self, name: str, manifest_field: str) -> bytes:
         """A file of the generation whose sha256 the manifest records in ``manifest_field``."""
+        self._check_open()
         file = self._dir / name
         try:
             data = file.read_bytes()
@@ -138,6 +229,7 @@ class DatabaseLayer:
         return self._table
 
     def _read_index(self, file: Path, what: str) -> dict[str, tuple[int, int]]:
+        self._check_open()
         index = {}
         try:
             with open(file, encoding="utf-8") as handle:
@@ -161,6 +253,7 @@ class DatabaseLayer:
 
     def _raw_member(self, file: Path, entry: tuple[int, int], what: str) -> bytes:
         """Read one (compressed) member of a ``.dat`` file."""
+        self._check_open()
         offset, length = entry
         try:
             with open(file, "rb") as handle:
@@ -313,6 +406,11 @@ class Database(ProjectSource):
         self._cache: dict[str, Project | None] = {}
 
     releases_sorted = True
+
+    def close(self) -> None:
+        """Close every layer (:meth:`DatabaseLayer.close`)."""
+        for layer in self.layers:
+            layer.close()
 
     def project(self, name: str, details: bool = False) -> Project | None:
         """Return the project ``name`` (any spelling) merged over all layers, or ``None``.

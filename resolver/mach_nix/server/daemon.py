@@ -13,7 +13,10 @@ byte-identical to a run without it (tests check this).
 
 What it keeps between requests: imported modules, opened databases with the
 projects they decoded (reopened when a database's ``manifest.json`` changes),
-and nothing else. It exits after ``--idle`` seconds without a request, on
+and nothing else. A request reads one generation of each database from start to
+end (:mod:`mach_nix.db.generations`); after each request, the generations that a
+writer replaced meanwhile are let go, and the next request opens the new ones.
+It exits after ``--idle`` seconds without a request, on
 ``mach-nix server stop``, or when its socket is removed. Its address depends on
 the mach-nix code (:func:`mach_nix.server.client.code_key`), so an edited or upgraded
 mach-nix never talks to an old server. ``MACH_NIX_NO_SERVER=1`` bypasses it.
@@ -32,6 +35,7 @@ import sys
 import time
 
 from mach_nix.cli import main
+from mach_nix.db.reader import release_superseded
 from mach_nix.errors import UsageError
 from mach_nix.server.client import DEFAULT_IDLE, code_files, read_frame, write_frame
 
@@ -149,6 +153,7 @@ def serve(path: str, idle: float = DEFAULT_IDLE, ready: int | None = None) -> in
                 else:
                     response = run_request(request)
                     served += 1
+                    release_superseded()  # between requests: let go of generations a writer replaced
                 with contextlib.suppress(OSError):
                     write_frame(conn, response)
                 last = time.monotonic()
