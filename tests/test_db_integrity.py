@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mach_nix.cli import main
@@ -124,8 +126,10 @@ def files_shard(db: Path, name: str, suffix: str) -> Path:
 
 
 def flip(file: Path, offset: int, mask: int = 0x01) -> None:
+    """XOR one byte of ``file`` with ``mask`` (into a new file: it may be a hard link)."""
     data = bytearray(file.read_bytes())
     data[offset] ^= mask
+    file.unlink()
     file.write_bytes(bytes(data))
 
 
@@ -231,7 +235,7 @@ def test_a_manifest_field_of_the_wrong_type_is_refused(
     manifest[field] = value
     manifest_file.write_text(json.dumps(manifest))
     err = locker.refused(db, manifest_file)
-    assert repr(field) in err or field in err
+    assert field in err or field.replace("_", " ") in err
     # db info reads more of the manifest than a lock: refused the same way, no traceback
     capsys.readouterr()
     assert main(["db", "info", "--db", str(db)]) == ExitCode.DATABASE
@@ -273,7 +277,6 @@ TAMPERED: dict[str, Callable[[DistFile], DistFile]] = {
     "url-query": lambda f: f._replace(url_path=f"{f.url_path}?x=1"),
     "filename-dotdot": lambda f: f._replace(filename=f"../../{f.filename}"),
     "filename-other-project": lambda f: f._replace(filename=f.filename.replace("requests", "evil", 1)),
-    "filename-not-a-dist": lambda f: f._replace(filename=f.filename + ".sh"),
     "sha256-not-hex": lambda f: f._replace(sha256="g" * 64),
 }
 
@@ -287,18 +290,55 @@ def test_a_tampered_url_or_file_name_never_reaches_a_lock(
     assert "requests" in err
 
 
+@pytest.mark.parametrize(
+    ("project", "filename", "url_path", "problem"),
+    [
+        ("foo-bar", "Foo_Bar-1.0-py3-none-any.whl", "ab/cd/" + "e" * 60, None),
+        ("zope-interface", "zope.interface-5.0.tar.gz", "ab/cd/" + "e" * 60, None),
+        ("aiohttp", "aiohttp-2.0.6-1.tar.gz", "ab/cd/" + "e" * 60, None),  # real, 2017
+        ("pydantic", "pydantic-0.18-py36+-none-any.whl", "ab/cd/" + "e" * 60, None),  # real, 2019
+        ("regex", "regex-2013-08-04.tar.gz", "ab/cd/" + "e" * 60, None),  # real
+        ("foo", "foo-1.0.tar.gz.sh", "ab/cd/" + "e" * 60, "neither a wheel nor an sdist"),
+        ("foo", "foo-1.0.egg", "ab/cd/" + "e" * 60, "neither a wheel nor an sdist"),
+        ("foo", "foo bar-1.0.tar.gz", "ab/cd/" + "e" * 60, "not a plain file name"),
+        ("foo", "foo-1.0/../x.tar.gz", "ab/cd/" + "e" * 60, "not a plain file name"),
+        ("foo", ".foo-1.0.tar.gz", "ab/cd/" + "e" * 60, "not a plain file name"),
+        ("foo", "foobar-1.0.tar.gz", "ab/cd/" + "e" * 60, "not a file name of foo"),
+        ("foo-bar", "foo-1.0.tar.gz", "ab/cd/" + "e" * 60, "not a file name of foo-bar"),
+        ("foo", "foo-1.0.tar.gz", "ab/cd/" + "E" * 60, "https://files.pythonhosted.org/packages/"),
+        ("foo", "foo-1.0.tar.gz", "ab/cd/" + "e" * 59, "https://files.pythonhosted.org/packages/"),
+        ("foo", "foo-1.0.tar.gz", "ab/cd/../../" + "e" * 54, "https://files.pythonhosted.org/packages/"),
+        ("foo", "foo-1.0.tar.gz", None, "https://files.pythonhosted.org/packages/"),
+    ],
+)
+def test_file_record_checks(project: str, filename: str, url_path: str | None, problem: str | None) -> None:
+    from mach_nix.db.codec import file_record_problem
+
+    dist = DistFile(filename, "a" * 64, 10, "2020-01-01T00:00:00Z", url_path)
+    got = file_record_problem(project, dist)
+    assert (got is None) if problem is None else (got is not None and problem in got), got
+    if problem is None:
+        assert file_record_problem(project, dist._replace(sha256="A" * 64)) is not None
+        assert file_record_problem(project, dist._replace(size=-1)) is not None
+
+
 def test_the_snapshot_passes_every_check() -> None:
-    """Every file of the real snapshot has a URL and name that the checks accept (no false alarm)."""
+    """Every file of the real snapshot has a URL and name that the checks accept (no false alarm),
+    but one: path.py's 2012 sdist ``path-2.2.zip``, whose name is not path.py's (pip does not
+    install it either: it skips a file whose name is not the project's)."""
     from mach_nix.db.codec import file_record_problem
 
     layer = store.open_database(SNAPSHOT).layers[0]
     checked = 0
+    refused = set()
     for project in layer.projects(details=True):
         for release in project.releases.values():
             for dist in release.files:
-                assert file_record_problem(project.name, dist) is None, (project.name, dist)
+                if file_record_problem(project.name, dist) is not None:
+                    refused.add((project.name, dist.filename))
                 checked += 1
     assert checked == layer.manifest["counts"]["files"]
+    assert refused == {("path-py", "path-2.2.zip")}
 
 
 # -- random damage ----------------------------------------------------------------
@@ -307,12 +347,21 @@ def test_the_snapshot_passes_every_check() -> None:
 _EXAMPLES = itertools.count()
 
 
+def _blamed(message: str, db: Path) -> str:
+    """The kind of file an exit-6 message blames (for hypothesis' statistics)."""
+    found = re.search(r"is damaged: '([^']*)'", message)
+    if found is None:
+        return message.split(": ")[2][:30] if message.count(": ") >= 2 else message[:30]
+    name = Path(found.group(1)).name
+    return name if "." not in name or name.endswith(".json") else "*." + name.rsplit(".", 1)[1]
+
+
 def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 @settings(
-    max_examples=120,
+    max_examples=150,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -324,14 +373,15 @@ def test_random_damage_gives_the_right_lock_or_exit_6(
     """Flip 1–3 random bytes of random files (the manifest, shards.json, the dictionary, the shards):
     the lock is the undamaged one, or exit 6 naming a file; never a traceback, never another lock."""
     copy = tmp_path / f"random-{next(_EXAMPLES)}"
-    shutil.copytree(pristine, copy)
+    shutil.copytree(pristine, copy, copy_function=os.link)  # flip() breaks the link of what it changes
     try:
         files = _files(copy)
         for _ in range(data.draw(st.integers(1, 3), label="flips")):
             file = data.draw(st.sampled_from(files), label="file")
             offset = data.draw(st.integers(0, file.stat().st_size - 1), label="offset")
             flip(file, offset, data.draw(st.integers(1, 255), label="mask"))
-        locker.right_or_refused(copy)
+        outcome = locker.right_or_refused(copy)
+        event("the undamaged lock" if outcome == "ok" else "exit 6: " + _blamed(outcome, copy))
     finally:
         shutil.rmtree(copy)
         inputs._OPENED.clear()
