@@ -25,7 +25,7 @@ import pytest
 
 from mach_nix.db import store
 from mach_nix.db.model import Project
-from mach_nix.errors import MachNixError
+from mach_nix.errors import DatabaseError, MachNixError
 from mach_nix.resolution.resolve import resolve
 from mach_nix.target import Target
 from nixhelpers import CLI, REPO
@@ -214,8 +214,10 @@ def test_in_process_layer_keeps_its_generation_across_a_switch(contents: dict[st
     requests = old.project("requests", details=True)
     assert requests is not None and all(f.has_details for r in requests.releases.values() for f in r.files)
     assert len([p for p in target.iterdir() if p.name.startswith("shards-")]) == 2
-    # once it is closed (its last reader lets go), it is removed
+    # once it is closed (its last reader lets go), it is removed; reading it then is an error, not a traceback
     old.close()
+    with pytest.raises(DatabaseError, match="closed"):
+        old.project("urllib3", details=True)
     assert [p.name for p in target.iterdir() if p.name.startswith("shards-")] == [
         store.read_manifest(target)["shards_dir"]
     ]

@@ -212,6 +212,8 @@ class DatabaseLayer:
         Also done when the layer is garbage-collected, and at exit.
         """
         self._closer()
+        if isinstance(self._table_bytes, mmap.mmap):
+            self._table_bytes.close()
 
     def superseded(self) -> bool:
         """Whether the database's manifest names another generation than the one this layer reads."""
@@ -276,8 +278,8 @@ class DatabaseLayer:
 
     def _table_text(self) -> bytes | mmap.mmap:
         """``shards.json`` as it is on disk, mapped (not parsed, not hashed: see :meth:`_entry`)."""
+        self._check_open()
         if self._table_bytes is None:
-            self._check_open()
             file = self._dir / SHARDS_TABLE
             try:
                 with open(file, "rb") as handle:
