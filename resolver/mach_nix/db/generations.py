@@ -33,7 +33,6 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import shutil
 import time
 from pathlib import Path
@@ -119,7 +118,7 @@ def remove_if_superseded(root: Path, name: str, fd: int | None = None) -> bool:
                 return False  # a reader holds it
         if not _same_directory(fd, path) or current_generation(root) in (name, None):
             return False
-        doomed = root / f"{DOOMED_PREFIX}{name}-{os.getpid()}-{secrets.token_hex(4)}"
+        doomed = root / f"{DOOMED_PREFIX}{name}-{os.getpid()}-{os.urandom(4).hex()}"
         try:
             os.rename(path, doomed)
         except OSError:  # read-only, or not ours to change
