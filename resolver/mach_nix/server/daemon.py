@@ -22,7 +22,10 @@ docs/security.md ("The resolver server") lists what is defended and what is not.
 
 What it keeps between requests: imported modules, opened databases with the
 projects they decoded (reopened when a database's ``manifest.json`` changes),
-and nothing else. It exits after ``--idle`` seconds without a request, on
+and nothing else. A request reads one generation of each database from start to
+end (:mod:`mach_nix.db.generations`); after each request, the generations that a
+writer replaced meanwhile are let go, and the next request opens the new ones.
+It exits after ``--idle`` seconds without a request, on
 ``mach-nix server stop``, or when its socket is removed. Its address depends on
 the mach-nix code (:func:`mach_nix.server.client.code_key`), so an edited or upgraded
 mach-nix never talks to an old server. ``MACH_NIX_NO_SERVER=1`` bypasses it.
@@ -43,6 +46,7 @@ import time
 import traceback
 
 from mach_nix.cli import main
+from mach_nix.db.reader import release_superseded
 from mach_nix.errors import UsageError
 from mach_nix.server.client import DEFAULT_IDLE, code_files, write_frame
 from mach_nix.server.request import BadRequest, check_request, decode_request
@@ -213,6 +217,9 @@ class _Daemon:
                 return None  # it left while waiting: its command would write files for nobody
             response = run_request(request)
             self.served += 1
+            # Still under the lock, so no other request is reading: let go of generations a
+            # writer replaced meanwhile; the next request opens the new ones.
+            release_superseded()
         return response
 
     def _status(self) -> dict:
