@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mach_nix.commands.inputs import add_requirement_files
+from mach_nix.commands.values import integer, seconds
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
 from mach_nix.platforms import SYSTEMS, python_range
 
@@ -84,7 +85,9 @@ def _crawl_options(args: argparse.Namespace) -> Any:
 
 
 def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="parallel HTTP requests (default 16)")
+    parser.add_argument(
+        "--concurrency", type=integer(1, 256), default=16, metavar="N", help="parallel HTTP requests (default 16)"
+    )
     parser.add_argument(
         "--hooks",
         choices=("all", "no-wheel", "never"),
@@ -93,18 +96,22 @@ def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
         "only for releases without wheels (default), or never",
     )
     parser.add_argument(
-        "--hook-timeout", type=float, default=120.0, metavar="SECONDS", help="time limit of one hook run (default 120)"
+        "--hook-timeout",
+        type=seconds(0, 86400),
+        default=120.0,
+        metavar="SECONDS",
+        help="time limit of one hook run (default 120)",
     )
     parser.add_argument(
         "--hook-memory-mb",
-        type=int,
+        type=integer(64, 1 << 20),
         default=2048,
         metavar="MB",
         help="address-space limit of one hook run (default 2048)",
     )
     parser.add_argument(
         "--max-sdist-mb",
-        type=int,
+        type=integer(0, 1 << 20),
         default=100,
         metavar="MB",
         help="do not download larger sdists; recorded as failures (default 100)",
@@ -440,9 +447,11 @@ def _release_json(release: Any) -> dict[str, Any]:
 def run_info(args: argparse.Namespace) -> int:
     """``mach-nix db info``."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier
     from packaging.version import InvalidVersion, Version
 
     from mach_nix.db.store import MissingFilesError, default_files_cache, open_database
+    from mach_nix.requirements import quote
 
     db = open_database(args.db, files_cache=[default_files_cache()], fetch=not args.offline)
     if args.name is None:
@@ -480,8 +489,9 @@ def run_info(args: argparse.Namespace) -> int:
         return ExitCode.OK
     try:
         req = Requirement(args.name)
-    except InvalidRequirement as error:
-        raise UsageError(f"invalid NAME {args.name!r}: {error}") from None
+    except (InvalidRequirement, InvalidSpecifier, RecursionError) as error:
+        reason = (str(error).splitlines() or ["nested too deeply"])[0][:200]
+        raise UsageError(f"invalid NAME {quote(args.name)}: {reason} (expected NAME or NAME==VERSION)") from None
     try:
         project = db.project(req.name, details=True)
     except MissingFilesError as error:
