@@ -1,4 +1,4 @@
-"""Subcommands ``mach-nix db crawl|update|info|slim|publish|pin``: build, refresh, inspect and publish a PyPI DB."""
+"""Subcommands ``mach-nix db crawl|update|retry|info|slim|publish|pin``: build, refresh, inspect, publish a DB."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from mach_nix.commands.inputs import add_requirement_files
 from mach_nix.commands.values import integer, seconds
+from mach_nix.db.retry import RETRYABLE_KINDS
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
 from mach_nix.platforms import SYSTEMS, python_range
 
@@ -61,6 +62,15 @@ Roots crawled with --closure are followed again. Killing the update at
 any moment leaves the previous DB intact; rerunning it resumes.
 """
 
+RETRY_EPILOG = """\
+examples:
+  mach-nix db retry --db tests/data/pypi-db --kind hook-error
+  mach-nix db retry --db ./my-db --kind hook-error --kind timeout --hook-timeout 300
+
+'mach-nix db info --db DIR' lists the failures by kind. The retry is atomic and resumes
+when interrupted, like a crawl.
+"""
+
 INFO_EPILOG = """\
 examples:
   mach-nix db info --db tests/data/pypi-db                  the manifest
@@ -84,7 +94,7 @@ def _crawl_options(args: argparse.Namespace) -> Any:
     )
 
 
-def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
+def _add_crawl_knobs(parser: argparse.ArgumentParser, force: bool = True) -> None:
     parser.add_argument(
         "--concurrency", type=integer(1, 256), default=16, metavar="N", help="parallel HTTP requests (default 16)"
     )
@@ -117,7 +127,8 @@ def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
         help="do not download larger sdists; recorded as failures (default 100)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
+    if force:
+        parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +194,26 @@ def register(subparsers: Any) -> None:
     _add_crawl_knobs(update)
     _add_cluster_options(update)
     update.set_defaults(func=run_update)
+
+    retry = sub.add_parser(
+        "retry",
+        help="extract again the files whose recorded failure is of given kinds",
+        description="Extract again, from their recorded URLs, the files whose failure is of the given kinds "
+        "(after an improvement of the extraction, e.g. of the PEP 517 hook). No page is read: "
+        "nothing else of the database changes, and its crawl time stays.",
+        epilog=RETRY_EPILOG,
+        formatter_class=fmt,
+    )
+    retry.add_argument("--db", required=True, metavar="DIR", help="database directory")
+    retry.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="a failure kind to retry (repeatable): " + ", ".join(RETRYABLE_KINDS),
+    )
+    _add_crawl_knobs(retry, force=False)
+    retry.set_defaults(func=run_retry)
 
     info = sub.add_parser(
         "info",
@@ -417,6 +448,15 @@ def run_update(args: argparse.Namespace) -> int:
             f"--scheduler, --local-workers and --work-dir update a DB crawled with --all; {args.db!r} was not"
         )
     summary = update(args.db, _crawl_options(args))
+    print(summary.text())
+    return ExitCode.OK
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    """``mach-nix db retry``."""
+    from mach_nix.db.retry import retry_failures
+
+    summary = retry_failures(args.db, args.kind, _crawl_options(args))
     print(summary.text())
     return ExitCode.OK
 
