@@ -120,7 +120,10 @@ class ResolvelibProvider(_ProviderBase):
         if finder.project(name) is None and not finder.inventory.packages(name):
             raise unknown_project(finder, self.requested, name, reqs)
 
-        specs = [req.specifier for req in reqs] + [c.specifier for c in constraints]
+        # one specifier per text: many parents often state the same one
+        specs = list(
+            {str(spec): spec for spec in [req.specifier for req in reqs] + [c.specifier for c in constraints]}.values()
+        )
         base_keys = [req.base_key for req in reqs if req.base_key is not None]
         pins: set[Version] = set()
         for spec in specs:
