@@ -293,7 +293,60 @@ def test_no_artifact_for_target_lists_what_exists():
     message = str(info.value)
     assert "CPython 3.11.7 on x86_64-linux" in message
     assert "cp311-cp311-win_amd64" in message and "macosx_11_0_arm64" in message
-    assert "--provider winlib=wheel,sdist" in message
+    assert "sdist" not in message  # there is none: no hint to allow one
+    assert "choose another Python version or system" in message
+
+
+@pytest.mark.parametrize(
+    ("providers", "setting"),
+    [
+        ({"_default": "wheel"}, 'providers._default = "wheel" (--provider _default=wheel)'),
+        ({"WinLib": "wheel,nixpkgs"}, 'providers.winlib = "wheel,nixpkgs" (--provider winlib=wheel,nixpkgs)'),
+    ],
+)
+def test_provider_setting_that_excludes_the_only_usable_artifact_is_named(providers, setting):
+    db = FakePyPI().add("winlib", "1.0", files=["winlib-1.0-cp311-cp311-win_amd64.whl", "winlib-1.0.tar.gz"])
+    with pytest.raises(NotFoundError) as info:
+        resolve(["winlib"], PY311, providers, db)
+    message = str(info.value)
+    assert f"the provider setting {setting} excludes sdist, which has winlib 1.0" in message
+    allowed = providers.get("WinLib", "wheel") + ",sdist"
+    assert f'allow it with providers.winlib = "{allowed}" (--provider winlib={allowed})' in message
+
+
+def test_only_yanked_releases_say_so():
+    db = FakePyPI().add("lib", "1.0").add("lib", "2.0", yanked="broken build").add("lib", "2.1", yanked="")
+    with pytest.raises(NotFoundError) as info:
+        resolve(["lib>=2"], PY311, None, db)
+    message = str(info.value)
+    assert message.startswith("only yanked releases of lib match lib>=2: 2.1 (yanked), 2.0 (yanked: broken build)")
+    assert "pinned exactly (PEP 592): lib==2.1" in message
+    assert versions(resolve(["lib==2.0"], PY311, None, db)) == {"lib": "2.0"}
+
+
+def test_a_missing_project_is_backtracked_around_like_pip():
+    """app 2.0 needs a project the database lacks: app 1.0 is chosen (pip does the same
+    for a name its index does not know), where the resolution used to stop with exit 4."""
+    db = FakePyPI().add("app", "1.0", ["lib"]).add("app", "2.0", ["lib", "vanished>=1"]).add("lib", "1.0")
+    assert versions(checked(["app"], db=db)) == {"app": "1.0", "lib": "1.0"}
+
+
+def test_missing_projects_are_all_named_when_nothing_else_works():
+    db = FakePyPI().add("app", "1.0", ["gone-a", "gone-b"]).add("requests", "2.0")
+    with pytest.raises(NotFoundError) as info:
+        resolve(["app", "reqeusts", "nope-either"], PY311, None, db)
+    message = str(info.value)
+    # the roots first, all at once
+    assert message.startswith("no projects named 'nope-either', 'reqeusts' in the database")
+    assert "reqeusts: did you mean requests?" in message
+    assert "mach-nix db crawl --db DIR nope-either reqeusts" in message
+    with pytest.raises(NotFoundError) as info:
+        resolve(["app"], PY311, None, db)
+    message = str(info.value)
+    assert message.startswith("no projects named 'gone-a', 'gone-b' in the database")
+    assert "gone-a required by: app (<requirement 1>) -> app 1.0 requires gone-a" in message
+    assert "gone-b required by: app (<requirement 1>) -> app 1.0 requires gone-b" in message
+    assert "mach-nix db crawl --db DIR gone-a gone-b" in message
 
 
 # ---------------------------------------------------------------------------- backtracking, determinism

@@ -10,7 +10,10 @@ policies of its own in :meth:`ResolvelibProvider.find_matches`:
   ``==``/``===`` (PEP 592);
 * a candidate whose dependencies contradict the user's own requirements
   outright is offered only when no other candidate is left
-  (:meth:`ResolvelibProvider._clashes_with_roots`).
+  (:meth:`ResolvelibProvider._clashes_with_roots`);
+* a project the database lacks (and nixpkgs too) has no candidates, as pip treats a
+  name the index does not know: the resolver backtracks to versions that do not need
+  it, and only when nothing else works is it reported (:attr:`ResolvelibProvider.missing`).
 
 resolvelib calls the callbacks with keyword arguments: their parameter names
 are part of the interface.
@@ -28,8 +31,8 @@ from packaging.version import InvalidVersion, Version
 from mach_nix.resolution.artifacts import Finder
 from mach_nix.resolution.candidates import Candidate, Req, identifier, satisfies
 from mach_nix.resolution.dependencies import Dependencies
-from mach_nix.resolution.explain import unknown_project
 from mach_nix.resolution.preferences import narrow, preference
+from mach_nix.resolution.prefetch import Prefetcher
 
 if TYPE_CHECKING:
     _ProviderBase = resolvelib.AbstractProvider[Req, Candidate, str]
@@ -48,6 +51,10 @@ class ResolvelibProvider(_ProviderBase):
             requirements and constraints (without direct references).
         pre: pre-releases allowed everywhere.
         requested: the requirements last seen per identifier (for explanations).
+        missing: names required but found neither in the database nor in nixpkgs,
+            with the requirements that asked for them.
+        prefetcher: fetches ahead what the resolution will likely ask for (``None``:
+            the database does not fetch).
     """
 
     def __init__(
@@ -57,6 +64,7 @@ class ResolvelibProvider(_ProviderBase):
         constraints: Sequence[Req] = (),
         roots: Sequence[Req] = (),
         pre: bool = False,
+        prefetcher: Prefetcher | None = None,
     ) -> None:
         """Create the provider; ``constraints`` restrict versions of names that get required.
 
@@ -74,6 +82,8 @@ class ResolvelibProvider(_ProviderBase):
             if req.url is None:
                 self.fixed.setdefault(req.name, []).append(req.specifier)
         self.requested: dict[str, list[Req]] = {}
+        self.missing: dict[str, list[Req]] = {}
+        self.prefetcher = prefetcher
         self._compatible: dict[tuple[str, int], bool] = {}
 
     # -- resolvelib interface ----------------------------------------------
@@ -95,7 +105,12 @@ class ResolvelibProvider(_ProviderBase):
 
     def get_dependencies(self, candidate: Candidate) -> list[Req]:
         """resolvelib: the requirements of a candidate for the target."""
-        return self.dependencies.requirements_of(candidate)
+        deps = self.dependencies.requirements_of(candidate)
+        if self.prefetcher is not None:
+            for dep in deps:
+                if dep.url is None:
+                    self.prefetcher.want(dep.name, dep.specifier, dep.extras)
+        return deps
 
     def find_matches(self, identifier, requirements, incompatibilities):
         """resolvelib: the candidates satisfying every requirement, preferred first."""
@@ -118,7 +133,9 @@ class ResolvelibProvider(_ProviderBase):
             return [candidate] if ok else []
 
         if finder.project(name) is None and not finder.inventory.packages(name):
-            raise unknown_project(finder, self.requested, name, reqs)
+            known = self.missing.setdefault(name, [])
+            known.extend(req for req in reqs if req not in known)
+            return []
 
         # one specifier per text: many parents often state the same one
         specs = list(

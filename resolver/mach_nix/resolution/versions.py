@@ -8,7 +8,8 @@ through hundreds of boto3-style versions.
 
 Version lists depend only on the database, so a long-lived process (the
 resolver server) keeps them between resolutions: pass the same
-:data:`VersionLists` dictionary for the same opened database.
+:data:`VersionLists` dictionary for the same opened database (with a source
+that fetches on demand, only those of its pinned databases' projects are kept).
 """
 
 from __future__ import annotations
@@ -98,13 +99,15 @@ class ProjectIndex:
     def versions(self, name: str) -> VersionList:
         """The project's releases with valid versions, newest first (releases decoded lazily)."""
         cached = self._versions.get(name)
-        if cached is None and self.shared is not None:
-            cached = self.shared.get(name)
-            if cached is not None:
-                self._versions[name] = cached
         if cached is not None:
             return cached
         project = self.project(name)
+        shared = self.shared if self._shareable(name) else None
+        if shared is not None:
+            cached = shared.get(name)
+            if cached is not None:
+                self._versions[name] = cached
+                return cached
         items: list[tuple[Version, str]] = []
         releases: Mapping[str, Release] = {}
         if project is not None:
@@ -119,9 +122,15 @@ class ProjectIndex:
             else:
                 items.sort(reverse=True)
         result = self._versions[name] = VersionList(items, releases)
-        if self.shared is not None:
-            self.shared[name] = result
+        if shared is not None:
+            shared[name] = result
         return result
+
+    def _shareable(self, name: str) -> bool:
+        """May the version list of ``name`` be kept between resolutions? Not for a project
+        that a source fetching on demand got from its cache or the registry (it changes)."""
+        origin = getattr(self.db, "origin", None)
+        return origin is None or origin(name) == "pinned"
 
     def window(self, name: str, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
         """Slice of :meth:`versions` that can satisfy ``specs`` (a superset, by bisection)."""

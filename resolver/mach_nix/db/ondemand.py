@@ -1,0 +1,627 @@
+"""The resolver's view of every source of metadata: pinned databases, the user layer, the registry.
+
+:class:`OnDemandSource` is the :class:`~mach_nix.db.model.ProjectSource` that ``mach-nix
+lock`` and ``resolve`` resolve against. A project comes from the first of these that applies:
+
+1. with ``--refresh`` (every project) or ``--refresh-package NAME``: the registry, again;
+2. a pinned database (``--db``, layered as :class:`~mach_nix.db.reader.Database` does): it
+   is the source of truth for what it holds, nothing of it is fetched again;
+3. the user layer (:mod:`mach_nix.db.cache_layer`), unless fetching is allowed and the
+   cut-off is later than when its page was fetched (then the page is fetched again: it
+   may lack files the cut-off admits);
+4. the registry (:mod:`mach_nix.db.fetch`), unless fetching is forbidden (``--offline``):
+   then the project is missing.
+
+The cut-off (``--exclude-newer``) hides the files of 3 and 4 uploaded after it, and the
+releases left without a file. The metadata of a file of 3 or 4 that no run fetched yet is
+fetched when the resolver asks for it (:meth:`OnDemandSource.fetch_metadata`); pages and
+metadata the resolution is likely to ask for next are fetched ahead in the background
+(:meth:`~OnDemandSource.want_project`, :meth:`~OnDemandSource.want_metadata`; the policy
+is :mod:`mach_nix.resolution.prefetch`), on a bounded pool of threads. Nothing speculative
+can change a result: the resolver only reads what it waited for, and a file's metadata
+is a function of the file. :meth:`~OnDemandSource.close` writes every project fetched or
+completed into the user layer, whole (its page and the metadata known), atomically.
+
+Threads: the resolver calls from one thread; pool threads only fetch and record results
+under the source's lock. The HTTP client, the executor and the fetcher come from the
+``connect`` callable, called on the first fetch (a resolution that fetches nothing does
+not import them).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from packaging.utils import canonicalize_name
+
+from mach_nix.db.cache_layer import NOT_FETCHED, CacheLayer, build_release
+from mach_nix.db.format import version_sort_key
+from mach_nix.db.model import DistFile, Failure, Metadata, Project, ProjectSource, Release
+from mach_nix.db.reader import Database
+from mach_nix.db.writer import crawl_time_now
+
+if TYPE_CHECKING:
+    from mach_nix.db.fetch import Fetcher, Page
+
+#: :meth:`OnDemandSource.state` of a file: its metadata is known.
+KNOWN = "known"
+#: Its metadata could not be obtained (a recorded failure).
+FAILED = "failed"
+#: Its metadata is not known yet and may be fetched now.
+FETCHABLE = "fetchable"
+#: An sdist whose PKG-INFO is not reliable: its PEP 517 hook may run now.
+BUILDABLE = "buildable"
+#: Its metadata is not known yet, and fetching is forbidden.
+UNFETCHED = "unfetched"
+
+#: Why a project is missing (:meth:`OnDemandSource.missing_reason`).
+MISSING_OFFLINE = "offline"
+MISSING_REGISTRY = "registry"
+
+#: Metadata fetches in flight at once, by default.
+CONCURRENCY = 16
+
+
+@dataclass
+class Connection:
+    """What fetching needs, made by ``connect`` on the first fetch.
+
+    Attributes:
+        fetcher: reads the registry (:class:`mach_nix.db.fetch.Fetcher`).
+        executor: a ``concurrent.futures`` executor of bounded size.
+    """
+
+    fetcher: Fetcher
+    executor: Any
+
+
+class _Done:
+    """A finished fetch that ran in the resolver's thread (stands in for its future)."""
+
+    def done(self) -> bool:
+        return True
+
+    def cancelled(self) -> bool:
+        return False
+
+    def cancel(self) -> bool:
+        return False
+
+    def exception(self) -> None:
+        return None
+
+    def result(self) -> None:
+        return None
+
+
+class _Progress:
+    """One line on stderr while fetching: pages and metadata done of requested (a terminal only)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.last = 0.0
+        self.drawn = False
+
+    def update(self, pages: int, pages_wanted: int, files: int, files_wanted: int, requests: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        self.drawn = True
+        sys.stderr.write(
+            f"\rmach-nix: fetching metadata: projects {pages}/{pages_wanted}, files {files}/{files_wanted},"
+            f" {requests} requests\x1b[K"
+        )
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.drawn = False
+
+
+class _Remote:
+    """A project from the user layer or the registry: its files, the metadata known, the view.
+
+    Attributes:
+        name: normalised name.
+        serial: the registry's serial.
+        files: version -> every file (details), as the registry listed them.
+        results: file name -> (metadata, failure) known so far (no entry: not fetched).
+        pep658: files whose ``.metadata`` the page advertises.
+        base: where the files are downloaded from.
+        fetched: when the page was fetched.
+        view: the project as the resolver sees it (cut-off applied).
+        dirty: something new to save.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        serial: int,
+        files: dict[str, list[DistFile]],
+        results: dict[str, tuple[Metadata | None, Failure | None]],
+        pep658: set[str],
+        base: str,
+        fetched: str,
+        cutoff: str | None,
+    ) -> None:
+        self.name = name
+        self.serial = serial
+        self.files = files
+        self.results = results
+        self.pep658 = pep658
+        self.base = base
+        self.fetched = fetched
+        self.dirty = False
+        self.tried: set[str] = set()
+        self.built: set[str] = set()
+        self.visible: dict[str, list[DistFile]] = {}
+        self.hidden: list[str] = []
+        for version in sorted(files, key=version_sort_key):
+            kept = [d for d in files[version] if cutoff is None or not d.upload_time or d.upload_time <= cutoff]
+            if kept:
+                self.visible[version] = kept
+            else:
+                self.hidden.append(version)
+        self.view = Project(name, {v: build_release(v, fs, results) for v, fs in self.visible.items()}, serial)
+
+    def record(self, version: str, filename: str, result: tuple[Metadata | None, Failure | None]) -> None:
+        """Store one file's result and rebuild its release in the view."""
+        self.results[filename] = result
+        self.tried.add(filename)
+        self.dirty = True
+        if version in self.visible:
+            self.view.releases[version] = build_release(version, self.visible[version], self.results)
+
+    def whole(self) -> Project:
+        """The project to save: every file, with every result known."""
+        releases = {v: build_release(v, self.files[v], self.results) for v in sorted(self.files, key=version_sort_key)}
+        return Project(self.name, releases, self.serial)
+
+
+def _results_of(project: Project) -> dict[str, tuple[Metadata | None, Failure | None]]:
+    """The metadata or failure of every file of a project read with details (``not-fetched``: none)."""
+    results: dict[str, tuple[Metadata | None, Failure | None]] = {}
+    for release in project.releases.values():
+        failures = {f.filename: f for f in release.failures}
+        for dist in release.files:
+            meta, failure = release.metadata_of(dist), failures.get(dist.filename)
+            if meta is None and (failure is None or failure.kind == NOT_FETCHED):
+                continue
+            results[dist.filename] = (meta, failure)
+    return results
+
+
+class OnDemandSource(ProjectSource):
+    """Pinned databases, the user layer and the registry, as one :class:`ProjectSource`.
+
+    Args:
+        pinned: the pinned databases (``None``: none).
+        cache: the user layer (``None``: none is read or written, e.g. ``--no-cache``).
+        connect: makes the :class:`Connection` on the first fetch; ``None``: never fetch.
+        cutoff: files uploaded after this ISO 8601 UTC time are invisible (3 and 4 above).
+        cutoff_given: the cut-off was asked for explicitly (the lock records it anyway).
+        refresh: fetch every project again (``True``), or these normalised names.
+        build: an sdist that must be used and whose metadata only its PEP 517 hook can
+            give may have its hook run (the fetcher's ``hooks``).
+        progress: draw a progress line on stderr while fetching (when it is a terminal).
+    """
+
+    releases_sorted = True
+
+    def __init__(
+        self,
+        pinned: Database | None,
+        cache: CacheLayer | None,
+        connect: Callable[[], Connection] | None,
+        *,
+        cutoff: str | None = None,
+        cutoff_given: bool = False,
+        refresh: bool | Iterable[str] = False,
+        build: bool = True,
+        progress: bool = True,
+    ) -> None:
+        self.pinned = pinned
+        self.cache = cache
+        self.connect = connect
+        self.cutoff = cutoff
+        self.cutoff_given = cutoff_given
+        self.build = build
+        self.refresh_all = refresh is True
+        self.refresh_names = set() if isinstance(refresh, bool) else {str(canonicalize_name(n)) for n in refresh}
+        self._lock = threading.RLock()
+        self._db_lock = threading.Lock()
+        self._connection: Connection | None = None
+        self._origin: dict[str, str] = {}
+        self._pinned_projects: dict[str, Project] = {}
+        self._remote: dict[str, _Remote] = {}
+        self._missing: dict[str, str] = {}
+        self._projects: dict[str, Any] = {}  # name -> future of the project lookup
+        self._metadata: dict[tuple[str, str, str, bool], Any] = {}  # (name, version, filename, hook) -> future
+        self._progress = _Progress(progress)
+        self._pages_done = 0
+        self._files_done = 0
+        self._closed = False
+        #: Called (in a pool thread) with the name and view of each project that arrives from
+        #: the user layer or the registry; set by the prefetch policy.
+        self.on_project: Callable[[str, Project], None] | None = None
+        #: Called (in a pool thread) with name, version and metadata of each file fetched.
+        self.on_metadata: Callable[[str, str, Metadata], None] | None = None
+
+    # -- fetching machinery --------------------------------------------------
+
+    @property
+    def may_fetch(self) -> bool:
+        """Whether the registry may be asked."""
+        return self.connect is not None and not self._closed
+
+    def _conn(self) -> Connection:
+        with self._lock:
+            if self._connection is None:
+                assert self.connect is not None
+                self._connection = self.connect()
+            return self._connection
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests made so far."""
+        return 0 if self._connection is None else self._connection.fetcher.requests
+
+    def _show(self) -> None:
+        with self._lock:
+            self._progress.update(
+                self._pages_done, len(self._projects), self._files_done, len(self._metadata), self.requests
+            )
+
+    # -- projects ------------------------------------------------------------
+
+    def _fresh_in_cache(self, name: str) -> bool:
+        """May the user layer's copy of ``name`` stand for the registry's?"""
+        if self.connect is None or self.cutoff is None or self.cache is None:
+            return True
+        fetched = self.cache.fetched.get(name)
+        return fetched is not None and fetched >= self.cutoff
+
+    def _lookup(self, name: str) -> None:
+        """Find ``name`` (pool thread or caller): pinned, user layer, registry (see the module docstring)."""
+        refresh = self.refresh_all or name in self.refresh_names
+        cached: Project | None = None
+        if not refresh or self.connect is None:
+            with self._db_lock:
+                pinned = self.pinned.project(name) if self.pinned is not None else None
+                if pinned is None and self.cache is not None:
+                    cached = self.cache.project(name)
+            if pinned is not None:
+                with self._lock:
+                    self._pinned_projects[name] = pinned
+                    self._origin[name] = "pinned"
+                return
+            if cached is not None and (self._fresh_in_cache(name) and not refresh or self.connect is None):
+                assert self.cache is not None
+                fetched = self.cache.fetched.get(name, "")
+                files = {v: [d._replace(metadata=None) for d in r.files] for v, r in cached.releases.items()}
+                remote = _Remote(
+                    name,
+                    cached.last_serial,
+                    files,
+                    _results_of(cached),
+                    set(),
+                    self.cache.files_base,
+                    fetched,
+                    self.cutoff,
+                )
+                self._install(name, remote, "cache")
+                return
+        elif self.cache is not None:
+            with self._db_lock:
+                cached = self.cache.project(name)
+        if self.connect is None:
+            with self._lock:
+                self._missing[name] = MISSING_OFFLINE
+            return
+        page = self._conn().fetcher.page(name)
+        with self._lock:
+            self._pages_done += 1
+        if page is None:
+            with self._lock:
+                self._missing[name] = MISSING_REGISTRY
+            return
+        self._install(name, self._from_page(page, cached), "fetched")
+
+    def _from_page(self, page: Page, cached: Project | None) -> _Remote:
+        """A fetched page as a :class:`_Remote`, keeping the user layer's results for the same files."""
+        known = _results_of(cached) if cached is not None else {}
+        hashes = {d.filename: d.sha256 for r in cached.releases.values() for d in r.files} if cached is not None else {}
+        results = {
+            d.filename: known[d.filename]
+            for files in page.releases.values()
+            for d in files
+            if d.filename in known and hashes.get(d.filename) == d.sha256
+        }
+        remote = _Remote(
+            page.name, page.serial, page.releases, results, page.pep658, page.files_base, crawl_time_now(), self.cutoff
+        )
+        remote.dirty = True
+        return remote
+
+    def _install(self, name: str, remote: _Remote, origin: str) -> None:
+        with self._lock:
+            self._remote[name] = remote
+            self._origin[name] = origin
+        hook = self.on_project
+        if hook is not None:
+            hook(name, remote.view)
+
+    def want_project(self, name: str) -> None:
+        """Look ``name`` up in the background (a prefetch; cheap when already asked)."""
+        norm = str(canonicalize_name(name))
+        with self._lock:
+            if norm in self._projects or self._closed:
+                return
+            if self.connect is None:
+                self._projects[norm] = None  # looked up by the caller, when it asks
+                return
+            self._projects[norm] = self._conn().executor.submit(self._lookup, norm)
+            self._projects[norm].add_done_callback(lambda _f: self._show())
+
+    def project(self, name: str) -> Project | None:
+        """The project ``name`` (any spelling) from its source, or ``None`` (see :meth:`missing_reason`).
+
+        Raises:
+            NetworkError: its page had to be fetched and the registry kept failing.
+        """
+        norm = str(canonicalize_name(name))
+        with self._lock:
+            origin = self._origin.get(norm)
+            if origin is not None:
+                return self._pinned_projects[norm] if origin == "pinned" else self._remote[norm].view
+            if norm in self._missing:
+                return None
+        self.want_project(norm)
+        future = self._projects.get(norm)
+        if future is None or future.cancel():  # not started yet: the resolver waits for it, do it now
+            self._lookup(norm)
+        else:
+            future.result()
+        with self._lock:
+            if norm in self._missing:
+                return None
+            return self._pinned_projects[norm] if self._origin[norm] == "pinned" else self._remote[norm].view
+
+    def missing_reason(self, name: str) -> str | None:
+        """Why ``name`` is missing: :data:`MISSING_OFFLINE` (not in any layer, fetching
+        forbidden), :data:`MISSING_REGISTRY` (the registry does not know it), or ``None``."""
+        return self._missing.get(str(canonicalize_name(name)))
+
+    def origin(self, name: str) -> str | None:
+        """Where ``name`` came from: ``"pinned"``, ``"cache"``, ``"fetched"`` (``None``: not looked up)."""
+        return self._origin.get(str(canonicalize_name(name)))
+
+    def hidden_versions(self, name: str) -> list[str]:
+        """Versions of ``name`` hidden because all their files are newer than the cut-off."""
+        remote = self._remote.get(str(canonicalize_name(name)))
+        return [] if remote is None else list(remote.hidden)
+
+    def fetched_at(self, name: str) -> str | None:
+        """When the page of ``name`` (user layer or registry) was fetched."""
+        remote = self._remote.get(str(canonicalize_name(name)))
+        return None if remote is None else remote.fetched
+
+    # -- file metadata -------------------------------------------------------
+
+    def state(self, name: str, dist: DistFile) -> str:
+        """What is known of a file's metadata (``KNOWN``, ``FAILED``, ``FETCHABLE``, ``BUILDABLE``, ``UNFETCHED``)."""
+        if dist.metadata is not None:
+            return KNOWN
+        remote = self._remote.get(name)
+        if remote is None:
+            return FAILED  # a pinned database's recorded failure
+        result = remote.results.get(dist.filename)
+        failure = None if result is None else result[1]
+        if result is None or (failure is not None and failure.kind == "download" and dist.filename not in remote.tried):
+            return FETCHABLE if self.may_fetch else UNFETCHED
+        if (
+            failure is not None
+            and failure.kind == "skipped"
+            and not dist.is_wheel
+            and self.may_fetch
+            and self.build
+            and dist.filename not in remote.built
+        ):
+            return BUILDABLE
+        return FAILED
+
+    def _submit(self, name: str, version: str, dists: Sequence[DistFile], build: bool) -> list[tuple[Any, Any]]:
+        """Queue the fetches of ``dists`` not known or queued yet: ``(key, future)`` of each file to wait for."""
+        remote = self._remote.get(name)
+        if remote is None or not self.may_fetch:
+            return []
+        out = []
+        for dist in dists:
+            state = self.state(name, dist)
+            if state != FETCHABLE and not (build and state == BUILDABLE):
+                continue
+            key = (name, version, dist.filename, build and state == BUILDABLE)
+            with self._lock:
+                future = self._metadata.get(key)
+                if future is None or (future.done() and (future.cancelled() or future.exception() is not None)):
+                    future = self._metadata[key] = self._conn().executor.submit(self._fetch_one, key)
+                    future.add_done_callback(lambda _f: self._show())
+            out.append((key, future))
+        return out
+
+    def want_metadata(self, name: str, version: str, dists: Sequence[DistFile], build: bool = False) -> None:
+        """Fetch the metadata of ``dists`` (files of release ``version`` of ``name``) in the background.
+
+        Args:
+            build: for an sdist whose PKG-INFO is not reliable, run its PEP 517 hook.
+        """
+        self._submit(name, version, dists, build)
+
+    def _fetch_one(self, key: tuple[str, str, str, bool]) -> None:
+        name, version, filename, build = key
+        remote = self._remote[name]
+        full = next(d for d in remote.files[version] if d.filename == filename)
+        result = self._conn().fetcher.metadata(full, remote.base, pep658=filename in remote.pep658, hook=build)
+        with self._lock:
+            if build:
+                remote.built.add(filename)
+            remote.record(version, filename, result)
+            self._files_done += 1
+        hook = self.on_metadata
+        if hook is not None and result[0] is not None:
+            hook(name, version, result[0])
+
+    def fetch_metadata(self, name: str, version: str, dists: Sequence[DistFile], build: bool = False) -> Release:
+        """Fetch the metadata of ``dists`` (files of release ``version`` of ``name``) and wait for it.
+
+        Every file asked for has a result afterwards (metadata, or a failure that is not
+        fetched again in this run), or this raises.
+
+        Args:
+            build: for an sdist whose PKG-INFO is not reliable, run its PEP 517 hook.
+
+        Returns:
+            The release as the resolver now sees it.
+
+        Raises:
+            NetworkError: the registry kept failing.
+        """
+        for key, future in self._submit(name, version, dists, build):
+            if future.cancel():  # still queued behind prefetches: the resolver waits for it, fetch it now
+                with self._lock:
+                    self._metadata[key] = _Done()
+                try:
+                    self._fetch_one(key)
+                except BaseException:
+                    with self._lock:
+                        del self._metadata[key]
+                    raise
+            else:
+                future.result()
+        return self._remote[name].view.releases[version]
+
+    # -- the rest of ProjectSource -------------------------------------------
+
+    def file_details(self, name: str, dists: Iterable[DistFile]) -> dict[str, DistFile]:
+        """Complete records of some files of ``name`` (its pinned database's file index, or the page)."""
+        norm = str(canonicalize_name(name))
+        if self.project(norm) is None:
+            return {}
+        if self._origin.get(norm) == "pinned":
+            assert self.pinned is not None
+            return self.pinned.file_details(norm, dists)
+        remote = self._remote[norm]
+        wanted = {d.filename: d for d in dists}
+        found: dict[str, DistFile] = {}
+        for files in remote.visible.values():
+            for full in files:
+                dist = wanted.get(full.filename)
+                if dist is not None:
+                    found[full.filename] = full._replace(metadata=dist.metadata)
+        return found
+
+    def names(self) -> list[str]:
+        """Every name known here: pinned databases, user layer, fetched (for suggestions)."""
+        names: set[str] = set(self._remote)
+        with self._db_lock:
+            if self.pinned is not None:
+                names.update(self.pinned.names())
+            if self.cache is not None:
+                names.update(self.cache.names())
+        return sorted(names)
+
+    # -- the lock's record -----------------------------------------------------
+
+    def contributed(self) -> bool:
+        """Did a project of this resolution come from the user layer or the registry?"""
+        return any(origin != "pinned" for origin in self._origin.values())
+
+    def lock_sources(self) -> dict[str, Any] | None:
+        """What the lock records of the data it was resolved against, or ``None``.
+
+        ``databases``: every pinned layer (``crawl_time``, ``shards_sha256``) and the user
+        layer (``index``); ``exclude_newer``: the cut-off. Given only when the user layer
+        or the registry gave a project, or the cut-off was asked for explicitly, so that
+        a lock from pinned databases alone stays as it was.
+        """
+        if not self.contributed() and not self.cutoff_given:
+            return None
+        databases: list[dict[str, Any]] = []
+        if self.pinned is not None:
+            for manifest in self.pinned.manifests:
+                databases.append(
+                    {
+                        "kind": "pinned",
+                        "crawl_time": manifest.get("crawl_time"),
+                        "shards_sha256": manifest.get("shards_sha256"),
+                    }
+                )
+        if self.cache is not None or self.connect is not None:
+            databases.append({"kind": "cache", "index": self.cache.index if self.cache is not None else ""})
+        out: dict[str, Any] = {"databases": databases}
+        if self.cutoff is not None:
+            out["exclude_newer"] = self.cutoff
+        return out
+
+    # -- the end -----------------------------------------------------------------
+
+    def close(self, save: bool = True, wait: bool = True) -> dict[str, Any] | None:
+        """Stop fetching and write what was fetched into the user layer (with ``save``).
+
+        Args:
+            wait: let the fetches in flight finish first (their results are saved too);
+                pending prefetches are dropped either way.
+
+        Returns:
+            The user layer's new manifest, or ``None`` when nothing was written.
+        """
+        with self._lock:
+            if self._closed:
+                return None
+            self._closed = True
+            connection = self._connection
+        if connection is not None:
+            connection.executor.shutdown(wait=wait, cancel_futures=True)
+            connection.fetcher.close()
+        self._progress.done()
+        if not save or self.cache is None:
+            return None
+        with self._lock:
+            dirty = {name: remote for name, remote in self._remote.items() if remote.dirty}
+        if not dirty:
+            return None
+        projects: Mapping[str, Project] = {name: remote.whole() for name, remote in dirty.items()}
+        fetched = {name: remote.fetched for name, remote in dirty.items()}
+        base = next((r.base for r in dirty.values() if r.base), "")
+        return self.cache.save(projects, fetched, base)
+
+
+def parse_cutoff(text: str) -> str:
+    """``--exclude-newer``: a date (``2024-05-01``, midnight UTC) or an RFC 3339 time, as
+    ``YYYY-MM-DDTHH:MM:SSZ`` (UTC).
+
+    Raises:
+        ValueError: neither.
+    """
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            moment = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(text) from None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,135 @@
+"""What the resolver will likely ask for next, asked of the registry early.
+
+Against a database that fetches on demand (:class:`~mach_nix.db.ondemand.OnDemandSource`)
+the resolver waits for every page and every file's metadata it meets; one after the other,
+a closure of 100 projects would cost some 300 round trips. The :class:`Prefetcher` overlaps
+them, as uv does:
+
+* every requirement the resolver learns (the user's, and each candidate's dependencies as
+  they become known) queues the page of its project;
+* when a page arrives, the metadata of the file that the newest version admitted by the
+  specifiers seen so far would use (the provider order's first that has one) is queued;
+* when that metadata arrives, or was known already, its dependencies (markers evaluated
+  for the target, with the extras asked for) are wanted in turn.
+
+That follows the newest-version closure: what the resolver walks while it does not
+backtrack. When it does, :meth:`~mach_nix.resolution.artifacts.Finder.iter_base_candidates`
+fetches ahead the versions it walks. Speculation costs requests, never results: the resolver
+reads only what it waited for.
+
+Pool threads call :meth:`Prefetcher.on_project` and :meth:`Prefetcher.on_metadata`; they
+read releases and the :class:`~mach_nix.resolution.artifacts.Finder`'s target lookups only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from mach_nix.db.model import Metadata, Project
+from mach_nix.resolution.artifacts import Finder
+from mach_nix.resolution.dependencies import parse_dependency
+
+
+class Prefetcher:
+    """The prefetch policy of one resolution (see the module docstring).
+
+    Args:
+        source: the on-demand source (its ``want_project``/``want_metadata`` and hooks).
+        finder: the resolution's lookups (target, providers, planned files).
+        pre: pre-releases allowed everywhere.
+    """
+
+    def __init__(self, source: Any, finder: Finder, pre: bool = False) -> None:
+        self.source = source
+        self.finder = finder
+        self.pre = pre
+        self.env = dict(finder.target.marker_environment)
+        self._lock = threading.Lock()
+        self._seen: set[tuple[str, str, frozenset[str]]] = set()
+        self._specs: dict[str, list[SpecifierSet]] = {}
+        self._extras: dict[str, set[str]] = {}
+        self._planned: set[tuple[str, str]] = set()
+        self._markers: dict[tuple[str, str], bool] = {}
+        source.on_project = self.on_project
+        source.on_metadata = self.on_metadata
+
+    def want(self, name: str, specifier: SpecifierSet, extras: Iterable[str] = ()) -> None:
+        """The resolution needs ``name`` (with ``specifier`` and ``extras``): fetch its page."""
+        extras = frozenset(extras)
+        key = (name, str(specifier), extras)
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+            self._specs.setdefault(name, []).append(specifier)
+            self._extras.setdefault(name, set()).update(extras)
+        self.source.want_project(name)
+        if self.source.origin(name) in ("cache", "fetched"):  # arrived already: plan for this specifier too
+            view = self.source.project(name)
+            if view is not None:
+                self.on_project(name, view)
+
+    def on_project(self, name: str, project: Project) -> None:
+        """A page arrived: queue the metadata of the newest admitted version's file."""
+        with self._lock:
+            specs = list(self._specs.get(name, ()))
+        for version_str in reversed(list(project.releases)):
+            try:
+                version = Version(version_str)
+            except InvalidVersion:
+                continue
+            if version.is_prerelease and not self.pre:
+                continue
+            if not all(spec.contains(version, prereleases=True) for spec in specs):
+                continue
+            release = project.releases[version_str]
+            if release.yanked:
+                continue
+            with self._lock:
+                if (name, version_str) in self._planned:
+                    return
+                self._planned.add((name, version_str))
+            for provider in self.finder.providers.order_for(name):
+                if provider == "nixpkgs":
+                    continue
+                dist = self.finder.planned_file(name, release, provider)
+                if dist is not None:
+                    self.source.want_metadata(name, version_str, [dist])
+                    return
+                known = self.finder.best_wheel(release) if provider == "wheel" else self.finder.best_sdist(release)
+                if known is not None:  # known already (the user layer): go on with its dependencies
+                    self.on_metadata(name, version_str, known[1])
+                    return
+            return
+
+    def on_metadata(self, name: str, version: str, metadata: Metadata) -> None:
+        """A file's metadata arrived: want the dependencies it has on the target."""
+        with self._lock:
+            extras = sorted(self._extras.get(name, ()))
+        for text in metadata.requires_dist:
+            requirement = parse_dependency(text)
+            if requirement is None:
+                continue
+            if requirement.marker is not None and not any(
+                self._holds(str(requirement.marker), requirement.marker, extra) for extra in ["", *extras]
+            ):
+                continue
+            dep = str(canonicalize_name(requirement.name))
+            self.want(dep, requirement.specifier, (str(canonicalize_name(e)) for e in requirement.extras))
+
+    def _holds(self, text: str, marker: Any, extra: str) -> bool:
+        key = (text, extra)
+        cached = self._markers.get(key)
+        if cached is None:
+            try:
+                cached = bool(marker.evaluate({**self.env, "extra": extra}))
+            except Exception:  # an odd marker: the resolver will say; do not prefetch for it
+                cached = False
+            self._markers[key] = cached
+        return cached
