@@ -200,8 +200,7 @@ def cache_layer(args: argparse.Namespace) -> Any:
     """The cache of fetched metadata (:class:`~mach_nix.db.cache_layer.CacheLayer`), or
     ``None`` with ``--no-cache``; one object per directory and process (the resolver
     server keeps the projects it decoded while the layer is unchanged)."""
-    from mach_nix.db.cache_layer import CacheLayer, default_cache_dir
-    from mach_nix.db.fetch import index_url
+    from mach_nix.db.cache_layer import CacheLayer, default_cache_dir, index_url
 
     if getattr(args, "no_cache", False):
         return None

@@ -53,6 +53,12 @@ KIND = "cache"
 PYPI_INDEX = "https://pypi.org/simple/"
 
 
+def index_url() -> str:
+    """The simple API base URL (``MACH_NIX_INDEX_URL``, else PyPI's), ending in ``/``."""
+    url = os.environ.get("MACH_NIX_INDEX_URL") or SIMPLE_URL
+    return url if url.endswith("/") else url + "/"
+
+
 def cache_root() -> Path:
     """``$MACH_NIX_CACHE``, else ``$XDG_CACHE_HOME/mach-nix``, else ``~/.cache/mach-nix``."""
     base = os.environ.get("MACH_NIX_CACHE")

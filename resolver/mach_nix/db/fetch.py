@@ -53,6 +53,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from mach_nix.db import http
+from mach_nix.db.cache_layer import index_url
 from mach_nix.db.extract import (
     ExtractError,
     build_system,
@@ -79,12 +80,6 @@ _PACKAGES = "/packages/"
 
 #: What one file's metadata fetch gives: the metadata, or why there is none.
 FileResult = tuple[Metadata | None, Failure | None]
-
-
-def index_url() -> str:
-    """The simple API base URL (``MACH_NIX_INDEX_URL``, else PyPI's), ending in ``/``."""
-    url = os.environ.get("MACH_NIX_INDEX_URL") or http.SIMPLE_URL
-    return url if url.endswith("/") else url + "/"
 
 
 def make_client() -> http.Client:

@@ -81,11 +81,21 @@ class Connection:
     executor: Any
 
 
-class _Done:
-    """A finished fetch that ran in the resolver's thread (stands in for its future)."""
+class _Promise:
+    """A lookup or fetch being done by some thread (stands in for a future): waitable, never cancelled."""
+
+    def __init__(self, done: bool = False) -> None:
+        self._event = threading.Event()
+        self._error: BaseException | None = None
+        if done:
+            self._event.set()
+
+    def set(self, error: BaseException | None = None) -> None:
+        self._error = error
+        self._event.set()
 
     def done(self) -> bool:
-        return True
+        return self._event.is_set()
 
     def cancelled(self) -> bool:
         return False
@@ -93,11 +103,14 @@ class _Done:
     def cancel(self) -> bool:
         return False
 
-    def exception(self) -> None:
-        return None
+    def exception(self) -> BaseException | None:
+        self._event.wait()
+        return self._error
 
     def result(self) -> None:
-        return None
+        self._event.wait()
+        if self._error is not None:
+            raise self._error
 
 
 class _Progress:
@@ -246,7 +259,8 @@ class OnDemandSource(ProjectSource):
         self._pinned_projects: dict[str, Project] = {}
         self._remote: dict[str, _Remote] = {}
         self._missing: dict[str, str] = {}
-        self._projects: dict[str, Any] = {}  # name -> future of the project lookup
+        self._projects: dict[str, Any] = {}  # name -> its lookup (a future or a _Promise)
+        self._merge_base: dict[str, Project | None] = {}  # name -> the user layer's copy, while its page is fetched
         self._metadata: dict[tuple[str, str, str, bool], Any] = {}  # (name, version, filename, hook) -> future
         self._progress = _Progress(progress)
         self._pages_done = 0
@@ -262,7 +276,7 @@ class OnDemandSource(ProjectSource):
 
     @property
     def may_fetch(self) -> bool:
-        """Whether the registry may be asked."""
+        """Whether the registry may be asked (not after :meth:`close`)."""
         return self.connect is not None and not self._closed
 
     def _conn(self) -> Connection:
@@ -292,50 +306,54 @@ class OnDemandSource(ProjectSource):
         fetched = self.cache.fetched.get(name)
         return fetched is not None and fetched >= self.cutoff
 
-    def _lookup(self, name: str) -> None:
-        """Find ``name`` (pool thread or caller): pinned, user layer, registry (see the module docstring)."""
-        refresh = self.refresh_all or name in self.refresh_names
+    def _lookup_local(self, name: str) -> bool:
+        """Find ``name`` in a pinned database or the user layer (any thread); ``False``: its
+        page must be fetched (the user layer's copy, if any, is kept to merge with it)."""
+        refresh = (self.refresh_all or name in self.refresh_names) and self.may_fetch
+        pinned: Project | None = None
         cached: Project | None = None
-        if not refresh or self.connect is None:
-            with self._db_lock:
-                pinned = self.pinned.project(name) if self.pinned is not None else None
-                if pinned is None and self.cache is not None:
-                    cached = self.cache.project(name)
-            if pinned is not None:
-                with self._lock:
-                    self._pinned_projects[name] = pinned
-                    self._origin[name] = "pinned"
-                return
-            if cached is not None and (self._fresh_in_cache(name) and not refresh or self.connect is None):
-                assert self.cache is not None
-                fetched = self.cache.fetched.get(name, "")
-                files = {v: [d._replace(metadata=None) for d in r.files] for v, r in cached.releases.items()}
-                remote = _Remote(
-                    name,
-                    cached.last_serial,
-                    files,
-                    _results_of(cached),
-                    set(),
-                    self.cache.files_base,
-                    fetched,
-                    self.cutoff,
-                )
-                self._install(name, remote, "cache")
-                return
-        elif self.cache is not None:
-            with self._db_lock:
+        with self._db_lock:
+            if not refresh and self.pinned is not None:
+                pinned = self.pinned.project(name)
+            if pinned is None and self.cache is not None:
                 cached = self.cache.project(name)
-        if self.connect is None:
+        if pinned is not None:
+            with self._lock:
+                self._pinned_projects[name] = pinned
+                self._origin[name] = "pinned"
+            return True
+        if cached is not None and (not self.may_fetch or (not refresh and self._fresh_in_cache(name))):
+            assert self.cache is not None
+            files = {v: [d._replace(metadata=None) for d in r.files] for v, r in cached.releases.items()}
+            remote = _Remote(
+                name,
+                cached.last_serial,
+                files,
+                _results_of(cached),
+                set(),
+                self.cache.files_base,
+                self.cache.fetched.get(name, ""),
+                self.cutoff,
+            )
+            self._install(name, remote, "cache")
+            return True
+        if not self.may_fetch:
             with self._lock:
                 self._missing[name] = MISSING_OFFLINE
-            return
+            return True
+        with self._lock:
+            self._merge_base[name] = cached
+        return False
+
+    def _lookup_remote(self, name: str) -> None:
+        """Fetch the page of ``name`` (pool thread, or the resolver's when it waits for it)."""
         page = self._conn().fetcher.page(name)
         with self._lock:
             self._pages_done += 1
-        if page is None:
-            with self._lock:
+            cached = self._merge_base.pop(name, None)
+            if page is None:
                 self._missing[name] = MISSING_REGISTRY
-            return
+                return
         self._install(name, self._from_page(page, cached), "fetched")
 
     def _from_page(self, page: Page, cached: Project | None) -> _Remote:
@@ -363,16 +381,23 @@ class OnDemandSource(ProjectSource):
             hook(name, remote.view)
 
     def want_project(self, name: str) -> None:
-        """Look ``name`` up in the background (a prefetch; cheap when already asked)."""
+        """Look ``name`` up: in the pinned databases and the user layer now, its page from the
+        registry in the background (a prefetch; cheap when already asked)."""
         norm = str(canonicalize_name(name))
         with self._lock:
-            if norm in self._projects or self._closed:
+            if norm in self._projects:
                 return
-            if self.connect is None:
-                self._projects[norm] = None  # looked up by the caller, when it asks
-                return
-            self._projects[norm] = self._conn().executor.submit(self._lookup, norm)
-            self._projects[norm].add_done_callback(lambda _f: self._show())
+            promise = self._projects[norm] = _Promise()
+        try:
+            if not self._lookup_local(norm):
+                with self._lock:
+                    future = self._conn().executor.submit(self._lookup_remote, norm)
+                    future.add_done_callback(lambda _f: self._show())
+                    self._projects[norm] = future
+        except BaseException as error:
+            promise.set(error)
+            raise
+        promise.set()
 
     def project(self, name: str) -> Project | None:
         """The project ``name`` (any spelling) from its source, or ``None`` (see :meth:`missing_reason`).
@@ -381,22 +406,22 @@ class OnDemandSource(ProjectSource):
             NetworkError: its page had to be fetched and the registry kept failing.
         """
         norm = str(canonicalize_name(name))
-        with self._lock:
-            origin = self._origin.get(norm)
-            if origin is not None:
-                return self._pinned_projects[norm] if origin == "pinned" else self._remote[norm].view
-            if norm in self._missing:
-                return None
-        self.want_project(norm)
-        future = self._projects.get(norm)
-        if future is None or future.cancel():  # not started yet: the resolver waits for it, do it now
-            self._lookup(norm)
-        else:
-            future.result()
-        with self._lock:
-            if norm in self._missing:
-                return None
-            return self._pinned_projects[norm] if self._origin[norm] == "pinned" else self._remote[norm].view
+        while True:
+            with self._lock:
+                origin = self._origin.get(norm)
+                if origin is not None:
+                    return self._pinned_projects[norm] if origin == "pinned" else self._remote[norm].view
+                if norm in self._missing:
+                    return None
+                future = self._projects.get(norm)
+            if future is None:
+                self.want_project(norm)
+            elif future.cancel():  # its page is queued behind prefetches: the resolver waits for it, fetch it now
+                with self._lock:
+                    self._projects[norm] = _Promise(done=True)
+                self._lookup_remote(norm)
+            else:
+                future.result()
 
     def missing_reason(self, name: str) -> str | None:
         """Why ``name`` is missing: :data:`MISSING_OFFLINE` (not in any layer, fetching
@@ -500,7 +525,7 @@ class OnDemandSource(ProjectSource):
         for key, future in self._submit(name, version, dists, build):
             if future.cancel():  # still queued behind prefetches: the resolver waits for it, fetch it now
                 with self._lock:
-                    self._metadata[key] = _Done()
+                    self._metadata[key] = _Promise(done=True)
                 try:
                     self._fetch_one(key)
                 except BaseException:
