@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
@@ -252,7 +253,7 @@ class LoopbackRegistry:
         self._files: dict[str, tuple[bytes, bytes | None]] = {}  # url path -> (content, METADATA)
         self._pages: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._server = None
+        self._server: Any = None
         self.index = ""
 
     # -- content --------------------------------------------------------------
@@ -275,13 +276,14 @@ class LoopbackRegistry:
         project = self._project(name)
         if project is None or canonicalize_name(name) != name:
             return None
-        files = []
+        files: list[dict[str, Any]] = []
         for version, release in project.releases.items():
             for dist in release.files:
                 meta = release.metadata_of(dist)
                 if dist.is_wheel:
                     content = make_wheel(dist.filename, meta)
-                    metadata = _core_metadata(*dist.filename.split("-")[:2], meta, "2.1") if meta else None
+                    name_, version_ = dist.filename.split("-")[:2]
+                    metadata = _core_metadata(name_, version_, meta, "2.1") if meta else None
                 else:
                     content = make_sdist(dist.filename, version, meta, self.setup_py.get(dist.filename))
                     metadata = None
@@ -304,7 +306,7 @@ class LoopbackRegistry:
             "meta": {"api-version": "1.1", "_last-serial": project.last_serial or 1},
             "name": name,
             "versions": list(project.releases),
-            "files": sorted(files, key=lambda f: f["filename"]),
+            "files": sorted(files, key=lambda f: str(f["filename"])),
         }
         body = json.dumps(document).encode()
         with self._lock:

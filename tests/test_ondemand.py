@@ -235,10 +235,9 @@ def test_missing_projects_with_offline_and_typos(tmp_path, cache, monkeypatch, c
         assert "required by: app==2.0 (argument 1) -> app 2.0 requires vanished" in err
 
 
-def clean_run(registry, monkeypatch, capsys) -> dict:
-    code, err, data = lock(registry, monkeypatch, capsys, "other")
+def clean_run(registry, monkeypatch, capsys) -> None:
+    code, err, _data = lock(registry, monkeypatch, capsys, "other")
     assert code == 0, err
-    return data
 
 
 def registry_db() -> FakePyPI:
