@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 import nixhelpers
 from fakepypi import FakePyPI
@@ -419,3 +420,31 @@ def test_repeated_requirement_lines_cost_one():
     lock, seconds = _timed(parse_requirements_text(text))
     assert lock.packages["requests"]["root"] and "pysocks" in lock.packages
     assert seconds < 2, seconds
+
+
+def test_compatible_release_and_wildcard_bound_the_versions_looked_at():
+    """~=3.12 and ==5.* admit one series: no candidate (nor, with fetching, metadata) is made
+    for the versions above it, pre-releases of the series included in the window."""
+    from mach_nix.resolution.versions import ProjectIndex
+
+    db = FakePyPI()
+    for version in ["3.11", "3.12", "3.13", "4.0a1", "4.2", "5.0.dev1", "5.0", "5.4", "6.0"]:
+        db.add("lib", version)
+    index = ProjectIndex(db)
+    versions = [vs for _v, vs, _r in index.versions("lib")]
+
+    alive = []  # the index caches windows by the specifiers' identity: keep them alive, as the resolver does
+
+    def window(text):
+        alive.append(SpecifierSet(text))
+        start, stop = index.window("lib", [alive[-1]])
+        return versions[start:stop]
+
+    assert window("~=3.12") == ["3.13", "3.12"]
+    assert window("==5.*") == ["5.4", "5.0", "5.0.dev1"]
+    assert window("~=3.12,!=3.13") == ["3.13", "3.12"]  # != is checked per candidate
+    assert versions_of(resolve(["lib~=3.12"], PY311, None, db)) == {"lib": "3.13"}
+
+
+def versions_of(lock) -> dict[str, str]:
+    return {name: entry["version"] for name, entry in lock.packages.items()}

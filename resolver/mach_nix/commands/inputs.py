@@ -370,6 +370,9 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
         db.close(save=False, wait=False)
         raise
     db.close()
+    summary = db.summary()
+    if summary:
+        print(f"mach-nix: {summary}", file=sys.stderr)
     for warning in lock.warnings:
         print(f"mach-nix: warning: {warning}", file=sys.stderr)
     return lock

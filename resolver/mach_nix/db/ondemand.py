@@ -261,7 +261,7 @@ class OnDemandSource(ProjectSource):
         self._missing: dict[str, str] = {}
         self._projects: dict[str, Any] = {}  # name -> its lookup (a future or a _Promise)
         self._merge_base: dict[str, Project | None] = {}  # name -> the user layer's copy, while its page is fetched
-        self._metadata: dict[tuple[str, str, str, bool], Any] = {}  # (name, version, filename, hook) -> future
+        self._metadata: dict[tuple[str, str, str], tuple[Any, bool]] = {}  # (name, version, file) -> (future, hook)
         self._progress = _Progress(progress)
         self._pages_done = 0
         self._files_done = 0
@@ -467,21 +467,27 @@ class OnDemandSource(ProjectSource):
         return FAILED
 
     def _submit(self, name: str, version: str, dists: Sequence[DistFile], build: bool) -> list[tuple[Any, Any]]:
-        """Queue the fetches of ``dists`` not known or queued yet: ``(key, future)`` of each file to wait for."""
+        """Queue the fetches of ``dists`` not known or queued yet: ``(key, future)`` of each file to wait for.
+
+        One fetch per file at a time: a fetch in flight is waited for (a later call sees
+        its result), unless it failed or, when ``build`` is asked, it was done without."""
         remote = self._remote.get(name)
         if remote is None or not self.may_fetch:
             return []
         out = []
         for dist in dists:
             state = self.state(name, dist)
-            if state != FETCHABLE and not (build and state == BUILDABLE):
+            builds = build and self.build and not dist.is_wheel
+            if state != FETCHABLE and not (builds and state == BUILDABLE):
                 continue
-            key = (name, version, dist.filename, build and state == BUILDABLE)
+            key = (name, version, dist.filename, builds)
             with self._lock:
-                future = self._metadata.get(key)
-                if future is None or (future.done() and (future.cancelled() or future.exception() is not None)):
-                    future = self._metadata[key] = self._conn().executor.submit(self._fetch_one, key)
+                future, built = self._metadata.get(key[:3], (None, False))
+                stale = future is not None and future.done() and (future.cancelled() or future.exception() is not None)
+                if future is None or stale or (builds and not built and future.done()):
+                    future = self._conn().executor.submit(self._fetch_one, key)
                     future.add_done_callback(lambda _f: self._show())
+                    self._metadata[key[:3]] = (future, builds)
             out.append((key, future))
         return out
 
@@ -525,12 +531,12 @@ class OnDemandSource(ProjectSource):
         for key, future in self._submit(name, version, dists, build):
             if future.cancel():  # still queued behind prefetches: the resolver waits for it, fetch it now
                 with self._lock:
-                    self._metadata[key] = _Promise(done=True)
+                    self._metadata[key[:3]] = (_Promise(done=True), key[3])
                 try:
                     self._fetch_one(key)
                 except BaseException:
                     with self._lock:
-                        del self._metadata[key]
+                        del self._metadata[key[:3]]
                     raise
             else:
                 future.result()
@@ -598,6 +604,16 @@ class OnDemandSource(ProjectSource):
         if self.cutoff is not None:
             out["exclude_newer"] = self.cutoff
         return out
+
+    def summary(self) -> str | None:
+        """One line on what was fetched (``None`` when nothing was)."""
+        if self.requests == 0:
+            return None
+        where = f" into {self.cache.path}" if self.cache is not None else ""
+        return (
+            f"fetched {self._pages_done} project pages and the metadata of {self._files_done} files"
+            f" ({self.requests} requests){where}"
+        )
 
     # -- the end -----------------------------------------------------------------
 

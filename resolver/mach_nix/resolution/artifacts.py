@@ -19,7 +19,7 @@ fetched ahead, more at a time the further the walk goes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -291,11 +291,20 @@ class Finder:
         return None
 
     def _fetch_ahead(
-        self, name: str, provider: str, versions: VersionList, start: int, stop: int, specs: Sequence[SpecifierSet]
+        self,
+        name: str,
+        provider: str,
+        versions: VersionList,
+        start: int,
+        stop: int,
+        specs: Sequence[SpecifierSet],
+        accept: Callable[[Version], bool] | None,
     ) -> None:
         """Fetch in the background the metadata of the candidates ``versions[start:stop]`` would give."""
         assert self.source is not None
         for version, _version_str, release in versions[start:stop]:
+            if accept is not None and not accept(version):
+                continue
             if version.is_prerelease or not all(spec.contains(version, prereleases=True) for spec in specs):
                 continue
             dist = self.planned_file(name, release, provider)
@@ -352,11 +361,19 @@ class Finder:
             self._candidates[cache_key] = candidate
         return candidate
 
-    def iter_base_candidates(self, name: str, provider: str, specs: Sequence[SpecifierSet] = ()) -> Iterator[Candidate]:
+    def iter_base_candidates(
+        self,
+        name: str,
+        provider: str,
+        specs: Sequence[SpecifierSet] = (),
+        accept: Callable[[Version], bool] | None = None,
+    ) -> Iterator[Candidate]:
         """Base candidates of a provider, newest version first (lazily).
 
         ``specs`` only narrows the versions looked at (a superset of those
         satisfying them is returned: callers still check each candidate).
+        ``accept``: versions it refuses get no candidate at all (nothing of them
+        is fetched).
         """
         if provider == "nixpkgs":
             packages = self.inventory.packages(name)
@@ -383,9 +400,11 @@ class Finder:
                 # fetch the next ones ahead, twice as many as walked so far, at most LOOKAHEAD
                 until = min(stop, index + 1 + min(LOOKAHEAD, 2 * (index - start)))
                 if until > ahead:
-                    self._fetch_ahead(name, provider, versions, max(ahead, index + 1), until, specs)
+                    self._fetch_ahead(name, provider, versions, max(ahead, index + 1), until, specs, accept)
                     ahead = until
             version, version_str, release = versions[index]
+            if accept is not None and not accept(version):
+                continue
             candidate = self.base_candidate(name, provider, version, version_str, release)
             if candidate is not None:
                 yield candidate

@@ -5,12 +5,19 @@ the resolver waits for every page and every file's metadata it meets; one after 
 a closure of 100 projects would cost some 300 round trips. The :class:`Prefetcher` overlaps
 them, as uv does:
 
-* every requirement the resolver learns (the user's, and each candidate's dependencies as
-  they become known) queues the page of its project;
-* when a page arrives, the metadata of the file that the newest version admitted by the
-  specifiers seen so far would use (the provider order's first that has one) is queued;
+* every requirement the resolver learns (the user's, all of them first, and each
+  candidate's dependencies as they become known) queues the page of its project;
+* when a page arrives from the registry, the metadata of the file that the newest version
+  admitted by the specifiers seen so far would use (the provider order's first that has
+  one) is queued; for an sdist because its release has no wheel for the target, with its
+  PEP 517 hook when its PKG-INFO is not reliable (hooks of pinned old stacks then run in
+  parallel, not one after the other);
 * when that metadata arrives, or was known already, its dependencies (markers evaluated
   for the target, with the extras asked for) are wanted in turn.
+
+Nothing is fetched ahead for a project that came from the user layer: its metadata is
+fetched only when the resolver asks for it, so that a second run with the same inputs
+makes no request at all.
 
 That follows the newest-version closure: what the resolver walks while it does not
 backtrack. When it does, :meth:`~mach_nix.resolution.artifacts.Finder.iter_base_candidates`
@@ -31,8 +38,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mach_nix.db.model import Metadata, Project
-from mach_nix.resolution.artifacts import Finder
+from mach_nix.db.model import Metadata, Project, Release
+from mach_nix.resolution.artifacts import Finder, wheel_tags
 from mach_nix.resolution.dependencies import parse_dependency
 
 
@@ -55,28 +62,52 @@ class Prefetcher:
         self._specs: dict[str, list[SpecifierSet]] = {}
         self._extras: dict[str, set[str]] = {}
         self._planned: set[tuple[str, str]] = set()
+        self._wanted: set[str] = set()
         self._markers: dict[tuple[str, str], bool] = {}
         source.on_project = self.on_project
         source.on_metadata = self.on_metadata
 
-    def want(self, name: str, specifier: SpecifierSet, extras: Iterable[str] = ()) -> None:
-        """The resolution needs ``name`` (with ``specifier`` and ``extras``): fetch its page."""
-        extras = frozenset(extras)
+    def roots(
+        self,
+        requirements: Iterable[tuple[str, SpecifierSet, Iterable[str]]],
+        constraints: Iterable[tuple[str, SpecifierSet]] = (),
+    ) -> None:
+        """The user's requirements (wanted) and constraints (not wanted): all of their
+        specifiers count before any page is planned."""
+        items = [(name, specifier, frozenset(extras)) for name, specifier, extras in requirements]
+        for name, specifier in constraints:
+            self._note(name, specifier, frozenset())
+        for name, specifier, extras in items:
+            self._note(name, specifier, extras)
+        for name, specifier, extras in items:
+            self.want(name, specifier, extras)
+
+    def _note(self, name: str, specifier: SpecifierSet, extras: frozenset[str]) -> bool:
+        """Record a requirement; ``False`` if it was known."""
         key = (name, str(specifier), extras)
         with self._lock:
             if key in self._seen:
-                return
+                return False
             self._seen.add(key)
             self._specs.setdefault(name, []).append(specifier)
             self._extras.setdefault(name, set()).update(extras)
+            return True
+
+    def want(self, name: str, specifier: SpecifierSet, extras: Iterable[str] = ()) -> None:
+        """The resolution needs ``name`` (with ``specifier`` and ``extras``): fetch its page."""
+        if not self._note(name, specifier, frozenset(extras)) and name in self._wanted:
+            return
+        self._wanted.add(name)
         self.source.want_project(name)
-        if self.source.origin(name) in ("cache", "fetched"):  # arrived already: plan for this specifier too
+        if self.source.origin(name) == "fetched":  # arrived already: plan for this specifier too
             view = self.source.project(name)
             if view is not None:
                 self.on_project(name, view)
 
     def on_project(self, name: str, project: Project) -> None:
         """A page arrived: queue the metadata of the newest admitted version's file."""
+        if self.source.origin(name) != "fetched":
+            return
         with self._lock:
             specs = list(self._specs.get(name, ()))
         for version_str in reversed(list(project.releases)):
@@ -100,13 +131,26 @@ class Prefetcher:
                     continue
                 dist = self.finder.planned_file(name, release, provider)
                 if dist is not None:
-                    self.source.want_metadata(name, version_str, [dist])
+                    build = not dist.is_wheel and not self._has_wheel(release)
+                    self.source.want_metadata(name, version_str, [dist], build=build)
                     return
                 known = self.finder.best_wheel(release) if provider == "wheel" else self.finder.best_sdist(release)
                 if known is not None:  # known already (the user layer): go on with its dependencies
                     self.on_metadata(name, version_str, known[1])
                     return
             return
+
+    def _has_wheel(self, release: Release) -> bool:
+        """Has the release a wheel for the target (whose metadata an sdist could borrow)?"""
+        finder = self.finder
+        for dist in release.files:
+            if dist.is_wheel and finder.python_ok(dist.requires_python):
+                try:
+                    if finder.target.wheel_rank(wheel_tags(dist.filename)) is not None:
+                        return True
+                except ValueError:
+                    continue
+        return False
 
     def on_metadata(self, name: str, version: str, metadata: Metadata) -> None:
         """A file's metadata arrived: want the dependencies it has on the target."""

@@ -156,8 +156,13 @@ class ResolvelibProvider(_ProviderBase):
         prune = bool(self.fixed)
 
         def generate(allow_pre: bool, pruned: list[Candidate]) -> Iterator[Candidate]:
+            def accept(version: Version) -> bool:  # before a candidate is made (or its metadata fetched)
+                if version.is_prerelease and not allow_pre and version not in pins:
+                    return False
+                return all(spec.contains(version, prereleases=True) for spec in specs)
+
             for provider in order:
-                for base in finder.iter_base_candidates(name, provider, specs):
+                for base in finder.iter_base_candidates(name, provider, specs, accept):
                     if base_keys and base.key != base_keys[0]:
                         continue
                     version = base.version

@@ -75,9 +75,10 @@ def resolve_packages(
     prefetcher = None
     if finder.source is not None:  # the database fetches: ask for every root's page at once
         prefetcher = Prefetcher(finder.source, finder, pre=requirement_set.pre)
-        for root in roots:
-            if root.url is None:
-                prefetcher.want(root.name, root.specifier, root.extras)
+        prefetcher.roots(
+            [(r.name, r.specifier, r.extras) for r in roots if r.url is None],
+            [(c.name, c.specifier) for c in constraints if c.url is None],
+        )
     missing_roots: dict[str, list[Req]] = {}
     for root in roots:  # every unknown name at once, before any resolving
         if root.url is None and finder.project(root.name) is None and not finder.inventory.packages(root.name):

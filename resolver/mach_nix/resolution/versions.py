@@ -87,7 +87,7 @@ class ProjectIndex:
         self.shared = shared
         self._projects: dict[str, Project | None] = {}
         self._versions: dict[str, VersionList] = {}
-        self._bounds: dict[str, Any] = {}
+        self._bounds: dict[Any, Any] = {}
         self._windows: dict[tuple, tuple[int, int]] = {}
 
     def project(self, name: str) -> Project | None:
@@ -146,6 +146,32 @@ class ProjectIndex:
         self._windows[cache_key] = result
         return result
 
+    def _ceiling(self, operator: str, text: str) -> Any:
+        """The sort key of the first version above ``~=text`` or ``==text`` (a ``X.Y.*``), or ``None``.
+
+        ``~=1.4.2`` admits ``1.4.*``, ``~=1.4`` admits ``1.*``: below ``1.5.dev0``
+        and ``2.dev0`` (the smallest versions of the next series, pre-releases included).
+        """
+        key = ("ceiling", operator, text)
+        if key in self._bounds:
+            return self._bounds[key]
+        ceiling = None
+        try:
+            if operator == "~=":
+                release = Version(text).release
+                prefix = release[:-1]
+            else:
+                release = Version(text[:-2]).release
+                prefix = release
+            if prefix:
+                bumped = (*prefix[:-1], prefix[-1] + 1)
+                epoch = Version(text if operator == "~=" else text[:-2]).epoch
+                ceiling = sort_key(Version(f"{epoch}!{'.'.join(map(str, bumped))}.dev0"))
+        except InvalidVersion:
+            ceiling = None
+        self._bounds[key] = ceiling
+        return ceiling
+
     def _compute_window(self, versions: VersionList, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
         """Uncached :meth:`window`."""
         count = len(versions)
@@ -162,8 +188,15 @@ class ProjectIndex:
         for spec_set in specs:
             for spec in spec_set:
                 operator, text = spec.operator, spec.version
-                if operator in ("!=", "===") or text.endswith(".*"):
+                if operator in ("!=", "==="):
                     continue
+                if operator == "~=" or (operator == "==" and text.endswith(".*")):
+                    ceiling = self._ceiling(operator, text)  # ~=1.4.2 and ==1.4.*: below 1.5
+                    if ceiling is not None:
+                        high = min(high, bisect.bisect_left(ascending, ceiling))
+                    if operator == "==":
+                        text = text[:-2] + ".dev0"  # the smallest version of the series
+                        operator = ">="
                 bound = self._bounds.get(text)
                 if bound is None:
                     try:
