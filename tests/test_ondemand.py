@@ -53,7 +53,10 @@ def lock(registry: LoopbackRegistry, monkeypatch, capsys, *argv: str) -> tuple[i
 
 
 def layer_of(registry: LoopbackRegistry, cache: Path) -> Path:
-    return default_cache_dir(registry.index)
+    """The user layer's directory, once any writer handed the last save is done."""
+    path = default_cache_dir(registry.index)
+    CacheLayer(path, registry.index).wait()
+    return path
 
 
 def digest(root: Path) -> dict[str, str]:
@@ -176,9 +179,14 @@ def test_exclude_newer_hides_later_files_and_is_recorded(tmp_path, cache, monkey
         code, err, data = lock(registry, monkeypatch, capsys, "app", "--exclude-newer", "2020-01-01")
         assert code == 0, err
         assert data["packages"]["lib"]["version"] == "1.0" and data["exclude_newer"] == "2020-01-01T00:00:00Z"
+        pages = sum(p.startswith("/simple/") for p, _r in registry.paths)
         code, err, data = lock(registry, monkeypatch, capsys, "app", "--exclude-newer", "2025-01-01T00:00:00+01:00")
         assert code == 0 and data["packages"]["lib"]["version"] == "2.0"
         assert data["exclude_newer"] == "2024-12-31T23:00:00Z"
+        # the cached pages (fetched after that cut-off) served; lib 2.0's metadata was added to the layer
+        assert sum(p.startswith("/simple/") for p, _r in registry.paths) == pages
+        release = open_database([layer_of(registry, cache)]).project("lib").releases["2.0"]
+        assert release.metadata and release.files[0].metadata == 0
         code, err, _ = lock(registry, monkeypatch, capsys, "lib>=2", "--exclude-newer", "2020-01-01")
         assert code == ExitCode.NOT_FOUND
         assert "lib 2.0 was uploaded after the cut-off 2020-01-01T00:00:00Z" in err and "--exclude-newer" in err
@@ -351,10 +359,11 @@ def test_cache_layer_merges_concurrent_writers(tmp_path, cache, monkeypatch, cap
     """Two runs that fetched different projects both keep theirs (the second re-reads the layer)."""
     with LoopbackRegistry(registry_db()) as registry:
         monkeypatch.setenv("MACH_NIX_INDEX_URL", registry.index)
-        layer = CacheLayer(default_cache_dir(registry.index), registry.index)
+        layer = CacheLayer(layer_of(registry, cache), registry.index)
         assert lock(registry, monkeypatch, capsys, "lib")[0] == 0
         assert lock(registry, monkeypatch, capsys, "more")[0] == 0
         assert lock(registry, monkeypatch, capsys, "other", "lib")[0] == 0
+        layer.wait()
         assert layer.names() == ["lib", "more", "other"]
         assert set(layer.fetched) == {"lib", "more", "other"}
 

@@ -120,7 +120,7 @@ def reachable_names(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     try:
         return _reachable(db, roots)
     finally:
-        db.close(save=False)
+        db.stop(wait=False)
 
 
 def _reachable(db: Any, roots: RequirementSet) -> tuple[list[str], list[str]]:

@@ -206,6 +206,7 @@ def cache_layer(args: argparse.Namespace) -> Any:
         return None
     index = index_url()
     path = default_cache_dir(index)
+    CacheLayer(path, index).wait()  # a save handed to a writer process may still run
     signature = _manifest_signature(str(path))
     cached = _CACHES.get((str(path), index))
     if cached is not None and cached[0] == signature:
@@ -238,10 +239,10 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
 
     The pinned layers (:func:`database_paths`) and the cache of fetched metadata
     (:func:`cache_layer`) as one :class:`~mach_nix.db.ondemand.OnDemandSource`, which
-    fetches what they lack unless ``--offline``; call its ``close()`` afterwards (it
-    writes what was fetched). File-index shards of a graph-only database are cached in
-    :func:`~mach_nix.db.files_cache.default_files_cache` and fetched (verified by sha256)
-    unless ``--offline``.
+    fetches what they lack unless ``--offline``; call its ``stop()`` afterwards, then
+    :func:`save_in_background` (what was fetched goes into the cache). File-index shards
+    of a graph-only database are cached in :func:`~mach_nix.db.files_cache.default_files_cache`
+    and fetched (verified by sha256) unless ``--offline``.
 
     Raises:
         UsageError: no pinned database and ``--no-cache``.
@@ -292,6 +293,54 @@ def _open_pinned(args: argparse.Namespace, paths: list[str], fetch: bool) -> tup
 _OPENED: dict[tuple, tuple[tuple, Any, VersionLists]] = {}
 #: The caches of fetched metadata opened by this process, with their manifest signatures.
 _CACHES: dict[tuple[str, str], tuple[tuple, Any]] = {}
+
+
+def save_now(db: Any) -> None:
+    """Write what ``db`` fetched into the cache, in this process."""
+    from mach_nix.db.cache_writer import save_payload
+
+    payload = db.to_save()
+    if payload is not None:
+        save_payload(db.cache, payload)
+
+
+def save_in_background(db: Any) -> None:
+    """Hand what ``db`` fetched to :mod:`mach_nix.db.cache_writer`, a process of its own, so
+    that the lock is not delayed by writing the cache (seconds for a large stack); in this
+    process when that one cannot start. The cache's ``.lock`` is taken here and held by the
+    writer until it is done; readers wait for it."""
+    import fcntl
+    import pickle
+    import subprocess
+    import tempfile
+
+    payload = db.to_save()
+    if payload is None:
+        return
+    cache = db.cache
+    handle = cache.lock_file()
+    fcntl.flock(handle, fcntl.LOCK_EX)  # after any other writer
+    try:
+        with tempfile.NamedTemporaryFile(dir=cache.path, prefix=".payload-", delete=False) as spool:
+            pickle.dump(payload, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        argv = [sys.executable, "-m", "mach_nix.db.cache_writer", str(handle.fileno()), str(cache.path), cache.index]
+        with open(spool.name, "rb") as stdin:
+            subprocess.Popen(
+                argv,
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                pass_fds=(handle.fileno(),),
+                start_new_session=True,
+            )
+        os.unlink(spool.name)  # the writer has it open
+    except OSError:
+        from mach_nix.db.cache_writer import save_payload
+
+        save_payload(cache, payload, lock=handle)
+    finally:
+        handle.close()  # the writer's copy keeps the lock until it is done
 
 
 def _connector() -> Callable[[], Any]:
@@ -364,12 +413,14 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
     try:
         lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts, version_lists=version_lists)
     except MachNixError:
-        db.close(wait=False)  # what was fetched is kept: whole projects only
+        db.stop(wait=False)
+        save_now(db)  # what was fetched is kept: whole projects only
         raise
     except BaseException:
-        db.close(save=False, wait=False)
+        db.stop(wait=False)
         raise
-    db.close()
+    db.stop()
+    save_in_background(db)
     summary = db.summary()
     if summary:
         print(f"mach-nix: {summary}", file=sys.stderr)

@@ -89,8 +89,8 @@ def build_release(
     metas: list[Metadata] = []
     out: list[DistFile] = []
     failures: list[Failure] = []
-    for dist in sorted(files, key=lambda d: d.filename):
-        meta, failure = results.get(dist.filename, (None, None))
+    for dist in files:
+        meta, failure = results.get(dist.filename, _NO_RESULT)
         index = None
         if meta is not None:
             if meta not in metas:
@@ -99,9 +99,14 @@ def build_release(
         elif failure is None:
             failure = Failure(dist.filename, NOT_FETCHED, NOT_FETCHED_REASON)
         if failure is not None and meta is None:
-            failures.append(Failure(dist.filename, failure.kind, failure.reason))
-        out.append(dist._replace(metadata=index))
-    return Release(version, tuple(out), tuple(metas), tuple(sorted(failures, key=lambda f: f.filename)))
+            failures.append(
+                failure if failure.filename == dist.filename else Failure(dist.filename, failure.kind, failure.reason)
+            )
+        out.append(dist if dist.metadata == index else dist._replace(metadata=index))
+    return Release(version, tuple(out), tuple(metas), tuple(failures))
+
+
+_NO_RESULT: tuple[None, None] = (None, None)
 
 
 def merge_known(new: Project, old: Project | None) -> Project:
@@ -143,6 +148,8 @@ class CacheLayer:
         self.index = index
         self._layer: DatabaseLayer | None = None
         self._opened = False
+        #: The ``.lock`` this process holds exclusively, if it does (it then waits for nobody).
+        self.held: Any = None
 
     def _damaged(self, error: Exception) -> DatabaseError:
         return DatabaseError(
@@ -151,9 +158,11 @@ class CacheLayer:
         )
 
     def layer(self) -> DatabaseLayer | None:
-        """The layer as a database, or ``None`` when nothing was saved yet (opened once)."""
+        """The layer as a database, or ``None`` when nothing was saved yet (opened once, after
+        any write in progress)."""
         if not self._opened:
             self._opened = True
+            self.wait()
             if (self.path / MANIFEST).is_file():
                 try:
                     self._layer = DatabaseLayer(self.path)
@@ -189,15 +198,12 @@ class CacheLayer:
         return "" if manifest is None else str(manifest["crawl"].get("files") or "")
 
     def project(self, name: str) -> Project | None:
-        """A project of the layer with its file index (every release decoded), or ``None``."""
+        """A project of the layer with its file index (releases decoded on first access), or ``None``."""
         layer = self.layer()
         if layer is None:
             return None
         try:
-            project = layer.project(name, details=True)
-            if project is None:
-                return None
-            return Project(project.name, dict(project.releases.items()), project.last_serial)
+            return layer.project(name, details=True)
         except DatabaseError as error:  # another process switched generations meanwhile: look again once
             try:
                 fresh = DatabaseLayer(self.path)
@@ -205,37 +211,79 @@ class CacheLayer:
             except DatabaseError:
                 raise self._damaged(error) from None
             self._layer = fresh
-            return (
-                None if project is None else Project(project.name, dict(project.releases.items()), project.last_serial)
-            )
+            return project
+
+    def split(self, name: str, cutoff: str | None) -> tuple[list[str], list[str]]:
+        """The versions of project ``name`` (ascending) with a file not newer than ``cutoff``,
+        and the others; read from the stored members without building the releases."""
+        layer = self.layer()
+        raw = layer.raw(name) if layer is not None else None
+        if raw is None:
+            return [], []
+        versions = [rel["v"] for rel in raw["releases"]]
+        if cutoff is None:
+            return versions, []
+        assert layer is not None
+        times = {filename: details[2] for filename, details in (layer.files_raw(name) or {}).items()}
+        stem = raw.get("stem")
+        visible: list[str] = []
+        hidden: list[str] = []
+        for rel in raw["releases"]:
+            names = [f"{stem}-{rel['v']}{f[0]}" if f[0][:1] in ("-", ".") else f[0] for f in rel["f"]]
+            seen = any(not times.get(n) or times[n] <= cutoff for n in names)
+            (visible if seen else hidden).append(rel["v"])
+        return visible, hidden
 
     def names(self) -> list[str]:
         """The layer's project names."""
         layer = self.layer()
         return [] if layer is None else layer.names()
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def lock_file(self) -> Any:
+        """The layer's ``.lock`` file, open (created with the directory if need be), unlocked."""
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+b") as handle:
+        return open(self.path / ".lock", "a+b")
+
+    @contextlib.contextmanager
+    def _locked(self, held: Any = None) -> Iterator[None]:
+        if held is not None:
+            yield
+            return
+        with self.lock_file() as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def save(self, projects: Mapping[str, Project], fetched: Mapping[str, str], files_base: str) -> dict[str, Any]:
+    def wait(self) -> None:
+        """Wait until no process writes the layer (a save handed to
+        :mod:`mach_nix.db.cache_writer` may still run after its ``mach-nix lock`` ended)."""
+        if self.held is not None or not (self.path / ".lock").is_file():
+            return
+        try:
+            with open(self.path / ".lock", "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_SH)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        except OSError:
+            return
+
+    def save(
+        self, projects: Mapping[str, Project], fetched: Mapping[str, str], files_base: str, lock: Any = None
+    ) -> dict[str, Any]:
         """Merge ``projects`` (whole, with details) into the layer and write it atomically.
 
         Args:
             projects: normalised name -> the project as fetched (and resolved) now.
             fetched: when the pages of ``projects`` were fetched.
             files_base: where their files are downloaded from.
+            lock: the layer's ``.lock``, already held exclusively by the caller (``None``:
+                it is taken here, waiting for any other writer).
 
         Returns:
             The manifest written.
         """
-        with self._locked():
+        with self._locked(lock):
             current: DatabaseLayer | None = None
             if (self.path / MANIFEST).is_file():
                 try:

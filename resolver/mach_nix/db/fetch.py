@@ -140,6 +140,7 @@ class Page:
         pep658: the files whose page entry advertises a PEP 658 ``.metadata`` file.
         files_base: where the files are downloaded from: the URL part before their
             ``url_path`` (``https://files.pythonhosted.org/packages/`` on PyPI).
+        raw: the page as the registry sent it (what a background save parses again).
     """
 
     name: str
@@ -147,6 +148,7 @@ class Page:
     releases: dict[str, list[DistFile]]
     pep658: set[str] = field(default_factory=set)
     files_base: str = ""
+    raw: bytes = b""
 
 
 def read_page(name: str, data: Any) -> Page:
@@ -259,7 +261,9 @@ class Fetcher:
             data = json.loads(response.body)
         except ValueError:
             raise NetworkError(f"the registry answered non-JSON for the page of {norm!r} ({self.index})") from None
-        return read_page(norm, data)
+        page = read_page(norm, data)
+        page.raw = response.body
+        return page
 
     def metadata(self, dist: DistFile, base: str, *, pep658: bool = False, hook: bool = False) -> FileResult:
         """The metadata of one file of a page (``base``: :attr:`Page.files_base`).

@@ -33,7 +33,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -142,18 +142,26 @@ class _Progress:
             self.drawn = False
 
 
+Result = tuple[Metadata | None, Failure | None]
+
+
 class _Remote:
-    """A project from the user layer or the registry: its files, the metadata known, the view.
+    """A project from the user layer or the registry: what was known of it, what this run fetched, the view.
 
     Attributes:
         name: normalised name.
         serial: the registry's serial.
-        files: version -> every file (details), as the registry listed them.
-        results: file name -> (metadata, failure) known so far (no entry: not fetched).
+        stored: version -> release as known before this run, with the file-index fields
+            (decoded lazily for the user layer's projects).
+        visible: the versions with a file not newer than the cut-off, ascending.
+        hidden: the versions hidden by the cut-off.
+        results: file name -> (metadata, failure) fetched in this run.
         pep658: files whose ``.metadata`` the page advertises.
         base: where the files are downloaded from.
         fetched: when the page was fetched.
-        view: the project as the resolver sees it (cut-off applied).
+        raw: the page as sent, when it was fetched in this run (``b""``: the user layer's copy).
+        known: for a fetched page, the results the user layer had for its files.
+        view: the project as the resolver sees it.
         dirty: something new to save.
     """
 
@@ -161,58 +169,124 @@ class _Remote:
         self,
         name: str,
         serial: int,
-        files: dict[str, list[DistFile]],
-        results: dict[str, tuple[Metadata | None, Failure | None]],
-        pep658: set[str],
+        stored: Mapping[str, Release],
+        visible: list[str],
+        hidden: list[str],
         base: str,
         fetched: str,
         cutoff: str | None,
+        pep658: set[str] | None = None,
+        raw: bytes = b"",
+        known: dict[str, Result] | None = None,
     ) -> None:
         self.name = name
         self.serial = serial
-        self.files = files
-        self.results = results
-        self.pep658 = pep658
+        self.stored = stored
+        self.visible = visible
+        self.hidden = hidden
         self.base = base
         self.fetched = fetched
-        self.dirty = False
+        self.cutoff = cutoff
+        self.pep658 = pep658 or set()
+        self.raw = raw
+        self.known = known or {}
+        self.results: dict[str, Result] = {}
+        self.dirty = bool(raw)
         self.tried: set[str] = set()
         self.built: set[str] = set()
-        self.visible: dict[str, list[DistFile]] = {}
-        self.hidden: list[str] = []
-        for version in sorted(files, key=version_sort_key):
-            kept = [d for d in files[version] if cutoff is None or not d.upload_time or d.upload_time <= cutoff]
-            if kept:
-                self.visible[version] = kept
-            else:
-                self.hidden.append(version)
-        self.view = Project(name, {v: build_release(v, fs, results) for v, fs in self.visible.items()}, serial)
+        self._failures: dict[str, dict[str, Failure]] = {}
+        self.lock = threading.Lock()
+        self.view = Project(name, _View(self), serial)  # type: ignore[arg-type]
 
-    def record(self, version: str, filename: str, result: tuple[Metadata | None, Failure | None]) -> None:
-        """Store one file's result and rebuild its release in the view."""
+    def stored_result(self, version: str, dist: DistFile) -> Result | None:
+        """What was known of a file before this run (``None``: not fetched)."""
+        release = self._stored(version)
+        failures = self._failures.get(version)
+        if failures is None:
+            failures = self._failures[version] = {f.filename: f for f in release.failures}
+        stored = next((d for d in release.files if d.filename == dist.filename), None)
+        meta = None if stored is None else release.metadata_of(stored)
+        failure = failures.get(dist.filename)
+        if meta is None and (failure is None or failure.kind == NOT_FETCHED):
+            return None
+        return meta, failure
+
+    def result(self, version: str, dist: DistFile) -> Result | None:
+        """What is known of a file now (``None``: not fetched)."""
+        found = self.results.get(dist.filename)
+        return found if found is not None else self.stored_result(version, dist)
+
+    def full_file(self, version: str, filename: str) -> DistFile:
+        """A file's record with its file-index fields."""
+        return next(d for d in self._stored(version).files if d.filename == filename)
+
+    def _stored(self, version: str) -> Release:
+        with self.lock:  # the user layer's releases are decoded on first access: one thread at a time
+            return self.stored[version]
+
+    def build_view(self, version: str) -> Release:
+        """The release as the resolver sees it: files not newer than the cut-off, every result known."""
+        release = self._stored(version)
+        cutoff = self.cutoff
+        files = [d for d in release.files if cutoff is None or not d.upload_time or d.upload_time <= cutoff]
+        overrides = [d for d in files if d.filename in self.results]
+        if len(files) == len(release.files) and not overrides:
+            return release
+        results = {}
+        for dist in files:
+            found = self.result(version, dist)
+            if found is not None:
+                results[dist.filename] = found
+        return build_release(version, files, results)
+
+    def record(self, version: str, filename: str, result: Result) -> None:
+        """Store one file's result (the view's release is built again)."""
         self.results[filename] = result
         self.tried.add(filename)
         self.dirty = True
-        if version in self.visible:
-            self.view.releases[version] = build_release(version, self.visible[version], self.results)
-
-    def whole(self) -> Project:
-        """The project to save: every file, with every result known."""
-        releases = {v: build_release(v, self.files[v], self.results) for v in sorted(self.files, key=version_sort_key)}
-        return Project(self.name, releases, self.serial)
+        self.view.releases.forget(version)  # type: ignore[attr-defined]
 
 
-def _results_of(project: Project) -> dict[str, tuple[Metadata | None, Failure | None]]:
-    """The metadata or failure of every file of a project read with details (``not-fetched``: none)."""
-    results: dict[str, tuple[Metadata | None, Failure | None]] = {}
-    for release in project.releases.values():
-        failures = {f.filename: f for f in release.failures}
-        for dist in release.files:
-            meta, failure = release.metadata_of(dist), failures.get(dist.filename)
-            if meta is None and (failure is None or failure.kind == NOT_FETCHED):
-                continue
-            results[dist.filename] = (meta, failure)
-    return results
+class _View(Mapping[str, Release]):
+    """The visible releases of a :class:`_Remote`, ascending, each built on first access."""
+
+    def __init__(self, remote: _Remote) -> None:
+        self.remote = remote
+        self._visible = set(remote.visible)
+        self._built: dict[str, Release] = {}
+
+    def __getitem__(self, version: str) -> Release:
+        release = self._built.get(version)
+        if release is None:
+            if version not in self._visible:
+                raise KeyError(version)
+            release = self._built[version] = self.remote.build_view(version)
+        return release
+
+    def forget(self, version: str) -> None:
+        self._built.pop(version, None)
+
+    def __contains__(self, version: object) -> bool:
+        return version in self._visible
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.remote.visible)
+
+    def __len__(self) -> int:
+        return len(self.remote.visible)
+
+
+def _split(releases: Mapping[str, Release], cutoff: str | None) -> tuple[list[str], list[str]]:
+    """The versions of ``releases`` (ascending) with a file not newer than ``cutoff``, and the others."""
+    versions = sorted(releases, key=version_sort_key)
+    if cutoff is None:
+        return versions, []
+    visible: list[str] = []
+    hidden: list[str] = []
+    for version in versions:
+        files = releases[version].files
+        (visible if any(not d.upload_time or d.upload_time <= cutoff for d in files) else hidden).append(version)
+    return visible, hidden
 
 
 class OnDemandSource(ProjectSource):
@@ -324,13 +398,14 @@ class OnDemandSource(ProjectSource):
             return True
         if cached is not None and (not self.may_fetch or (not refresh and self._fresh_in_cache(name))):
             assert self.cache is not None
-            files = {v: [d._replace(metadata=None) for d in r.files] for v, r in cached.releases.items()}
+            with self._db_lock:
+                visible, hidden = self.cache.split(name, self.cutoff)
             remote = _Remote(
                 name,
                 cached.last_serial,
-                files,
-                _results_of(cached),
-                set(),
+                cached.releases,
+                visible,
+                hidden,
                 self.cache.files_base,
                 self.cache.fetched.get(name, ""),
                 self.cutoff,
@@ -358,19 +433,35 @@ class OnDemandSource(ProjectSource):
 
     def _from_page(self, page: Page, cached: Project | None) -> _Remote:
         """A fetched page as a :class:`_Remote`, keeping the user layer's results for the same files."""
-        known = _results_of(cached) if cached is not None else {}
-        hashes = {d.filename: d.sha256 for r in cached.releases.values() for d in r.files} if cached is not None else {}
+        known: dict[str, Result] = {}
+        if cached is not None:
+            for release in cached.releases.values():
+                failures = {f.filename: f for f in release.failures}
+                for dist in release.files:
+                    meta, failure = release.metadata_of(dist), failures.get(dist.filename)
+                    if meta is not None or (failure is not None and failure.kind != NOT_FETCHED):
+                        known[f"{dist.filename}\t{dist.sha256}"] = (meta, failure)
         results = {
-            d.filename: known[d.filename]
+            d.filename: known[f"{d.filename}\t{d.sha256}"]
             for files in page.releases.values()
             for d in files
-            if d.filename in known and hashes.get(d.filename) == d.sha256
+            if f"{d.filename}\t{d.sha256}" in known
         }
-        remote = _Remote(
-            page.name, page.serial, page.releases, results, page.pep658, page.files_base, crawl_time_now(), self.cutoff
+        stored = {v: build_release(v, page.releases[v], results) for v in sorted(page.releases, key=version_sort_key)}
+        visible, hidden = _split(stored, self.cutoff)
+        return _Remote(
+            page.name,
+            page.serial,
+            stored,
+            visible,
+            hidden,
+            page.files_base,
+            crawl_time_now(),
+            self.cutoff,
+            pep658=page.pep658,
+            raw=page.raw,
+            known=results,
         )
-        remote.dirty = True
-        return remote
 
     def _install(self, name: str, remote: _Remote, origin: str) -> None:
         with self._lock:
@@ -444,14 +535,15 @@ class OnDemandSource(ProjectSource):
 
     # -- file metadata -------------------------------------------------------
 
-    def state(self, name: str, dist: DistFile) -> str:
-        """What is known of a file's metadata (``KNOWN``, ``FAILED``, ``FETCHABLE``, ``BUILDABLE``, ``UNFETCHED``)."""
+    def state(self, name: str, version: str, dist: DistFile) -> str:
+        """What is known of the metadata of ``dist`` (a file of release ``version`` of ``name``):
+        ``KNOWN``, ``FAILED``, ``FETCHABLE``, ``BUILDABLE`` or ``UNFETCHED``."""
         if dist.metadata is not None:
             return KNOWN
         remote = self._remote.get(name)
         if remote is None:
             return FAILED  # a pinned database's recorded failure
-        result = remote.results.get(dist.filename)
+        result = remote.result(version, dist)
         failure = None if result is None else result[1]
         if result is None or (failure is not None and failure.kind == "download" and dist.filename not in remote.tried):
             return FETCHABLE if self.may_fetch else UNFETCHED
@@ -476,7 +568,7 @@ class OnDemandSource(ProjectSource):
             return []
         out = []
         for dist in dists:
-            state = self.state(name, dist)
+            state = self.state(name, version, dist)
             builds = build and self.build and not dist.is_wheel
             if state != FETCHABLE and not (builds and state == BUILDABLE):
                 continue
@@ -502,7 +594,7 @@ class OnDemandSource(ProjectSource):
     def _fetch_one(self, key: tuple[str, str, str, bool]) -> None:
         name, version, filename, build = key
         remote = self._remote[name]
-        full = next(d for d in remote.files[version] if d.filename == filename)
+        full = remote.full_file(version, filename)
         result = self._conn().fetcher.metadata(full, remote.base, pep658=filename in remote.pep658, hook=build)
         with self._lock:
             if build:
@@ -555,11 +647,13 @@ class OnDemandSource(ProjectSource):
         remote = self._remote[norm]
         wanted = {d.filename: d for d in dists}
         found: dict[str, DistFile] = {}
-        for files in remote.visible.values():
-            for full in files:
+        for version in remote.visible:
+            for full in remote.view.releases[version].files:
                 dist = wanted.get(full.filename)
                 if dist is not None:
                     found[full.filename] = full._replace(metadata=dist.metadata)
+            if len(found) == len(wanted):
+                break
         return found
 
     def names(self) -> list[str]:
@@ -617,35 +711,45 @@ class OnDemandSource(ProjectSource):
 
     # -- the end -----------------------------------------------------------------
 
-    def close(self, save: bool = True, wait: bool = True) -> dict[str, Any] | None:
-        """Stop fetching and write what was fetched into the user layer (with ``save``).
-
-        Args:
-            wait: let the fetches in flight finish first (their results are saved too);
-                pending prefetches are dropped either way.
-
-        Returns:
-            The user layer's new manifest, or ``None`` when nothing was written.
-        """
+    def stop(self, wait: bool = True) -> None:
+        """Stop fetching (``wait``: let the fetches in flight finish, so that their results
+        are saved too; queued prefetches are dropped either way). Nothing is written: what
+        was fetched is :meth:`to_save`, which :mod:`mach_nix.db.cache_writer` writes."""
         with self._lock:
             if self._closed:
-                return None
+                return
             self._closed = True
             connection = self._connection
         if connection is not None:
             connection.executor.shutdown(wait=wait, cancel_futures=True)
             connection.fetcher.close()
         self._progress.done()
-        if not save or self.cache is None:
+
+    def to_save(self) -> list[dict[str, Any]] | None:
+        """What goes into the user layer: per project fetched or completed, ``name``,
+        ``serial``, ``base``, ``fetched`` and ``results`` (file name -> metadata or failure
+        fetched), and for a page fetched in this run the ``page`` as sent (the user layer's
+        copy is updated otherwise). ``None`` when there is nothing new (or no user layer).
+        Plain data, cheap to hand to another process."""
+        if self.cache is None:
             return None
         with self._lock:
-            dirty = {name: remote for name, remote in self._remote.items() if remote.dirty}
+            dirty = [remote for remote in self._remote.values() if remote.dirty]
         if not dirty:
             return None
-        projects: Mapping[str, Project] = {name: remote.whole() for name, remote in dirty.items()}
-        fetched = {name: remote.fetched for name, remote in dirty.items()}
-        base = next((r.base for r in dirty.values() if r.base), "")
-        return self.cache.save(projects, fetched, base)
+        out = []
+        for remote in dirty:
+            item: dict[str, Any] = {
+                "name": remote.name,
+                "serial": remote.serial,
+                "base": remote.base,
+                "fetched": remote.fetched,
+                "results": {**remote.known, **remote.results},
+            }
+            if remote.raw:
+                item["page"] = remote.raw
+            out.append(item)
+        return out
 
 
 def parse_cutoff(text: str) -> str:

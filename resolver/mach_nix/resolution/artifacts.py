@@ -45,7 +45,7 @@ LOOKAHEAD = 32
 class MetadataSource(Protocol):
     """A database that can fetch a file's metadata when a resolution needs it."""
 
-    def state(self, name: str, dist: DistFile) -> str:
+    def state(self, name: str, version: str, dist: DistFile) -> str:
         """``KNOWN``, ``FAILED``, ``FETCHABLE``, ``BUILDABLE`` (an sdist whose hook may run) or ``UNFETCHED``."""
         ...
 
@@ -141,13 +141,13 @@ class Finder:
             return None
         return meta
 
-    def metadata_state(self, name: str | None, dist: DistFile) -> str:
-        """What is known of a file's metadata (``KNOWN`` when it is in the release)."""
+    def metadata_state(self, name: str | None, release: Release, dist: DistFile) -> str:
+        """What is known of the metadata of ``dist``, a file of ``release`` (``KNOWN`` when it is there)."""
         if dist.metadata is not None:
             return KNOWN
         if self.source is None or name is None:
             return FAILED
-        state = self.source.state(name, dist)
+        state = self.source.state(name, release.version, dist)
         if not self.fetching and state in (FETCHABLE, BUILDABLE):
             return UNFETCHED
         return state
@@ -180,7 +180,7 @@ class Finder:
                 key = (dist.yanked is not None, rank, dist.filename)
                 meta = self._usable_metadata(release, dist)
                 if meta is None:
-                    state = self.metadata_state(name, dist)
+                    state = self.metadata_state(name, release, dist)
                     if state == UNFETCHED and (best is None or key < best[0]):
                         self._skipped_unfetched(name, release)
                     if state != FETCHABLE or not self.python_ok(dist.requires_python):
@@ -213,11 +213,11 @@ class Finder:
             if found is not None or self.source is None or name is None:
                 return found
             sdists = self._sdists(release)
-            fetch = next((d for d in sdists if self.metadata_state(name, d) == FETCHABLE), None)
+            fetch = next((d for d in sdists if self.metadata_state(name, release, d) == FETCHABLE), None)
             if fetch is not None:
                 release = self.source.fetch_metadata(name, release.version, [fetch])
                 continue
-            buildable = next((d for d in sdists if self.metadata_state(name, d) == BUILDABLE), None)
+            buildable = next((d for d in sdists if self.metadata_state(name, release, d) == BUILDABLE), None)
             if build and buildable is not None:
                 release = self.source.fetch_metadata(name, release.version, [buildable], build=True)
                 continue
@@ -244,7 +244,7 @@ class Finder:
                 continue
             meta = self._usable_metadata(release, dist)
             if meta is None and borrow and release.metadata_of(dist) is None:
-                if self.metadata_state(name, dist) == FETCHABLE:
+                if self.metadata_state(name, release, dist) == FETCHABLE:
                     continue  # its own metadata comes first
                 if borrowed is None:
                     wheel = self.best_wheel(release, name)
@@ -281,12 +281,12 @@ class Finder:
                 key = (dist.yanked is not None, rank, dist.filename)
                 if best is None or key < best[0]:
                     best = (key, dist)
-            if best is None or self.source.state(name, best[1]) != FETCHABLE:
+            if best is None or self.source.state(name, release.version, best[1]) != FETCHABLE:
                 return None
             return best[1]
         if provider == "sdist":
             sdists = [d for d in self._sdists(release) if self.python_ok(d.requires_python)]
-            if sdists and self.source.state(name, sdists[0]) == FETCHABLE:
+            if sdists and self.source.state(name, release.version, sdists[0]) == FETCHABLE:
                 return sdists[0]
         return None
 
@@ -432,7 +432,7 @@ class Finder:
                     if req.sha256:
                         dist = db.file_details(req.name, [dist])[dist.filename]
                     meta = release.metadata_of(dist)
-                    while meta is None and self.metadata_state(req.name, dist) in (FETCHABLE, BUILDABLE):
+                    while meta is None and self.metadata_state(req.name, release, dist) in (FETCHABLE, BUILDABLE):
                         assert self.source is not None  # its PKG-INFO first, then (if need be) its hook
                         release = self.source.fetch_metadata(req.name, release.version, [dist], build=True)
                         fetched = next(d for d in release.files if d.filename == dist.filename)

@@ -150,7 +150,7 @@ def _platforms_of(finder: Finder, name: str, version_str: str) -> list[str]:
         problems = []
         meta = release.metadata_of(dist)
         if meta is None:
-            state = finder.metadata_state(name, dist)
+            state = finder.metadata_state(name, release, dist)
             problems.append("metadata not fetched" if state in ("fetchable", "unfetched") else "metadata unknown")
         if dist.yanked is not None:
             problems.append("yanked")
