@@ -63,7 +63,7 @@ from mach_nix.db.extract import (
     wheel_metadata,
 )
 from mach_nix.db.model import SDIST_SUFFIXES, DistFile, Failure, Metadata
-from mach_nix.db.scope import file_in_scope
+from mach_nix.db.scope import file_in_scope, interpreter_in_scope, platform_in_scope
 from mach_nix.errors import NetworkError, UsageError
 
 #: Why an sdist's metadata is still unknown after its PKG-INFO was read (failure kind ``skipped``).
@@ -151,6 +151,36 @@ class Page:
     raw: bytes = b""
 
 
+def _scoped_version(filename: str, cache: dict[str, Version | None]) -> Version | None | bool:
+    """The version of a file the database keeps (:func:`mach_nix.db.scope.file_in_scope`);
+    ``False`` for a file it leaves out, ``None`` when the name has no valid version.
+
+    The common wheel name ``name-version-python-abi-platform.whl`` is checked on its parts
+    (a page lists thousands of files: building tag sets for each costs a tenth of a second);
+    anything else goes through :mod:`packaging`."""
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) == 5:
+            pythons, abis, platforms = (parts[i].lower().split(".") for i in (2, 3, 4))
+            if not any(
+                platform == "any" or (platform_in_scope(platform) and interpreter_in_scope(python, abi))
+                for python in pythons
+                for abi in abis
+                for platform in platforms
+            ):
+                return False
+            text = parts[1]
+            if text not in cache:
+                try:
+                    cache[text] = Version(text)
+                except InvalidVersion:
+                    cache[text] = None
+            return cache[text]
+    if not file_in_scope(filename):
+        return False
+    return file_version(filename)
+
+
 def read_page(name: str, data: Any) -> Page:
     """Turn a PEP 691 JSON document into a :class:`Page` (every in-scope file, no cut-off).
 
@@ -173,20 +203,23 @@ def read_page(name: str, data: Any) -> Page:
     releases: dict[str, list[DistFile]] = {}
     pep658: set[str] = set()
     bases: dict[str, int] = {}
+    versions: dict[str, Version | None] = {}  # version text of a file name -> parsed (pages repeat them)
     for info in data["files"]:
         if not isinstance(info, dict):
             continue
         filename, url = info.get("filename"), info.get("url")
-        if not isinstance(filename, str) or not isinstance(url, str) or not file_in_scope(filename):
+        if not isinstance(filename, str) or not isinstance(url, str):
             continue
         if "\t" in filename or "\n" in filename or "/" in filename:
             continue
-        version = file_version(filename)
+        version = _scoped_version(filename, versions)
+        if version is False:
+            continue
         hashes: dict[str, Any] = info["hashes"] if isinstance(info.get("hashes"), dict) else {}
         sha256 = hashes.get("sha256")
         size = info.get("size")
         at = url.find(_PACKAGES)
-        if version is None or not isinstance(sha256, str) or len(sha256) != 64 or at < 0:
+        if not isinstance(version, Version) or not isinstance(sha256, str) or len(sha256) != 64 or at < 0:
             continue
         if not url.endswith("/" + filename) or not isinstance(size, int) or isinstance(size, bool):
             continue

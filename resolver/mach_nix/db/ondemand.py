@@ -276,7 +276,28 @@ class _View(Mapping[str, Release]):
         return len(self.remote.visible)
 
 
-def _split(releases: Mapping[str, Release], cutoff: str | None) -> tuple[list[str], list[str]]:
+class _PageReleases(Mapping[str, Release]):
+    """A fetched page's releases with the results known for its files, each built on first access."""
+
+    def __init__(self, files: Mapping[str, list[DistFile]], results: Mapping[str, Result]) -> None:
+        self.files = files
+        self.results = results
+        self._built: dict[str, Release] = {}
+
+    def __getitem__(self, version: str) -> Release:
+        release = self._built.get(version)
+        if release is None:
+            release = self._built[version] = build_release(version, self.files[version], self.results)
+        return release
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+def _split(releases: Mapping[str, Sequence[DistFile]], cutoff: str | None) -> tuple[list[str], list[str]]:
     """The versions of ``releases`` (ascending) with a file not newer than ``cutoff``, and the others."""
     versions = sorted(releases, key=version_sort_key)
     if cutoff is None:
@@ -284,7 +305,7 @@ def _split(releases: Mapping[str, Release], cutoff: str | None) -> tuple[list[st
     visible: list[str] = []
     hidden: list[str] = []
     for version in versions:
-        files = releases[version].files
+        files = releases[version]
         (visible if any(not d.upload_time or d.upload_time <= cutoff for d in files) else hidden).append(version)
     return visible, hidden
 
@@ -447,8 +468,8 @@ class OnDemandSource(ProjectSource):
             for d in files
             if f"{d.filename}\t{d.sha256}" in known
         }
-        stored = {v: build_release(v, page.releases[v], results) for v in sorted(page.releases, key=version_sort_key)}
-        visible, hidden = _split(stored, self.cutoff)
+        stored = _PageReleases(page.releases, results)
+        visible, hidden = _split(page.releases, self.cutoff)
         return _Remote(
             page.name,
             page.serial,
@@ -545,7 +566,7 @@ class OnDemandSource(ProjectSource):
             return FAILED  # a pinned database's recorded failure
         result = remote.result(version, dist)
         failure = None if result is None else result[1]
-        if result is None or (failure is not None and failure.kind == "download" and dist.filename not in remote.tried):
+        if result is None:
             return FETCHABLE if self.may_fetch else UNFETCHED
         if (
             failure is not None
