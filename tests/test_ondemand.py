@@ -147,6 +147,25 @@ def test_a_backtracking_resolution_fetches_the_versions_it_walks(tmp_path, cache
         walked = {p.rsplit("/", 1)[-1].split("-")[1] for p in files if "/black-" in p}
         assert len(walked) > 20  # every black from the newest back to one that accepts click<8
         assert "exclude_newer" not in data and data["databases"] == [{"kind": "cache", "index": registry.index}]
+        # the walk again, from the cache: nothing is fetched ahead (what the first run queued
+        # ahead but dropped stays unfetched), so no request at all
+        before = registry.requests
+        code, err, again = lock(registry, monkeypatch, capsys, *reqs)
+        assert code == 0 and again == data and registry.requests == before, registry.paths[before:]
+
+
+def test_the_users_pin_of_a_project_bounds_its_extras(tmp_path, cache, monkeypatch, capsys):
+    """lib[fast] required by app, lib==1.0 by the user: lib[fast] 3.0 and 2.0 are never looked at
+    (their metadata is not fetched), since lib[fast] X needs lib X."""
+    db = FakePyPI().add("app", "1.0", ["lib[fast]"])
+    for version in ("1.0", "2.0", "3.0"):
+        db.add("lib", version, ["speedup; extra == 'fast'"], extras=["fast"])
+    db.add("speedup", "1.0")
+    with LoopbackRegistry(db) as registry:
+        code, err, data = lock(registry, monkeypatch, capsys, "app", "lib==1.0")
+        assert code == 0, err
+        assert data["packages"]["lib"]["version"] == "1.0" and "speedup" in data["packages"]
+        assert not any("/lib-2.0" in p or "/lib-3.0" in p for p, _r in registry.paths)
 
 
 @pytest.mark.parametrize("pep658", [True, False])

@@ -605,12 +605,16 @@ class OnDemandSource(ProjectSource):
         return out
 
     def want_metadata(self, name: str, version: str, dists: Sequence[DistFile], build: bool = False) -> None:
-        """Fetch the metadata of ``dists`` (files of release ``version`` of ``name``) in the background.
+        """Fetch the metadata of ``dists`` (files of release ``version`` of ``name``) in the
+        background: a guess of what the resolver asks for next, so only for a project whose
+        page came from the registry in this run (a second run of the same inputs, from the
+        user layer, then makes no request it does not need).
 
         Args:
             build: for an sdist whose PKG-INFO is not reliable, run its PEP 517 hook.
         """
-        self._submit(name, version, dists, build)
+        if self._origin.get(name) == "fetched":
+            self._submit(name, version, dists, build)
 
     def _fetch_one(self, key: tuple[str, str, str, bool]) -> None:
         name, version, filename, build = key

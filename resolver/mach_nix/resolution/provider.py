@@ -137,10 +137,12 @@ class ResolvelibProvider(_ProviderBase):
             known.extend(req for req in reqs if req not in known)
             return []
 
-        # one specifier per text: many parents often state the same one
-        specs = list(
-            {str(spec): spec for spec in [req.specifier for req in reqs] + [c.specifier for c in constraints]}.values()
-        )
+        # one specifier per text: many parents often state the same one; name[extra] has the
+        # version of name, so the user's specifiers of name bound it too
+        own = [req.specifier for req in reqs] + [c.specifier for c in constraints]
+        if extras:
+            own += self.fixed.get(name, [])
+        specs = list({str(spec): spec for spec in own}.values())
         base_keys = [req.base_key for req in reqs if req.base_key is not None]
         pins: set[Version] = set()
         for spec in specs:
