@@ -223,6 +223,11 @@ class Finder:
                 continue
             return None
 
+    def sdist_unknown(self, name: str, release: Release) -> bool:
+        """Is the metadata of the release's preferred sdist still to be fetched?"""
+        sdists = self._sdists(release)
+        return bool(sdists) and self.metadata_state(name, release, sdists[0]) in (FETCHABLE, UNFETCHED)
+
     def _sdists(self, release: Release) -> list[DistFile]:
         """The release's sdists in the order of preference (non-yanked, suffix, name)."""
         items = []
@@ -298,12 +303,12 @@ class Finder:
         start: int,
         stop: int,
         specs: Sequence[SpecifierSet],
-        accept: Callable[[Version], bool] | None,
+        accept: Callable[[Version, Release], bool] | None,
     ) -> None:
         """Fetch in the background the metadata of the candidates ``versions[start:stop]`` would give."""
         assert self.source is not None
         for version, _version_str, release in versions[start:stop]:
-            if accept is not None and not accept(version):
+            if accept is not None and not accept(version, release):
                 continue
             if version.is_prerelease or not all(spec.contains(version, prereleases=True) for spec in specs):
                 continue
@@ -366,14 +371,14 @@ class Finder:
         name: str,
         provider: str,
         specs: Sequence[SpecifierSet] = (),
-        accept: Callable[[Version], bool] | None = None,
+        accept: Callable[[Version, Release], bool] | None = None,
     ) -> Iterator[Candidate]:
         """Base candidates of a provider, newest version first (lazily).
 
         ``specs`` only narrows the versions looked at (a superset of those
         satisfying them is returned: callers still check each candidate).
-        ``accept``: versions it refuses get no candidate at all (nothing of them
-        is fetched).
+        ``accept(version, release)``: versions it refuses get no candidate at all
+        (nothing of them is fetched).
         """
         if provider == "nixpkgs":
             packages = self.inventory.packages(name)
@@ -403,7 +408,7 @@ class Finder:
                     self._fetch_ahead(name, provider, versions, max(ahead, index + 1), until, specs, accept)
                     ahead = until
             version, version_str, release = versions[index]
-            if accept is not None and not accept(version):
+            if accept is not None and not accept(version, release):
                 continue
             candidate = self.base_candidate(name, provider, version, version_str, release)
             if candidate is not None:

@@ -120,7 +120,7 @@ class Prefetcher:
             if not all(spec.contains(version, prereleases=True) for spec in specs):
                 continue
             release = project.releases[version_str]
-            if release.yanked:
+            if release.yanked and not _pinned(specs, version):  # PEP 592: yanked only when pinned
                 continue
             with self._lock:
                 if (name, version_str) in self._planned:
@@ -177,3 +177,16 @@ class Prefetcher:
                 cached = False
             self._markers[key] = cached
         return cached
+
+
+def _pinned(specs: Iterable[SpecifierSet], version: Version) -> bool:
+    """Does a specifier pin ``version`` exactly (``==V`` without a wildcard, ``===V``)?"""
+    for spec_set in specs:
+        for spec in spec_set:
+            if spec.operator == "===" or (spec.operator == "==" and not spec.version.endswith(".*")):
+                try:
+                    if Version(spec.version) == version:
+                        return True
+                except InvalidVersion:
+                    continue
+    return False

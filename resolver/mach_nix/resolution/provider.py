@@ -28,6 +28,7 @@ import resolvelib
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from mach_nix.db.model import Release
 from mach_nix.resolution.artifacts import Finder
 from mach_nix.resolution.candidates import Candidate, Req, identifier, satisfies
 from mach_nix.resolution.dependencies import Dependencies
@@ -157,14 +158,27 @@ class ResolvelibProvider(_ProviderBase):
 
         prune = bool(self.fixed)
 
+        rejected = {c.version for c in incompatibilities[identifier] if c.provider == "wheel"}
+        pruned_versions: set[Version] = set()
+
         def generate(allow_pre: bool, pruned: list[Candidate]) -> Iterator[Candidate]:
-            def accept(version: Version) -> bool:  # before a candidate is made (or its metadata fetched)
+            def accept(version: Version, release: Release) -> bool:  # before a candidate is made (or fetched)
                 if version.is_prerelease and not allow_pre and version not in pins:
                     return False
                 return all(spec.contains(version, prereleases=True) for spec in specs)
 
+            def accept_sdist(version: Version, release: Release) -> bool:
+                # The sdist of a version whose wheel failed (rejected earlier, pruned, or passed
+                # over by this very walk), and whose own metadata is not known yet, would lend
+                # that wheel's dependencies and fail the same way: it is not tried (nor
+                # downloaded), as pip and uv try one artifact per version.
+                if (version in rejected or version in pruned_versions) and finder.sdist_unknown(name, release):
+                    return False
+                return accept(version, release)
+
             for provider in order:
-                for base in finder.iter_base_candidates(name, provider, specs, accept):
+                check = accept_sdist if provider == "sdist" and "wheel" in order else accept
+                for base in finder.iter_base_candidates(name, provider, specs, check):
                     if base_keys and base.key != base_keys[0]:
                         continue
                     version = base.version
@@ -178,8 +192,11 @@ class ResolvelibProvider(_ProviderBase):
                         continue
                     if prune and self._clashes_with_roots(base):
                         pruned.append(base)
+                        pruned_versions.add(version)
                         continue
                     yield base.with_extras(extras) if extras else base
+                    if base.provider == "wheel":  # asked for the next one: resolvelib could not pin this
+                        rejected.add(version)
 
         def matches() -> Iterator[Candidate]:
             found = False
