@@ -419,3 +419,18 @@ def test_an_sdist_only_known_by_its_hook_is_built_confined_when_it_must_be_used(
             registry, monkeypatch, capsys, "oldlib", "newlib", "--provider", "newlib=sdist", "--offline"
         )
         assert code == 0 and again == data and registry.requests == before
+
+
+def test_the_sdist_of_a_version_whose_wheel_failed_is_not_downloaded(tmp_path, cache, monkeypatch, capsys):
+    """lib 3.0 and 2.0 need dep>=2, which other excludes: after their wheels fail, their sdists
+    (metadata unknown until downloaded) would lend the same dependencies; pip and uv try one
+    artifact per version, and so does the walk: no sdist is downloaded."""
+    db = FakePyPI().add("app", "1.0", ["lib"]).add("other", "1.0", ["dep<2"])
+    db.add("dep", "1.0").add("dep", "2.0")
+    for version, requires in (("1.0", ["dep"]), ("2.0", ["dep>=2"]), ("3.0", ["dep>=2"])):
+        db.add("lib", version, requires, files=[f"lib-{version}-py3-none-any.whl", f"lib-{version}.tar.gz"])
+    with LoopbackRegistry(db) as registry:
+        code, err, data = lock(registry, monkeypatch, capsys, "app", "other")
+        assert code == 0, err
+        assert data["packages"]["lib"]["version"] == "1.0" and data["packages"]["dep"]["version"] == "1.0"
+        assert not any(p.endswith(".tar.gz") for p, _r in registry.paths), registry.paths
