@@ -434,3 +434,27 @@ def test_the_sdist_of_a_version_whose_wheel_failed_is_not_downloaded(tmp_path, c
         assert code == 0, err
         assert data["packages"]["lib"]["version"] == "1.0" and data["packages"]["dep"]["version"] == "1.0"
         assert not any(p.endswith(".tar.gz") for p, _r in registry.paths), registry.paths
+
+
+def test_offline_says_which_newer_versions_it_could_not_consider(tmp_path, cache, monkeypatch, capsys):
+    """The cache has lib's page but only lib 1.0's metadata (a run with an early cut-off):
+    --offline chooses 1.0 and warns that 2.0 was not considered."""
+    with LoopbackRegistry(dated_db()) as registry:
+        assert lock(registry, monkeypatch, capsys, "app", "--exclude-newer", "2020-01-01")[0] == 0
+        code, err, data = lock(registry, monkeypatch, capsys, "app", "--offline")
+        assert code == 0, err
+        assert data["packages"]["lib"]["version"] == "1.0"
+        assert "warning: lib 2.0 was not considered: its metadata is not cached and --offline forbids" in err
+        code, err, data = lock(registry, monkeypatch, capsys, "app")
+        assert code == 0 and data["packages"]["lib"]["version"] == "2.0" and "warning" not in err
+
+
+def test_no_cache_fetches_for_this_run_only(tmp_path, cache, monkeypatch, capsys):
+    with LoopbackRegistry(registry_db()) as registry:
+        code, err, data = lock(registry, monkeypatch, capsys, "app", "--no-cache")
+        assert code == 0, err
+        assert data["databases"] == [{"kind": "registry", "index": registry.index}]
+        assert not layer_of(registry, cache).exists()
+        before = registry.requests
+        assert lock(registry, monkeypatch, capsys, "app", "--no-cache")[0] == 0
+        assert registry.requests > before

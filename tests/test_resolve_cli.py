@@ -134,8 +134,8 @@ def test_missing_database(tmp_path, capsys, monkeypatch):
     --no-cache there is none)."""
     monkeypatch.delenv("MACH_NIX_DB", raising=False)
     monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
-    code, _out, err = run(capsys, "resolve", "six", "--no-cache")
-    assert code == ExitCode.USAGE and "--db" in err and "--no-cache" in err
+    code, _out, err = run(capsys, "resolve", "six", "--no-cache", "--offline")
+    assert code == ExitCode.USAGE and "--db" in err and "--no-cache --offline" in err
     code, _out, err = run(capsys, "resolve", "six", "--offline")
     assert code == ExitCode.NOT_FOUND, err
     assert "no project named 'six' in the databases nor in the cache of fetched metadata" in err

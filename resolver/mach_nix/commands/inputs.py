@@ -245,16 +245,18 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
     and fetched (verified by sha256) unless ``--offline``.
 
     Raises:
-        UsageError: no pinned database and ``--no-cache``.
+        UsageError: no pinned database, ``--no-cache`` and ``--offline``.
     """
+    from mach_nix.db.cache_layer import index_url
     from mach_nix.db.ondemand import OnDemandSource
 
     paths = [os.path.abspath(p) for p in database_paths(args)]
     offline = getattr(args, "offline", False)
     cache = cache_layer(args)
-    if not paths and cache is None:
+    if not paths and cache is None and offline:
         raise UsageError(
-            "no PyPI database: --no-cache leaves none; pass --db DIR (e.g. --db tests/data/pypi-db) or set MACH_NIX_DB"
+            "no PyPI database: --no-cache --offline leaves none (neither the cache nor the registry);"
+            " pass --db DIR (e.g. --db tests/data/pypi-db) or set MACH_NIX_DB"
         )
     pinned, version_lists = _open_pinned(args, paths, not offline) if paths else (None, {})
     source = OnDemandSource(
@@ -264,6 +266,7 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
         cutoff=cutoff_of(args, pinned),
         cutoff_given=bool(getattr(args, "exclude_newer", None)),
         refresh=True if getattr(args, "refresh", False) else getattr(args, "refresh_package", []),
+        index=index_url(),
     )
     return source, version_lists
 

@@ -323,6 +323,7 @@ class OnDemandSource(ProjectSource):
         build: an sdist that must be used and whose metadata only its PEP 517 hook can
             give may have its hook run (the fetcher's ``hooks``).
         progress: draw a progress line on stderr while fetching (when it is a terminal).
+        index: the registry's simple API URL (recorded in the lock; default: the user layer's).
     """
 
     releases_sorted = True
@@ -338,6 +339,7 @@ class OnDemandSource(ProjectSource):
         refresh: bool | Iterable[str] = False,
         build: bool = True,
         progress: bool = True,
+        index: str = "",
     ) -> None:
         self.pinned = pinned
         self.cache = cache
@@ -345,6 +347,7 @@ class OnDemandSource(ProjectSource):
         self.cutoff = cutoff
         self.cutoff_given = cutoff_given
         self.build = build
+        self.index = index or (cache.index if cache is not None else "")
         self.refresh_all = refresh is True
         self.refresh_names = set() if isinstance(refresh, bool) else {str(canonicalize_name(n)) for n in refresh}
         self._lock = threading.RLock()
@@ -717,8 +720,10 @@ class OnDemandSource(ProjectSource):
                         "shards_sha256": manifest.get("shards_sha256"),
                     }
                 )
-        if self.cache is not None or self.connect is not None:
-            databases.append({"kind": "cache", "index": self.cache.index if self.cache is not None else ""})
+        if self.cache is not None:
+            databases.append({"kind": "cache", "index": self.index})
+        elif self.connect is not None:  # --no-cache: fetched for this run only
+            databases.append({"kind": "registry", "index": self.index})
         out: dict[str, Any] = {"databases": databases}
         if self.cutoff is not None:
             out["exclude_newer"] = self.cutoff
