@@ -11,6 +11,7 @@ the tests start (``python -m mach_nix …``), so an installed copy is never what
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -18,6 +19,25 @@ import nixhelpers
 
 _RESOLVER = str(nixhelpers.REPO / "resolver")
 os.environ["PYTHONPATH"] = os.pathsep.join([_RESOLVER, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+# No test reaches a registry by accident, nor the user's cache of fetched metadata: `lock` and
+# `resolve` fetch what their databases lack from MACH_NIX_INDEX_URL, here a closed loopback port
+# (tests that fetch start the loopback registry of tests/fakepypi.py and name it), into a cache
+# of this session. Tests marked `network` get the real registry back (fixture below).
+_REAL_INDEX = os.environ.get("MACH_NIX_INDEX_URL", "https://pypi.org/simple/")
+os.environ.setdefault("MACH_NIX_CACHE", tempfile.mkdtemp(prefix="mach-nix-test-cache-"))
+os.environ["MACH_NIX_INDEX_URL"] = "http://127.0.0.1:9/simple/"
+os.environ.setdefault("MACH_NIX_HTTP_RETRIES", "0")
+
+
+@pytest.fixture(autouse=True)
+def _real_registry_for_network_tests(request, monkeypatch):
+    if "network" in request.keywords:
+        from mach_nix.db import http
+
+        monkeypatch.setenv("MACH_NIX_INDEX_URL", _REAL_INDEX)
+        monkeypatch.delenv("MACH_NIX_HTTP_RETRIES", raising=False)
+        monkeypatch.setattr(http, "SIMPLE_URL", _REAL_INDEX)
 
 
 def pytest_collection_modifyitems(config, items):

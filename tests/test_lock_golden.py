@@ -43,6 +43,7 @@ def argv_of(case: dict, output: str) -> list[str]:
         "lock",
         "--db",
         DB,
+        "--offline",  # the snapshot only: nothing is fetched
         "-o",
         output,
         "--python",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
+import nixhelpers
 from fakepypi import FakePyPI
 from lockcheck import check_lock
 from mach_nix.db.model import Metadata
@@ -292,7 +294,60 @@ def test_no_artifact_for_target_lists_what_exists():
     message = str(info.value)
     assert "CPython 3.11.7 on x86_64-linux" in message
     assert "cp311-cp311-win_amd64" in message and "macosx_11_0_arm64" in message
-    assert "--provider winlib=wheel,sdist" in message
+    assert "sdist" not in message  # there is none: no hint to allow one
+    assert "choose another Python version or system" in message
+
+
+@pytest.mark.parametrize(
+    ("providers", "setting"),
+    [
+        ({"_default": "wheel"}, 'providers._default = "wheel" (--provider _default=wheel)'),
+        ({"WinLib": "wheel,nixpkgs"}, 'providers.winlib = "wheel,nixpkgs" (--provider winlib=wheel,nixpkgs)'),
+    ],
+)
+def test_provider_setting_that_excludes_the_only_usable_artifact_is_named(providers, setting):
+    db = FakePyPI().add("winlib", "1.0", files=["winlib-1.0-cp311-cp311-win_amd64.whl", "winlib-1.0.tar.gz"])
+    with pytest.raises(NotFoundError) as info:
+        resolve(["winlib"], PY311, providers, db)
+    message = str(info.value)
+    assert f"the provider setting {setting} excludes sdist, which has winlib 1.0" in message
+    allowed = providers.get("WinLib", "wheel") + ",sdist"
+    assert f'allow it with providers.winlib = "{allowed}" (--provider winlib={allowed})' in message
+
+
+def test_only_yanked_releases_say_so():
+    db = FakePyPI().add("lib", "1.0").add("lib", "2.0", yanked="broken build").add("lib", "2.1", yanked="")
+    with pytest.raises(NotFoundError) as info:
+        resolve(["lib>=2"], PY311, None, db)
+    message = str(info.value)
+    assert message.startswith("only yanked releases of lib match lib>=2: 2.1 (yanked), 2.0 (yanked: broken build)")
+    assert "pinned exactly (PEP 592): lib==2.1" in message
+    assert versions(resolve(["lib==2.0"], PY311, None, db)) == {"lib": "2.0"}
+
+
+def test_a_missing_project_is_backtracked_around_like_pip():
+    """app 2.0 needs a project the database lacks: app 1.0 is chosen (pip does the same
+    for a name its index does not know), where the resolution used to stop with exit 4."""
+    db = FakePyPI().add("app", "1.0", ["lib"]).add("app", "2.0", ["lib", "vanished>=1"]).add("lib", "1.0")
+    assert versions(checked(["app"], db=db)) == {"app": "1.0", "lib": "1.0"}
+
+
+def test_missing_projects_are_all_named_when_nothing_else_works():
+    db = FakePyPI().add("app", "1.0", ["gone-a", "gone-b"]).add("requests", "2.0")
+    with pytest.raises(NotFoundError) as info:
+        resolve(["app", "reqeusts", "nope-either"], PY311, None, db)
+    message = str(info.value)
+    # the roots first, all at once
+    assert message.startswith("no projects named 'nope-either', 'reqeusts' in the database")
+    assert "reqeusts: did you mean requests?" in message
+    assert "mach-nix db crawl --db DIR nope-either reqeusts" in message
+    with pytest.raises(NotFoundError) as info:
+        resolve(["app"], PY311, None, db)
+    message = str(info.value)
+    assert message.startswith("no projects named 'gone-a', 'gone-b' in the database")
+    assert "gone-a required by: app (<requirement 1>) -> app 1.0 requires gone-a" in message
+    assert "gone-b required by: app (<requirement 1>) -> app 1.0 requires gone-b" in message
+    assert "mach-nix db crawl --db DIR gone-a gone-b" in message
 
 
 # ---------------------------------------------------------------------------- backtracking, determinism
@@ -322,3 +377,74 @@ def test_lock_bytes_are_deterministic_and_hash_tracks_inputs():
     import json
 
     assert json.loads(first)["inputs_hash"] != json.loads(other)["inputs_hash"]
+
+
+# ---------------------------------------------------------------------------- blow-ups (issue 15 item 5)
+
+SNAPSHOT = nixhelpers.REPO / "tests" / "data" / "pypi-db"
+
+
+def _timed(reqs):
+    from mach_nix.db.store import open_database
+
+    db = open_database([SNAPSHOT])
+    start = time.perf_counter()
+    try:
+        return resolve(reqs, PY311, None, db), time.perf_counter() - start
+    except ResolutionError as error:
+        return error, time.perf_counter() - start
+
+
+def test_conflict_behind_an_extra_fails_fast():
+    """requests[socks] with an idna pin no requests accepts: every requests[socks] candidate
+    fails through its base's idna requirement. It used to be found one level down (in
+    requests), where backtracking could not see the cause and retried every candidate
+    for every version of six and itsdangerous (> 150 s; without [socks]: 0.2 s)."""
+    error, seconds = _timed(["requests[socks]>=2.20", "idna==1.0.*", "six", "itsdangerous<1"])
+    assert isinstance(error, ResolutionError)
+    assert "idna==1.0.*" in str(error) and "require idna<4,>=2.5" in str(error)
+    assert seconds < 3, seconds
+
+
+def test_extras_candidate_still_resolves_its_base_dependencies():
+    lock, _ = _timed(["requests[socks]==2.31.0"])
+    assert {"requests", "pysocks", "idna", "urllib3", "certifi", "charset-normalizer"} <= set(lock.packages)
+    assert lock.packages["idna"]["dependencies"] == []
+    assert "requests" in lock.required_by()["pysocks"]
+
+
+def test_repeated_requirement_lines_cost_one():
+    """4,000 copies of one line: resolvelib re-checks every requirement of a name each
+    time one is added (quadratic: 11 s before); repeated lines now count once."""
+    text = "requests\n" * 4000 + "requests[socks]\n" * 2000
+    lock, seconds = _timed(parse_requirements_text(text))
+    assert lock.packages["requests"]["root"] and "pysocks" in lock.packages
+    assert seconds < 2, seconds
+
+
+def test_compatible_release_and_wildcard_bound_the_versions_looked_at():
+    """~=3.12 and ==5.* admit one series: no candidate (nor, with fetching, metadata) is made
+    for the versions above it, pre-releases of the series included in the window."""
+    from mach_nix.resolution.versions import ProjectIndex
+
+    db = FakePyPI()
+    for version in ["3.11", "3.12", "3.13", "4.0a1", "4.2", "5.0.dev1", "5.0", "5.4", "6.0"]:
+        db.add("lib", version)
+    index = ProjectIndex(db)
+    versions = [vs for _v, vs, _r in index.versions("lib")]
+
+    alive = []  # the index caches windows by the specifiers' identity: keep them alive, as the resolver does
+
+    def window(text):
+        alive.append(SpecifierSet(text))
+        start, stop = index.window("lib", [alive[-1]])
+        return versions[start:stop]
+
+    assert window("~=3.12") == ["3.13", "3.12"]
+    assert window("==5.*") == ["5.4", "5.0", "5.0.dev1"]
+    assert window("~=3.12,!=3.13") == ["3.13", "3.12"]  # != is checked per candidate
+    assert versions_of(resolve(["lib~=3.12"], PY311, None, db)) == {"lib": "3.13"}
+
+
+def versions_of(lock) -> dict[str, str]:
+    return {name: entry["version"] for name, entry in lock.packages.items()}

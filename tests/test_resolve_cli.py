@@ -119,7 +119,7 @@ def test_errors_have_exit_codes_and_no_traceback(db_dir, tmp_path, capsys, argv,
     constraints.write_text("urllib3<2\n")
     argv = [arg.replace("{constraints}", str(constraints)) for arg in argv]
     try:
-        result, _out, err = run(capsys, "resolve", "--db", db_dir, *argv)
+        result, _out, err = run(capsys, "resolve", "--db", db_dir, "--offline", *argv)
     except SystemExit as exit_:  # argparse rejects unknown options itself
         assert exit_.code == ExitCode.USAGE == code
         return
@@ -130,8 +130,15 @@ def test_errors_have_exit_codes_and_no_traceback(db_dir, tmp_path, capsys, argv,
 
 
 def test_missing_database(tmp_path, capsys, monkeypatch):
+    """No --db and no $MACH_NIX_DB: the cache of fetched metadata is the database (and with
+    --no-cache there is none)."""
     monkeypatch.delenv("MACH_NIX_DB", raising=False)
-    code, _out, err = run(capsys, "resolve", "six")
-    assert code == ExitCode.USAGE and "--db" in err
+    monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
+    code, _out, err = run(capsys, "resolve", "six", "--no-cache", "--offline")
+    assert code == ExitCode.USAGE and "--db" in err and "--no-cache --offline" in err
+    code, _out, err = run(capsys, "resolve", "six", "--offline")
+    assert code == ExitCode.NOT_FOUND, err
+    assert "no project named 'six' in the databases nor in the cache of fetched metadata" in err
+    assert "drop --offline" in err and "mach-nix db crawl --db DIR six" in err
     code, _out, err = run(capsys, "resolve", "--db", str(tmp_path / "nope"), "six")
     assert code == ExitCode.DATABASE

@@ -78,7 +78,7 @@ def test_server_gives_byte_identical_results_in_the_clients_cwd_and_env(env, tmp
     assert table.returncode == 0 and table.stdout.startswith("name") and "six" in table.stdout
     assert served(env, tmp_path) == 2
     # errors keep their exit codes and messages
-    unknown = cli("resolve", "--db", str(SNAPSHOT), "reqeusts", cwd=work, env=env)
+    unknown = cli("resolve", "--db", str(SNAPSHOT), "--offline", "reqeusts", cwd=work, env=env)
     assert unknown.returncode == 4 and "requests" in unknown.stderr
     usage = cli("lock", "--bogus", cwd=work, env=env)
     assert usage.returncode == 2 and "unrecognized arguments" in usage.stderr

@@ -146,9 +146,16 @@ def build_lock(
     providers: ProviderConfig,
     inventory: Inventory | None,
     warnings: list[str] | None = None,
+    sources: Mapping[str, Any] | None = None,
 ) -> Lock:
-    """Assemble the lock document from a resolution."""
-    data = {
+    """Assemble the lock document from a resolution.
+
+    Args:
+        sources: what the data came from, when more than pinned databases gave it:
+            ``databases`` (the layers) and ``exclude_newer`` (the cut-off), written as
+            those optional keys (``docs/lock-format.md``); ``None``: neither is written.
+    """
+    data: dict[str, Any] = {
         "version": LOCK_VERSION,
         "target": target.to_json(),
         "inputs_hash": inputs_hash(requirements, target, providers, inventory),
@@ -156,6 +163,10 @@ def build_lock(
         "roots": sorted(name for name, package in packages.items() if package.root),
         "packages": {name: package_entry(packages[name]) for name in sorted(packages)},
     }
+    if sources:
+        for key in ("databases", "exclude_newer"):
+            if sources.get(key) is not None:
+                data[key] = sources[key]
     return Lock(data=data, warnings=sorted(set(warnings or [])))
 
 

@@ -4,7 +4,9 @@
 derivation builder and reads back the JSON written to ``$out``. The commands:
 
 ``lock ARGS…``
-    Run ``mach-nix lock ARGS… -o $out``. ``$out`` always holds JSON:
+    Run ``mach-nix lock ARGS… --offline --no-cache -o $out``: nothing is fetched and only
+    the databases named by ``ARGS`` are read (an evaluation stays pure; the user's cache
+    of fetched metadata is not one of its inputs). ``$out`` always holds JSON:
 
     * the lock;
     * ``{"error": "<message>", "names": [...], "unknown_roots": [...]}`` when the resolver
@@ -37,6 +39,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -46,6 +49,10 @@ from mach_nix.commands.inputs import open_db
 from mach_nix.db.store import MissingFilesError, open_database
 from mach_nix.errors import MachNixError
 from mach_nix.requirements import RequirementSet, parse_pyproject, parse_requirement, parse_requirements_file
+
+#: Appended to every command line: evaluation-time resolution reads only the databases it
+#: is given and never fetches (see the module docstring).
+PURE = ("--offline", "--no-cache")
 
 #: ``extra == "name"`` in a marker (either quote); other markers are not evaluated.
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
@@ -63,7 +70,7 @@ def lock(argv: Sequence[str]) -> int:
     fetch = None
     with contextlib.redirect_stderr(stderr):
         try:
-            code = cli.main(["lock", *argv, "-o", out], reraise=(MissingFilesError,))
+            code = cli.main(["lock", *argv, *PURE, "-o", out], reraise=(MissingFilesError,))
         except MissingFilesError as error:
             code = 0 if all(source["url"] for source in error.sources) else 6
             fetch = error.sources
@@ -101,7 +108,7 @@ def db_names(paths: Sequence[str]) -> int:
 def reachable_names(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     """The normalised names a resolution of ``lock ARGV`` could reach (module docstring),
     and the root names the databases do not have."""
-    args = cli.build_parser().parse_args(["lock", *argv])
+    args = cli.build_parser().parse_args(["lock", *argv, *PURE])
     roots = RequirementSet()
     for path in args.requirements:
         roots.extend(parse_requirements_file(path))
@@ -110,7 +117,13 @@ def reachable_names(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     for index, text in enumerate(args.requirement):
         roots.requirements.append(parse_requirement(text, f"argument {index + 1}"))
     db, _versions = open_db(args)
+    try:
+        return _reachable(db, roots)
+    finally:
+        db.stop(wait=False)
 
+
+def _reachable(db: Any, roots: RequirementSet) -> tuple[list[str], list[str]]:
     wanted: dict[str, set[str]] = {}  # name -> extras asked for
     unknown: set[str] = set()
     queue: list[tuple[str, Iterable[str]]] = [(root.name, root.requirement.extras) for root in roots.requirements]

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mach_nix.errors import UsageError, describe_exit_codes
+from mach_nix.errors import MachNixError, UsageError, describe_exit_codes
 from mach_nix.platforms import SYSTEMS, python_range
 
 if TYPE_CHECKING:
@@ -44,10 +44,21 @@ target:
 
 database:
   --db DIR (repeatable: later layers win per release); default: $MACH_NIX_DB
-  (directories separated by ':'). Resolution reads only the dependency graph;
-  the lock needs the file index (hash, URL) of the chosen artifacts. A
-  graph-only database fetches those shards from its files_url, checked by
-  sha256, into ~/.cache/mach-nix/files ($MACH_NIX_CACHE); --offline forbids it.
+  (directories separated by ':'). A project none of them holds is fetched from
+  the registry (PyPI, or $MACH_NIX_INDEX_URL): its PEP 691 page, then the
+  metadata of exactly the files the resolution tries, in parallel. What was
+  fetched is kept in the cache of fetched metadata ($MACH_NIX_CACHE/db, else
+  $XDG_CACHE_HOME/mach-nix/db), so that the same lock again needs no request.
+  With no --db and no $MACH_NIX_DB that cache is the only database. A --db
+  stays the source of truth for the projects it holds (--refresh and
+  --refresh-package NAME fetch them, or anything cached, again). Files
+  uploaded after --exclude-newer DATE are not seen (default: the newest --db's
+  crawl time, so that a --db and the cache resolve as the --db would have,
+  plus what it lacks); the lock records it. --offline fetches nothing;
+  --no-cache neither reads nor writes the cache. Resolution reads only the
+  dependency graph; the lock needs the file index (hash, URL) of the chosen
+  artifacts. A graph-only database fetches those shards from its files_url,
+  checked by sha256, into ~/.cache/mach-nix/files ($MACH_NIX_CACHE/files).
 
 exit codes:
 """ + describe_exit_codes()
@@ -123,12 +134,35 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="DIR",
-        help="PyPI database directory (repeatable; later layers win)",
+        help="a pinned PyPI database directory (repeatable; later layers win)",
     )
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="never fetch: a graph-only --db must find its file-index shards in the cache",
+        help="never fetch: use only the databases and the cache of fetched metadata",
+    )
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fetch every project the resolution meets again, pinned or cached",
+    )
+    parser.add_argument(
+        "--refresh-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="fetch this project again, pinned or cached (repeatable)",
+    )
+    parser.add_argument(
+        "--exclude-newer",
+        metavar="DATE",
+        help="ignore fetched files uploaded after DATE (2024-05-01 or 2024-05-01T12:00:00Z; default: the newest"
+        " --db's crawl time)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the cache of fetched metadata (what is fetched serves this run only)",
     )
     parser.add_argument(
         "--files-cache",
@@ -144,30 +178,106 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def default_pinned_databases() -> list[str]:
+    """The pinned databases used when neither ``--db`` nor ``$MACH_NIX_DB`` names one.
+
+    None yet; the published database of mach-nix goes here.
+    """
+    return []
+
+
 def database_paths(args: argparse.Namespace) -> list[str]:
-    """The --db directories, else $MACH_NIX_DB."""
+    """The pinned database layers, lowest priority first: ``--db``, else ``$MACH_NIX_DB``,
+    else :func:`default_pinned_databases`."""
     if args.db:
         return list(args.db)
     env = os.environ.get("MACH_NIX_DB", "")
     paths = [p for p in env.split(os.pathsep) if p]
-    if not paths:
-        raise UsageError("no PyPI database: pass --db DIR (e.g. --db tests/data/pypi-db) or set MACH_NIX_DB")
-    return paths
+    return paths or default_pinned_databases()
+
+
+def cache_layer(args: argparse.Namespace) -> Any:
+    """The cache of fetched metadata (:class:`~mach_nix.db.cache_layer.CacheLayer`), or
+    ``None`` with ``--no-cache``; one object per directory and process (the resolver
+    server keeps the projects it decoded while the layer is unchanged)."""
+    from mach_nix.db.cache_layer import CacheLayer, default_cache_dir, index_url
+
+    if getattr(args, "no_cache", False):
+        return None
+    index = index_url()
+    path = default_cache_dir(index)
+    CacheLayer(path, index).wait()  # a save handed to a writer process may still run
+    signature = _manifest_signature(str(path))
+    cached = _CACHES.get((str(path), index))
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    layer = CacheLayer(path, index)
+    _CACHES[(str(path), index)] = (signature, layer)
+    return layer
+
+
+def cutoff_of(args: argparse.Namespace, pinned: Any) -> str | None:
+    """The cut-off: ``--exclude-newer``, else the newest pinned layer's crawl time, else none."""
+    from mach_nix.db.ondemand import parse_cutoff
+
+    text = getattr(args, "exclude_newer", None)
+    if text:
+        try:
+            return parse_cutoff(text)
+        except ValueError:
+            raise UsageError(
+                f"--exclude-newer {text!r}: expected a date (2024-05-01) or a time (2024-05-01T12:00:00Z)"
+            ) from None
+    if pinned is None:
+        return None
+    times = [m.get("crawl_time") for m in pinned.manifests if isinstance(m.get("crawl_time"), str)]
+    return max(times) if times else None
 
 
 def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
-    """Open the databases named by ``--db``/``$MACH_NIX_DB``; return them with their version lists.
+    """The database of a resolution and its version lists (see the ``database:`` help).
 
-    File-index shards of a graph-only database are cached in
-    :func:`~mach_nix.db.files_cache.default_files_cache` and fetched (verified by
-    sha256) unless ``--offline``.
+    The pinned layers (:func:`database_paths`) and the cache of fetched metadata
+    (:func:`cache_layer`) as one :class:`~mach_nix.db.ondemand.OnDemandSource`, which
+    fetches what they lack unless ``--offline``; call its ``stop()`` afterwards, then
+    :func:`save_in_background` (what was fetched goes into the cache). File-index shards
+    of a graph-only database are cached in :func:`~mach_nix.db.files_cache.default_files_cache`
+    and fetched (verified by sha256) unless ``--offline``.
+
+    Raises:
+        UsageError: no pinned database, ``--no-cache`` and ``--offline``.
     """
+    from mach_nix.db.cache_layer import index_url
+    from mach_nix.db.ondemand import OnDemandSource
+
+    paths = [os.path.abspath(p) for p in database_paths(args)]
+    offline = getattr(args, "offline", False)
+    cache = cache_layer(args)
+    if not paths and cache is None and offline:
+        raise UsageError(
+            "no PyPI database: --no-cache --offline leaves none (neither the cache nor the registry);"
+            " pass --db DIR (e.g. --db tests/data/pypi-db) or set MACH_NIX_DB"
+        )
+    pinned, version_lists = _open_pinned(args, paths, not offline) if paths else (None, {})
+    source = OnDemandSource(
+        pinned,
+        cache,
+        None if offline else _connector(),
+        cutoff=cutoff_of(args, pinned),
+        cutoff_given=bool(getattr(args, "exclude_newer", None)),
+        refresh=True if getattr(args, "refresh", False) else getattr(args, "refresh_package", []),
+        index=index_url(),
+    )
+    return source, version_lists
+
+
+def _open_pinned(args: argparse.Namespace, paths: list[str], fetch: bool) -> tuple[Any, VersionLists]:
+    """The pinned layers as one :class:`~mach_nix.db.reader.Database`, with their version lists
+    (kept per process while their manifests are unchanged)."""
     from mach_nix.db.files_cache import FilesCache, default_files_cache
     from mach_nix.db.reader import open_layers
 
     caches = [default_files_cache(), *getattr(args, "files_cache", [])]
-    paths = [os.path.abspath(p) for p in database_paths(args)]
-    fetch = not getattr(args, "offline", False)
     key = (tuple(paths), tuple(str(c) for c in caches), fetch)
     signature = tuple(_manifest_signature(p) for p in paths)
     cached = _OPENED.get(key)
@@ -184,6 +294,73 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
 #: server) opens the same databases twice; it then reuses the projects already decoded and
 #: their parsed versions, unless a manifest changed meanwhile.
 _OPENED: dict[tuple, tuple[tuple, Any, VersionLists]] = {}
+#: The caches of fetched metadata opened by this process, with their manifest signatures.
+_CACHES: dict[tuple[str, str], tuple[tuple, Any]] = {}
+
+
+def save_now(db: Any) -> None:
+    """Write what ``db`` fetched into the cache, in this process."""
+    from mach_nix.db.cache_writer import save_payload
+
+    payload = db.to_save()
+    if payload is not None:
+        save_payload(db.cache, payload)
+
+
+def save_in_background(db: Any) -> None:
+    """Hand what ``db`` fetched to :mod:`mach_nix.db.cache_writer`, a process of its own, so
+    that the lock is not delayed by writing the cache (seconds for a large stack); in this
+    process when that one cannot start. The cache's ``.lock`` is taken here and held by the
+    writer until it is done; readers wait for it."""
+    import fcntl
+    import pickle
+    import subprocess
+    import tempfile
+
+    payload = db.to_save()
+    if payload is None:
+        return
+    cache = db.cache
+    handle = cache.lock_file()
+    fcntl.flock(handle, fcntl.LOCK_EX)  # after any other writer
+    try:
+        with tempfile.NamedTemporaryFile(dir=cache.path, prefix=".payload-", delete=False) as spool:
+            pickle.dump(payload, spool, protocol=pickle.HIGHEST_PROTOCOL)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        argv = [sys.executable, "-m", "mach_nix.db.cache_writer", str(handle.fileno()), str(cache.path), cache.index]
+        with open(spool.name, "rb") as stdin:
+            subprocess.Popen(
+                argv,
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                pass_fds=(handle.fileno(),),
+                start_new_session=True,
+            )
+        os.unlink(spool.name)  # the writer has it open
+    except OSError:
+        from mach_nix.db.cache_writer import save_payload
+
+        save_payload(cache, payload, lock=handle)
+    finally:
+        handle.close()  # the writer's copy keeps the lock until it is done
+
+
+def _connector() -> Callable[[], Any]:
+    """What the source calls on its first fetch: the registry client and the thread pool
+    (imported then: a resolution that fetches nothing does not pay for them)."""
+
+    def connect() -> Any:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mach_nix.db.fetch import Fetcher
+        from mach_nix.db.ondemand import CONCURRENCY, Connection
+        from mach_nix.db.pep517 import HookRunner
+
+        executor = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="mach-nix-fetch")
+        return Connection(Fetcher(hooks=HookRunner), executor)
+
+    return connect
 
 
 def _shard_downloader() -> Callable[[str], bytes]:
@@ -236,7 +413,20 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
         raise UsageError("no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments")
     inventory = load_inventory(args.nixpkgs_inventory) if args.nixpkgs_inventory else Inventory()
     db, version_lists = open_db(args)
-    lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts, version_lists=version_lists)
+    try:
+        lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts, version_lists=version_lists)
+    except MachNixError:
+        db.stop(wait=False)
+        save_now(db)  # what was fetched is kept: whole projects only
+        raise
+    except BaseException:
+        db.stop(wait=False)
+        raise
+    db.stop()
+    save_in_background(db)
+    summary = db.summary()
+    if summary:
+        print(f"mach-nix: {summary}", file=sys.stderr)
     for warning in lock.warnings:
         print(f"mach-nix: warning: {warning}", file=sys.stderr)
     return lock

@@ -14,7 +14,12 @@ from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
 LOCK_EXAMPLES = """\
 examples:
   mach-nix lock -r requirements.txt --python 3.11.7 --system x86_64-linux
+      (no database needed: what is missing is fetched from PyPI into the cache;
+       the same command again makes no request and writes the same bytes)
   mach-nix lock -r requirements.txt --db tests/data/pypi-db -o my.lock.json
+      (the pinned database, plus what it lacks, as of its crawl time)
+  mach-nix lock -r requirements.txt --offline           (only what is pinned or cached)
+  mach-nix lock -r requirements.txt --refresh-package boto3 --exclude-newer 2024-06-01
   mach-nix lock --pyproject pyproject.toml --extra test --group dev
   mach-nix lock 'requests[socks]' 'flask==1.0' --provider _default=wheel,sdist \\
       --provider numba=wheel --python 3.8
@@ -23,7 +28,8 @@ examples:
 RESOLVE_EXAMPLES = """\
 examples:
   mach-nix resolve -r requirements.txt
-  mach-nix resolve 'dask[complete]==2.22.0' --python 3.8 --db tests/data/pypi-db
+  mach-nix resolve 'boto3' 'botocore<1.30' --python 3.12     (fetches what it lacks)
+  mach-nix resolve 'dask[complete]==2.22.0' --python 3.8 --db tests/data/pypi-db --offline
   mach-nix resolve -r requirements.txt --format json     (the lock, on stdout)
 """
 
@@ -33,9 +39,10 @@ def register(subparsers) -> None:
     lock = subparsers.add_parser(
         "lock",
         help="resolve requirements and write a lock file",
-        description="Resolve requirements for a target interpreter and system, offline, against the "
-        "PyPI database, and write the lock file (docs/lock-format.md) that "
-        "mkPython { lock = ./mach-nix.lock.json; } builds without import-from-derivation.",
+        description="Resolve requirements for a target interpreter and system against the PyPI "
+        "databases (fetching what they lack, unless --offline), and write the lock file "
+        "(docs/lock-format.md) that mkPython { lock = ./mach-nix.lock.json; } builds without "
+        "import-from-derivation.",
         epilog=LOCK_EXAMPLES + "\n" + COMMON_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -3,12 +3,16 @@
 Markers are evaluated for the :class:`~mach_nix.target.Target`, never for the
 machine running the resolver. A base candidate depends on the entries whose
 marker holds without an extra; an extras candidate (``dask[array]``) on its
-exact base candidate plus the entries that hold only thanks to one of its
-extras. Invalid entries and unevaluable markers are skipped with a warning
-(:attr:`Dependencies.warnings`).
+exact base candidate plus the entries whose marker holds with one of its extras
+or without any (the base's own, as pip does: a conflict of the base's
+dependencies then rejects the extras candidate as soon as it is pinned, instead
+of one level down, where backtracking cannot see why). Invalid entries and
+unevaluable markers are skipped with a warning (:attr:`Dependencies.warnings`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -116,7 +120,7 @@ class Dependencies:
         """The ``Requires-Dist`` entries that apply to this candidate on the target.
 
         For a base candidate: those whose marker holds without an extra; for an
-        extras candidate: those that hold only thanks to one of its extras.
+        extras candidate: those too, and those that hold thanks to one of its extras.
         Returns ``(text as declared, parsed requirement)`` pairs.
         """
         meta = candidate.metadata
@@ -129,13 +133,11 @@ class Dependencies:
                 self.warnings.append(f"{candidate.describe()}: ignoring invalid requirement {text!r}")
                 continue
             marker = requirement.marker
-            base = self.marker_true(marker)
-            if candidate.extras:
-                if base or marker is None:
-                    continue
-                if any(self.marker_true(marker, extra) for extra in sorted(candidate.extras)):
-                    result.append((text, requirement))
-            elif base:
+            if self.marker_true(marker) or (
+                candidate.extras
+                and marker is not None
+                and any(self.marker_true(marker, extra) for extra in sorted(candidate.extras))
+            ):
                 result.append((text, requirement))
         return result
 
@@ -167,7 +169,8 @@ class Dependencies:
 def root_reqs(requirements: RequirementSet, target: Target) -> tuple[list[Req], list[Req]]:
     """Convert the user's requirements and constraints into resolver requirements.
 
-    Requirements whose marker is false for the target are dropped.
+    Requirements whose marker is false for the target are dropped, and repeated
+    ones kept once.
 
     Raises:
         UsageError: a marker cannot be evaluated.
@@ -195,6 +198,22 @@ def root_reqs(requirements: RequirementSet, target: Target) -> tuple[list[Req], 
             sha256=root.sha256,
         )
 
-    roots = [convert(r) for r in requirements.requirements if active(r)]
-    constraints = [convert(r) for r in requirements.constraints if active(r)]
-    return roots, constraints
+    return _unique(convert(r) for r in requirements.requirements if active(r)), _unique(
+        convert(r) for r in requirements.constraints if active(r)
+    )
+
+
+def _unique(reqs: Iterable[Req]) -> list[Req]:
+    """``reqs`` without repetitions of the same requirement (the first one, with its origin, is kept).
+
+    resolvelib looks at every requirement of a name each time one is added, so
+    4,000 copies of one line would cost 16 million checks; one is enough.
+    """
+    seen: set[tuple] = set()
+    out: list[Req] = []
+    for req in reqs:
+        key = (req.name, req.extras, str(req.specifier), req.url, req.sha256)
+        if key not in seen:
+            seen.add(key)
+            out.append(req)
+    return out

@@ -10,7 +10,10 @@ policies of its own in :meth:`ResolvelibProvider.find_matches`:
   ``==``/``===`` (PEP 592);
 * a candidate whose dependencies contradict the user's own requirements
   outright is offered only when no other candidate is left
-  (:meth:`ResolvelibProvider._clashes_with_roots`).
+  (:meth:`ResolvelibProvider._clashes_with_roots`);
+* a project the database lacks (and nixpkgs too) has no candidates, as pip treats a
+  name the index does not know: the resolver backtracks to versions that do not need
+  it, and only when nothing else works is it reported (:attr:`ResolvelibProvider.missing`).
 
 resolvelib calls the callbacks with keyword arguments: their parameter names
 are part of the interface.
@@ -25,11 +28,12 @@ import resolvelib
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from mach_nix.db.model import Release
 from mach_nix.resolution.artifacts import Finder
 from mach_nix.resolution.candidates import Candidate, Req, identifier, satisfies
 from mach_nix.resolution.dependencies import Dependencies
-from mach_nix.resolution.explain import unknown_project
 from mach_nix.resolution.preferences import narrow, preference
+from mach_nix.resolution.prefetch import Prefetcher
 
 if TYPE_CHECKING:
     _ProviderBase = resolvelib.AbstractProvider[Req, Candidate, str]
@@ -48,6 +52,10 @@ class ResolvelibProvider(_ProviderBase):
             requirements and constraints (without direct references).
         pre: pre-releases allowed everywhere.
         requested: the requirements last seen per identifier (for explanations).
+        missing: names required but found neither in the database nor in nixpkgs,
+            with the requirements that asked for them.
+        prefetcher: fetches ahead what the resolution will likely ask for (``None``:
+            the database does not fetch).
     """
 
     def __init__(
@@ -57,6 +65,7 @@ class ResolvelibProvider(_ProviderBase):
         constraints: Sequence[Req] = (),
         roots: Sequence[Req] = (),
         pre: bool = False,
+        prefetcher: Prefetcher | None = None,
     ) -> None:
         """Create the provider; ``constraints`` restrict versions of names that get required.
 
@@ -74,6 +83,8 @@ class ResolvelibProvider(_ProviderBase):
             if req.url is None:
                 self.fixed.setdefault(req.name, []).append(req.specifier)
         self.requested: dict[str, list[Req]] = {}
+        self.missing: dict[str, list[Req]] = {}
+        self.prefetcher = prefetcher
         self._compatible: dict[tuple[str, int], bool] = {}
 
     # -- resolvelib interface ----------------------------------------------
@@ -95,7 +106,12 @@ class ResolvelibProvider(_ProviderBase):
 
     def get_dependencies(self, candidate: Candidate) -> list[Req]:
         """resolvelib: the requirements of a candidate for the target."""
-        return self.dependencies.requirements_of(candidate)
+        deps = self.dependencies.requirements_of(candidate)
+        if self.prefetcher is not None:
+            for dep in deps:
+                if dep.url is None:
+                    self.prefetcher.want(dep.name, dep.specifier, dep.extras)
+        return deps
 
     def find_matches(self, identifier, requirements, incompatibilities):
         """resolvelib: the candidates satisfying every requirement, preferred first."""
@@ -118,9 +134,16 @@ class ResolvelibProvider(_ProviderBase):
             return [candidate] if ok else []
 
         if finder.project(name) is None and not finder.inventory.packages(name):
-            raise unknown_project(finder, self.requested, name, reqs)
+            known = self.missing.setdefault(name, [])
+            known.extend(req for req in reqs if req not in known)
+            return []
 
-        specs = [req.specifier for req in reqs] + [c.specifier for c in constraints]
+        # one specifier per text: many parents often state the same one; name[extra] has the
+        # version of name, so the user's specifiers of name bound it too
+        own = [req.specifier for req in reqs] + [c.specifier for c in constraints]
+        if extras:
+            own += self.fixed.get(name, [])
+        specs = list({str(spec): spec for spec in own}.values())
         base_keys = [req.base_key for req in reqs if req.base_key is not None]
         pins: set[Version] = set()
         for spec in specs:
@@ -135,9 +158,27 @@ class ResolvelibProvider(_ProviderBase):
 
         prune = bool(self.fixed)
 
+        rejected = {c.version for c in incompatibilities[identifier] if c.provider == "wheel"}
+        pruned_versions: set[Version] = set()
+
         def generate(allow_pre: bool, pruned: list[Candidate]) -> Iterator[Candidate]:
+            def accept(version: Version, release: Release) -> bool:  # before a candidate is made (or fetched)
+                if version.is_prerelease and not allow_pre and version not in pins:
+                    return False
+                return all(spec.contains(version, prereleases=True) for spec in specs)
+
+            def accept_sdist(version: Version, release: Release) -> bool:
+                # The sdist of a version whose wheel failed (rejected earlier, pruned, or passed
+                # over by this very walk), and whose own metadata is not known yet, would lend
+                # that wheel's dependencies and fail the same way: it is not tried (nor
+                # downloaded), as pip and uv try one artifact per version.
+                if (version in rejected or version in pruned_versions) and finder.sdist_unknown(name, release):
+                    return False
+                return accept(version, release)
+
             for provider in order:
-                for base in finder.iter_base_candidates(name, provider, specs):
+                check = accept_sdist if provider == "sdist" and "wheel" in order else accept
+                for base in finder.iter_base_candidates(name, provider, specs, check):
                     if base_keys and base.key != base_keys[0]:
                         continue
                     version = base.version
@@ -151,8 +192,11 @@ class ResolvelibProvider(_ProviderBase):
                         continue
                     if prune and self._clashes_with_roots(base):
                         pruned.append(base)
+                        pruned_versions.add(version)
                         continue
                     yield base.with_extras(extras) if extras else base
+                    if base.provider == "wheel":  # asked for the next one: resolvelib could not pin this
+                        rejected.add(version)
 
         def matches() -> Iterator[Candidate]:
             found = False

@@ -24,7 +24,8 @@ only; :func:`resolve` does both and builds the :class:`~mach_nix.lock.Lock`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import resolvelib
 
@@ -38,7 +39,8 @@ from mach_nix.requirements import RequirementSet, coerce_requirements
 from mach_nix.resolution.artifacts import Finder
 from mach_nix.resolution.candidates import Candidate, Req, ResolvedPackage
 from mach_nix.resolution.dependencies import Dependencies, root_reqs
-from mach_nix.resolution.explain import explain_impossible
+from mach_nix.resolution.explain import explain_impossible, unknown_projects
+from mach_nix.resolution.prefetch import Prefetcher
 from mach_nix.resolution.provider import ResolvelibProvider
 from mach_nix.resolution.versions import ProjectIndex, VersionLists
 from mach_nix.target import Target
@@ -70,14 +72,35 @@ def resolve_packages(
     roots, constraints = root_reqs(requirement_set, target)
     finder = Finder(ProjectIndex(db, version_lists), target, providers, inventory)
     dependencies = Dependencies(target)
-    resolver_provider = ResolvelibProvider(finder, dependencies, constraints, roots=roots, pre=requirement_set.pre)
+    prefetcher = None
+    if finder.source is not None:  # the database fetches: ask for every root's page at once
+        prefetcher = Prefetcher(finder.source, finder, pre=requirement_set.pre)
+        prefetcher.roots(
+            [(r.name, r.specifier, r.extras) for r in roots if r.url is None],
+            [(c.name, c.specifier) for c in constraints if c.url is None],
+        )
+    missing_roots: dict[str, list[Req]] = {}
+    for root in roots:  # every unknown name at once, before any resolving
+        if root.url is None and finder.project(root.name) is None and not finder.inventory.packages(root.name):
+            missing_roots.setdefault(root.name, []).append(root)
+    if missing_roots:
+        finder.fetching = False
+        raise unknown_projects(finder, {}, missing_roots)
+    resolver_provider = ResolvelibProvider(
+        finder, dependencies, constraints, roots=roots, pre=requirement_set.pre, prefetcher=prefetcher
+    )
     resolver: resolvelib.Resolver[Req, Candidate, str] = resolvelib.Resolver(
         resolver_provider, resolvelib.BaseReporter()
     )
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except resolvelib.ResolutionImpossible as error:
+        finder.fetching = False
         requested, constraints_of = resolver_provider.requested, resolver_provider.constraints
+        missing = resolver_provider.missing
+        if missing and _involves(error.causes, missing):
+            _complete_missing(finder, dependencies, missing)
+            raise unknown_projects(finder, requested, missing) from None
         raise explain_impossible(finder, requested, constraints_of, error.causes) from None
     except resolvelib.ResolutionTooDeep:
         raise ResolutionError(
@@ -104,7 +127,40 @@ def resolve_packages(
                     package.required_by.add(parent_name)
     for package in packages.values():
         package.build_requires = dependencies.build_requirements(package.candidate)
-    return dict(sorted(packages.items())), dependencies.warnings
+    warnings = list(dependencies.warnings)
+    for name, skipped in sorted(finder.unfetched.items()):
+        chosen = packages.get(name)
+        newer = sorted(v for v in skipped if chosen is not None and v > chosen.candidate.version)
+        if newer and chosen is not None:
+            warnings.append(
+                f"{name} {newer[-1]} was not considered: its metadata is not cached and --offline forbids fetching"
+                f" it; without --offline the resolution may choose it instead of {chosen.candidate.version_str}"
+            )
+    return dict(sorted(packages.items())), warnings
+
+
+def _complete_missing(finder: Finder, dependencies: Dependencies, missing: dict[str, list[Req]]) -> None:
+    """Add to ``missing`` the other missing dependencies of the candidates that needed a missing
+    project (the resolver stopped at the first one of each), so that all are named at once."""
+    parents = {req.parent for reqs in missing.values() for req in reqs if req.parent is not None}
+    for parent in sorted(parents, key=repr):
+        for dep in dependencies.requirements_of(parent):
+            if dep.url is not None or dep.name in missing or finder.inventory.packages(dep.name):
+                continue
+            if finder.project(dep.name) is None:
+                missing[dep.name] = [dep]
+
+
+def _involves(causes: Collection[Any], missing: Mapping[str, Sequence[Req]]) -> bool:
+    """Does a failure's cause concern a missing project (its requirement, or a requirement of
+    a candidate whose alternatives needed it)?"""
+    for cause in causes:
+        if cause.requirement.name in missing:
+            return True
+        parent = cause.parent
+        if parent is not None and parent.name in missing:
+            return True
+    return not causes
 
 
 def complete_artifacts(packages: Mapping[str, ResolvedPackage], db: ProjectSource) -> None:
@@ -177,4 +233,6 @@ def resolve(
     packages, warnings = resolve_packages(requirement_set, target, providers, db, inventory, version_lists)
     if artifacts:
         complete_artifacts(packages, db)
-    return build_lock(packages, requirement_set, target, providers, inventory, warnings=warnings)
+    lock_sources = getattr(db, "lock_sources", None)
+    sources = lock_sources() if lock_sources is not None else None
+    return build_lock(packages, requirement_set, target, providers, inventory, warnings=warnings, sources=sources)

@@ -8,7 +8,8 @@ through hundreds of boto3-style versions.
 
 Version lists depend only on the database, so a long-lived process (the
 resolver server) keeps them between resolutions: pass the same
-:data:`VersionLists` dictionary for the same opened database.
+:data:`VersionLists` dictionary for the same opened database (with a source
+that fetches on demand, only those of its pinned databases' projects are kept).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class ProjectIndex:
         self.shared = shared
         self._projects: dict[str, Project | None] = {}
         self._versions: dict[str, VersionList] = {}
-        self._bounds: dict[str, Any] = {}
+        self._bounds: dict[Any, Any] = {}
         self._windows: dict[tuple, tuple[int, int]] = {}
 
     def project(self, name: str) -> Project | None:
@@ -98,13 +99,15 @@ class ProjectIndex:
     def versions(self, name: str) -> VersionList:
         """The project's releases with valid versions, newest first (releases decoded lazily)."""
         cached = self._versions.get(name)
-        if cached is None and self.shared is not None:
-            cached = self.shared.get(name)
-            if cached is not None:
-                self._versions[name] = cached
         if cached is not None:
             return cached
         project = self.project(name)
+        shared = self.shared if self._shareable(name) else None
+        if shared is not None:
+            cached = shared.get(name)
+            if cached is not None:
+                self._versions[name] = cached
+                return cached
         items: list[tuple[Version, str]] = []
         releases: Mapping[str, Release] = {}
         if project is not None:
@@ -119,9 +122,15 @@ class ProjectIndex:
             else:
                 items.sort(reverse=True)
         result = self._versions[name] = VersionList(items, releases)
-        if self.shared is not None:
-            self.shared[name] = result
+        if shared is not None:
+            shared[name] = result
         return result
+
+    def _shareable(self, name: str) -> bool:
+        """May the version list of ``name`` be kept between resolutions? Not for a project
+        that a source fetching on demand got from its cache or the registry (it changes)."""
+        origin = getattr(self.db, "origin", None)
+        return origin is None or origin(name) == "pinned"
 
     def window(self, name: str, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
         """Slice of :meth:`versions` that can satisfy ``specs`` (a superset, by bisection)."""
@@ -136,6 +145,32 @@ class ProjectIndex:
         result = self._compute_window(versions, specs)
         self._windows[cache_key] = result
         return result
+
+    def _ceiling(self, operator: str, text: str) -> Any:
+        """The sort key of the first version above ``~=text`` or ``==text`` (a ``X.Y.*``), or ``None``.
+
+        ``~=1.4.2`` admits ``1.4.*``, ``~=1.4`` admits ``1.*``: below ``1.5.dev0``
+        and ``2.dev0`` (the smallest versions of the next series, pre-releases included).
+        """
+        key = ("ceiling", operator, text)
+        if key in self._bounds:
+            return self._bounds[key]
+        ceiling = None
+        try:
+            if operator == "~=":
+                release = Version(text).release
+                prefix = release[:-1]
+            else:
+                release = Version(text[:-2]).release
+                prefix = release
+            if prefix:
+                bumped = (*prefix[:-1], prefix[-1] + 1)
+                epoch = Version(text if operator == "~=" else text[:-2]).epoch
+                ceiling = sort_key(Version(f"{epoch}!{'.'.join(map(str, bumped))}.dev0"))
+        except InvalidVersion:
+            ceiling = None
+        self._bounds[key] = ceiling
+        return ceiling
 
     def _compute_window(self, versions: VersionList, specs: Sequence[SpecifierSet]) -> tuple[int, int]:
         """Uncached :meth:`window`."""
@@ -153,8 +188,15 @@ class ProjectIndex:
         for spec_set in specs:
             for spec in spec_set:
                 operator, text = spec.operator, spec.version
-                if operator in ("!=", "===") or text.endswith(".*"):
+                if operator in ("!=", "==="):
                     continue
+                if operator == "~=" or (operator == "==" and text.endswith(".*")):
+                    ceiling = self._ceiling(operator, text)  # ~=1.4.2 and ==1.4.*: below 1.5
+                    if ceiling is not None:
+                        high = min(high, bisect.bisect_left(ascending, ceiling))
+                    if operator == "==":
+                        text = text[:-2] + ".dev0"  # the smallest version of the series
+                        operator = ">="
                 bound = self._bounds.get(text)
                 if bound is None:
                     try:
