@@ -35,6 +35,14 @@ GLIBC = {
 }
 
 
+STORE = os.environ.get("NIX_STORE", "/nix/store")
+
+#: Where NixOS puts the GPU driver's libraries (nixpkgs' addDriverRunpath.driverLink + /lib).
+DRIVER_LINK = "/run/opengl-driver/lib"
+#: The driver's own libraries (those nixpkgs never provides in the store).
+DRIVER_LIBRARIES = ("libcuda.so", "libnvidia-", "libnvcuvid.so", "libcudadebugger.so")
+
+
 def is_elf(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
@@ -52,9 +60,17 @@ def unresolved(patchelf: str, path: str) -> list[tuple[str, str]]:
         return []  # not a dynamic object
     origin = os.path.dirname(os.path.realpath(path))
     dirs = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for d in rpath.stdout.strip().split(":") if d]
+    # Under nixpkgs a RUNPATH entry outside the store (/usr/lib/x86_64-linux-gnu, baked in by a
+    # build that found the host's library) finds nothing: only store directories count.
+    dirs = [d for d in dirs if d.startswith(STORE + "/") or d == DRIVER_LINK]
     missing = []
     for soname in needed.stdout.split():
         if soname in GLIBC or "/" in soname:
+            continue
+        if DRIVER_LINK in dirs and soname.startswith(DRIVER_LIBRARIES):
+            # The GPU driver's directory (nixpkgs' addDriverRunpath.driverLink) is filled by
+            # the machine the environment runs on, not by the build: as under nixpkgs, what
+            # the RUNPATH's store directories lack may be found there at run time.
             continue
         if not any(os.path.exists(os.path.join(d, soname)) for d in dirs):
             missing.append((soname, rpath.stdout.strip()))
