@@ -191,8 +191,9 @@ let
         ${lib.concatStringsSep "\n" (lib.mapAttrsToList (tool: path: ''
           cat > $out/bin/${tool} <<EOF
         #!${host.bash}
-        ${path} "\$@" | sed -E -e 's#/usr/include/(gdal|postgresql)#$out/include#g' -e 's#/usr/include#$out/include#g' \\
-          -e 's#/usr/lib/[a-z0-9_]+-linux-gnu#$out/lib#g' -e 's#/usr/share#$out/share#g' -e 's#/usr([^/a-z]|$)#$out\\1#g'
+        ${path} "\$@" | sed -E -e 's#/usr/include/(gdal|postgresql)#$out/include#g' \\
+          -e 's#/usr/include#$out/include#g' -e 's#/usr/lib/[a-z0-9_]+-linux-gnu#$out/lib#g' \\
+          -e 's#/usr/share#$out/share#g' -e 's#/usr([^/a-z]|$)#$out\\1#g'
         EOF
           chmod +x $out/bin/${tool}
         '') spec.tools)}
