@@ -141,7 +141,8 @@ in
     expected = expectedAttr;
   };
   surfaceNewest = {
-    expr = let l = (real { newest = true; }).nativeLibraries; in map toString [ l.libX11 l.libXext l.libXrender l.libpq ];
+    expr = let l = (real { newest = true; }).nativeLibraries; in
+      map toString [ l.libX11 l.libXext l.libXrender l.libpq ];
     expected = [ "libx11.out" "libxext.out" "libXrender.out" "libpq.out" ];
   };
   surfaceEveryKey = {
