@@ -98,7 +98,8 @@ in
     expected = [ "proj" "proj" "gdal" "libxml2" "libpq" ];
   };
   glibcAndDrivers = {
-    expr = map native.sourceOf [ "libc.so.6" "libpthread.so.0" "ld-linux-x86-64.so.2" "libcuda.so.1" "libnvidia-ml.so.1" ];
+    expr = map native.sourceOf
+      [ "libc.so.6" "libpthread.so.0" "ld-linux-x86-64.so.2" "libcuda.so.1" "libnvidia-ml.so.1" ];
     expected = [ "glibc" "glibc" "glibc" "driver" "driver" ];
   };
   unknownSoname = { expr = native.sourceOf "libcudart.so.12"; expected = null; };
