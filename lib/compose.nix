@@ -219,7 +219,8 @@ let
       reachable = builtins.filter (name: name != entry.name) (map (item: item.key) closure);
       nativeWheel = name: packages.${name}.provider == "wheel" && patchesElf packages.${name};
       names =
-        if entry.artifact ? needed then builtins.filter (name: builtins.elem name reachable) (entry.artifact.needed_from or [ ])
+        if entry.artifact ? needed
+        then builtins.filter (name: builtins.elem name reachable) (entry.artifact.needed_from or [ ])
         else builtins.filter nativeWheel reachable;
     in
     map (name: "${self.${name}}/${self.python.sitePackages}") names;
