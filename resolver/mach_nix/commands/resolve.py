@@ -57,6 +57,13 @@ def register(subparsers) -> None:
         "ELF files of wheels not in the cache, by HTTP range requests), cache (only what "
         "~/.cache/mach-nix/native holds), off. Default: $MACH_NIX_NATIVE_NEEDS, else fetch (cache with --offline)",
     )
+    lock.add_argument(
+        "--needs-cache",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="more directories of recorded wheel facts, laid out like ~/.cache/mach-nix/native (read-only)",
+    )
     lock.set_defaults(func=run_lock)
 
     resolve = subparsers.add_parser(
@@ -92,10 +99,11 @@ def native_needs_mode(args: argparse.Namespace) -> str:
 def record_native_needs(lock, args: argparse.Namespace) -> None:
     """The lock's post-pass: ``artifact.needed`` of its native wheels (:mod:`mach_nix.native_needs`)."""
     from mach_nix.errors import NetworkError
-    from mach_nix.native_needs import NativeNeedsError, record_needs
+    from mach_nix.native_needs import NativeNeedsError, NeedsCache, default_cache_dir, record_needs
 
+    cache = NeedsCache(default_cache_dir(), [Path(d) for d in args.needs_cache])
     try:
-        warnings = record_needs(lock.data, native_needs_mode(args), progress=sys.stderr.isatty())
+        warnings = record_needs(lock.data, native_needs_mode(args), cache, progress=sys.stderr.isatty())
     except NativeNeedsError as error:
         raise NetworkError(
             f"cannot read the shared libraries a wheel needs: {error}. Lock with --native-needs cache "
