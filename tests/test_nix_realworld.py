@@ -74,7 +74,8 @@ def test_nixpkgs_first_keeps_the_sets_derivations(nix, pkgs_expr):
       let r = machNix.mkPython { requirements = "requests\\npysocks"; providers._default = "nixpkgs,wheel,sdist"; };
           names = builtins.attrNames r.lock.packages; in {
         providers = builtins.listToAttrs (map (n: { name = n; value = r.lock.packages.${n}.provider; }) names);
-        same = builtins.listToAttrs (map (n: { name = n; value = r.python.pkgs.${n}.drvPath == python.pkgs.${n}.drvPath; })
+        same = builtins.listToAttrs (map
+          (n: { name = n; value = r.python.pkgs.${n}.drvPath == python.pkgs.${n}.drvPath; })
           (builtins.filter (n: r.lock.packages.${n}.provider == "nixpkgs") names));
       }""",
             db=SNAPSHOT,
