@@ -18,8 +18,17 @@ import sys
 STORE = os.environ.get("NIX_STORE", "/nix/store")
 
 
+def outside_sandbox(directory: str) -> bool:
+    """A library directory of the host (/usr/lib/…): absent from nixpkgs' build sandbox."""
+    build = os.environ.get("NIX_BUILD_TOP") or os.getcwd()
+    return os.path.isabs(directory) and not directory.startswith((STORE + "/", build, "/tmp"))
+
+
 def main() -> int:
     real, args = sys.argv[1], sys.argv[2:]
+    # -L of a host directory (a build's setup.py adds sysconfig's /usr/lib/x86_64-linux-gnu)
+    # finds nothing in nixpkgs' sandbox: dropped, so that the inputs' libraries win as there.
+    args = [a for a in args if not (a.startswith("-L") and outside_sandbox(a[2:]))]
     cflags = os.environ.get("NIX_CFLAGS_COMPILE", "").split()
     ldflags = os.environ.get("NIX_LDFLAGS", "").split()
     command = [real, *cflags, *args]
