@@ -248,7 +248,9 @@ let
       build-system = map buildTool (old.build-system or [ ]) ++ map
         (req:
           let n = util.requirementName req; in
-          if packages ? ${n} && super ? ${n} then self.${n}
+          # A build tool the lock has (numpy, for its C API) is the lock's package, also when
+          # the set has no recipe for it (the lock's own packages are all in `self`).
+          if packages ? ${n} && n != entry.name then self.${n}
           else if basePackages ? ${n} then basePackages.${n}
           else if super ? ${n} then super.${n}
           else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "
