@@ -3,7 +3,7 @@
 nixpkgs' cc-wrapper adds ``NIX_CFLAGS_COMPILE`` (``-isystem <input>/include`` of every
 input) to each compilation and ``NIX_LDFLAGS`` (``-L<input>/lib``) to each link, and its
 ld-wrapper writes a RUNPATH entry for each library directory in the store that provided a
-library linked with ``-l``. That RUNPATH is how the built extension finds its C library
+library linked with ``-l``, and the compiler's runtime (libstdc++, libgcc_s). That RUNPATH is how the built extension finds its C library
 under nixpkgs' loader; a library found elsewhere (the host's /usr/lib) gets none, and the
 double's loader check then fails the import, as nixpkgs would.
 
@@ -42,6 +42,10 @@ def main() -> int:
             hit = next((d for d in dirs if os.path.exists(os.path.join(d, name))), None)
             if hit is not None and hit.startswith(STORE + "/") and hit not in rpath:
                 rpath.append(hit)
+        # GCC's runtime (libstdc++, libgcc_s, which the driver links itself): nixpkgs' wrapper
+        # puts the compiler's lib output on the RUNPATH too.
+        if os.environ.get("NIX_CC_LIB"):
+            rpath.append(os.environ["NIX_CC_LIB"])
         command += ldflags + [f"-Wl,-rpath,{d}" for d in rpath]
     os.execv(real, command)
     return 1
