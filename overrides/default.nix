@@ -39,7 +39,22 @@ let
   });
   native = import ../lib/native.nix { inherit util surface; };
 
+  # Plugins of a wheel that load only when a feature is used (dlopen), linking libraries of
+  # that feature: autoPatchelf is told not to look for those.
+  ignoring = sonames: entry: pkg: pkg.overridePythonAttrs (old: {
+    autoPatchelfIgnoreMissingDeps = util.toList (old.autoPatchelfIgnoreMissingDeps or [ ]) ++ sonames;
+  });
+  isWheel = entry: entry.provider == "wheel";
+
   fixes = {
+    # NVSHMEM's bootstrap and transport plugins (MPI, OpenSHMEM, PMIx, UCX, libfabric, mlx5):
+    # multi-node transports, loaded only when chosen; torch links only libnvshmem_host.
+    nvidia-nvshmem-cu12 = [ { when = isWheel; apply = ignoring nvshmemTransports; } ];
+    nvidia-nvshmem-cu13 = [ { when = isWheel; apply = ignoring nvshmemTransports; } ];
+    # cuFile's RDMA plugin (libcufile_rdma) links the RDMA stack; torch links only libcufile.
+    nvidia-cufile = [ { when = isWheel; apply = ignoring rdma; } ];
+    nvidia-cufile-cu12 = [ { when = isWheel; apply = ignoring rdma; } ];
+
     # shapely 2 links GEOS's C API (geos-config); shapely 1 loads it with ctypes at run time,
     # from the path nixpkgs patches in: not covered here.
     shapely = [ { when = entry: isSdist entry && versionAtLeast entry "2"; apply = withCLibrary libs.geos (_: { }); } ];
@@ -73,6 +88,9 @@ let
       }
     ];
   };
+  nvshmemTransports = [ "libmpi.so.*" "liboshmem.so.*" "libpmix.so.*" "libucp.so.*" "libucs.so.*" "libfabric.so.*" ]
+    ++ rdma;
+  rdma = [ "libibverbs.so.*" "librdmacm.so.*" "libmlx5.so.*" ];
   applyFixes = entry: pkg:
     builtins.foldl' (p: fix: if fix.when entry then fix.apply entry p else p) pkg (fixes.${entry.name} or [ ]);
 in

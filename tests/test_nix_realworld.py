@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,8 @@ def lock_with_needs(tmp_path: Path, *requirements: str, providers: tuple[str, ..
     shutil.copytree(NEEDS, cache / "native")
     out = tmp_path / "mach-nix.lock.json"
     env = {**os.environ, "MACH_NIX_CACHE": str(cache), "MACH_NIX_NATIVE_NEEDS": "cache"}
-    argv = [*CLI, "lock", *requirements, "--db", str(REALWORLD), "--python", "3.11", "-o", str(out)]
+    python = "{}.{}.{}".format(*sys.version_info[:3])  # the interpreter the double wraps
+    argv = [*CLI, "lock", *requirements, "--db", str(REALWORLD), "--python", python, "-o", str(out)]
     for option in providers:
         argv += ["--provider", option]
     proc = subprocess.run(argv, env=env, capture_output=True, text=True)
