@@ -121,7 +121,9 @@ def main() -> int:
                 failures.append((path, soname, rpath))
                 continue
             real = os.path.realpath(hit)
-            if real not in seen:
+            # A host library behind a store symlink stands in for a nixpkgs package (zlib,
+            # libGL, gdal): nixpkgs resolves its own dependencies, so it is not followed.
+            if real not in seen and real.startswith(STORE + "/"):
                 seen.add(real)
                 queue.append(real)
     for path, soname, rpath in sorted(failures):
