@@ -32,6 +32,16 @@ let
     buildInputs = (old.buildInputs or [ ]) ++ [ library ];
   } // extra old);
 
+  # The Python build tools an sdist declares (its [build-system] requires), for a lock entry
+  # that does not list them: the database borrowed the release's wheel's metadata, so its
+  # `build_requires` is PEP 517's default. Until the lock carries every sdist's build system
+  # (issue 12, item 1); a tool the entry lists already is not added twice.
+  withBuildTools = self: names: entry: pkg: pkg.overridePythonAttrs (old: {
+    build-system = (old.build-system or [ ]) ++ map (name: self.${name}) (builtins.filter
+      (name: !(builtins.any (req: util.requirementName req == name) (entry.build_requires or [ ]))) names);
+  });
+  buildRequiresUnknown = entry: isSdist entry && (entry.build_requires or [ ]) == [ "setuptools>=40.8.0" ];
+
   # A native wheel locked without `needed`: the libraries its ELF files are known to need,
   # by soname, through the same table as the mechanism.
   withSonames = sonames: entry: pkg: pkg.overridePythonAttrs (old: {
@@ -46,7 +56,7 @@ let
   });
   isWheel = entry: entry.provider == "wheel";
 
-  fixes = {
+  fixes = self: {
     # NVSHMEM's bootstrap and transport plugins (MPI, OpenSHMEM, PMIx, UCX, libfabric, mlx5):
     # multi-node transports, loaded only when chosen; torch links only libnvshmem_host.
     nvidia-nvshmem-cu12 = [ { when = isWheel; apply = ignoring nvshmemTransports; } ];
@@ -60,6 +70,7 @@ let
     shapely = [ { when = entry: isSdist entry && versionAtLeast entry "2"; apply = withCLibrary libs.geos (_: { }); } ];
     # pyproj finds PROJ through PROJ_DIR (else the `proj` program on PATH).
     pyproj = [
+      { when = buildRequiresUnknown; apply = withBuildTools self [ "cython" ]; }
       {
         when = isSdist;
         apply = withCLibrary libs.proj (_: { PROJ_DIR = "${libs.proj}"; PROJ_LIBDIR = "${libs.proj}/lib";
@@ -67,15 +78,13 @@ let
       }
     ];
     # fiona and GDAL's own bindings: gdal-config.
-    fiona = [ { when = isSdist; apply = withCLibrary libs.gdal (_: { }); } ];
-    gdal = [ { when = isSdist; apply = withCLibrary libs.gdal (_: { }); } ];
-    # cartopy before 0.20 compiled against GEOS and PROJ; newer ones use shapely and pyproj.
-    cartopy = [
-      {
-        when = entry: isSdist entry && !(versionAtLeast entry "0.20");
-        apply = entry: pkg: withCLibrary libs.proj (_: { }) entry (withCLibrary libs.geos (_: { }) entry pkg);
-      }
+    fiona = [
+      { when = buildRequiresUnknown; apply = withBuildTools self [ "cython" ]; }
+      { when = isSdist; apply = withCLibrary libs.gdal (_: { }); }
     ];
+    gdal = [ { when = isSdist; apply = withCLibrary libs.gdal (_: { }); } ];
+    # cartopy (>= 0.20: its own Cython module; GEOS and PROJ come through shapely and pyproj).
+    cartopy = [ { when = buildRequiresUnknown; apply = withBuildTools self [ "cython" "numpy" "setuptools-scm" ]; } ];
     # psycopg2 (not -binary): libpq through pg_config.
     psycopg2 = [ { when = isSdist; apply = withCLibrary libs.libpq (_: { }); } ];
     # opencv-python's wheels link OpenGL, GLib and X11 (measured on 4.x and 5.0 wheels); with
@@ -91,12 +100,12 @@ let
   nvshmemTransports = [ "libmpi.so.*" "liboshmem.so.*" "libpmix.so.*" "libucp.so.*" "libucs.so.*" "libfabric.so.*" ]
     ++ rdma;
   rdma = [ "libibverbs.so.*" "librdmacm.so.*" "libmlx5.so.*" ];
-  applyFixes = entry: pkg:
-    builtins.foldl' (p: fix: if fix.when entry then fix.apply entry p else p) pkg (fixes.${entry.name} or [ ]);
+  applyFixes = self: entry: pkg:
+    builtins.foldl' (p: fix: if fix.when entry then fix.apply entry p else p) pkg ((fixes self).${entry.name} or [ ]);
 in
 /* The curated fixes for the packages of a lock, as an extension.
 
    Type: curated :: Lock -> Extension */
 lock: self: super: builtins.listToAttrs (map
-  (name: { inherit name; value = applyFixes lock.packages.${name} super.${name}; })
-  (builtins.filter (name: fixes ? ${name} && super ? ${name}) (builtins.attrNames lock.packages)))
+  (name: { inherit name; value = applyFixes self lock.packages.${name} super.${name}; })
+  (builtins.filter (name: fixes { } ? ${name} && super ? ${name}) (builtins.attrNames lock.packages)))

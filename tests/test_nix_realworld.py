@@ -107,8 +107,9 @@ SDISTS = {
     "pyproj==3.6.1": ("import pyproj; print(pyproj.proj_version_str)", "9.1"),
     "fiona==1.10.1": ("import fiona; print(fiona.__gdal_version__)", "3.6"),
     "gdal==3.6.2": ("from osgeo import gdal; print(gdal.__version__)", "3.6.2"),
-    # cartopy >= 0.20 compiles only its own Cython module; GEOS and PROJ come with shapely and pyproj
-    "cartopy==0.26.0": ("import cartopy.crs as ccrs; print(ccrs.PlateCarree().proj4_params['proj'])", "eqc"),
+    # cartopy >= 0.20 compiles only its own Cython module (GEOS and PROJ come with shapely and pyproj);
+    # 0.25 and later need setuptools >= 77 (PEP 639), newer than the double's set has
+    "cartopy==0.24.1": ("import cartopy.crs as ccrs; print(ccrs.PlateCarree().proj4_params['proj'])", "eqc"),
 }
 
 
