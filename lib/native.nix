@@ -26,7 +26,7 @@ rec {
     "libgcc_s.so" = "cc";
     "libgomp.so" = "cc";
     "libatomic.so" = "cc";
-    "libquadmath.so" = "cc";
+    "libquadmath.so" = "gfortran";  # built with GCC's Fortran runtime: gfortran.cc.lib always has it
     "libgfortran.so" = "gfortran";
     # compression
     "libz.so" = "zlib";

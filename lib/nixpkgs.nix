@@ -49,8 +49,8 @@ pkgs:
       x11 = name: lib (pkgs.${pkgs.lib.toLower name} or pkgs.xorg.${name});
     in
     {
-      cc = pkgs.stdenv.cc.cc.lib or pkgs.stdenv.cc.cc;  # libstdc++, libgcc_s, libgomp, libquadmath
-      gfortran = pkgs.gfortran.cc.lib;
+      cc = pkgs.stdenv.cc.cc.lib or pkgs.stdenv.cc.cc;  # libstdc++, libgcc_s, libgomp, libatomic
+      gfortran = pkgs.gfortran.cc.lib;  # libgfortran, libquadmath
       zlib = lib pkgs.zlib;
       bzip2 = lib pkgs.bzip2;
       xz = lib pkgs.xz;

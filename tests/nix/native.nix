@@ -15,7 +15,7 @@ let
   # Every entry of the table, by a real soname of it: soname -> the nixpkgs library key.
   table = {
     "libstdc++.so.6" = "cc"; "libgcc_s.so.1" = "cc"; "libgomp.so.1" = "cc"; "libatomic.so.1" = "cc";
-    "libquadmath.so.0" = "cc"; "libgfortran.so.5" = "gfortran";
+    "libquadmath.so.0" = "gfortran"; "libgfortran.so.5" = "gfortran";
     "libz.so.1" = "zlib"; "libbz2.so.1.0" = "bzip2"; "liblzma.so.5" = "xz"; "libzstd.so.1" = "zstd";
     "liblz4.so.1" = "lz4";
     "libGL.so.1" = "libGL"; "libEGL.so.1" = "libGL"; "libGLX.so.0" = "libGL"; "libOpenGL.so.0" = "libGL";

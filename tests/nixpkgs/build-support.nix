@@ -246,6 +246,8 @@ in
   libGL = hostPackage "libGL";
   glib = hostPackage "glib";
   xorg = lib.genAttrs [ "libX11" "libXext" "libXrender" "libSM" "libICE" "libxcb" ] hostPackage;
+  # GCC's Fortran runtime, where nixpkgs has it: gfortran.cc.lib.
+  gfortran = { cc = { lib = hostPackage "gfortran"; }; };
   geos = hostPackage "geos";
   proj = hostPackage "proj";
   gdal = hostPackage "gdal";

@@ -59,6 +59,8 @@ HOST_PACKAGES: dict[str, dict[str, list[str]]] = {
     "libSM": {"libs": ["libSM.so.6"]},
     "libICE": {"libs": ["libICE.so.6"]},
     "libxcb": {"libs": ["libxcb.so.1"]},
+    # libgfortran5, libquadmath0 (nixpkgs: gfortran.cc.lib)
+    "gfortran": {"libs": ["libgfortran.so.5", "libquadmath.so.0"]},
     # libgeos-dev
     "geos": {
         "libs": ["libgeos_c.so.1", "libgeos_c.so"],

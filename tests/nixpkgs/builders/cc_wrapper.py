@@ -3,9 +3,10 @@
 nixpkgs' cc-wrapper adds ``NIX_CFLAGS_COMPILE`` (``-isystem <input>/include`` of every
 input) to each compilation and ``NIX_LDFLAGS`` (``-L<input>/lib``) to each link, and its
 ld-wrapper writes a RUNPATH entry for each library directory in the store that provided a
-library linked with ``-l``, and the compiler's runtime (libstdc++, libgcc_s). That RUNPATH is how the built extension finds its C library
-under nixpkgs' loader; a library found elsewhere (the host's /usr/lib) gets none, and the
-double's loader check then fails the import, as nixpkgs would.
+library linked with ``-l``, and the compiler's runtime (libstdc++, libgcc_s). That
+RUNPATH is how the built extension finds its C library under nixpkgs' loader; a library
+found elsewhere (the host's /usr/lib) gets none, and the double's loader check then fails
+the import, as nixpkgs would.
 
 Usage: cc_wrapper.py REAL-COMPILER ARGS…
 """

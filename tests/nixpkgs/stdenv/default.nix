@@ -45,7 +45,8 @@ let
     sed -e "s|@hostPath@|${host.path}|g" -e "s|@hostPython@|${host.python}|g" ${./setup.sh} > $out/setup
     # The compiler wrappers (../builders/cc_wrapper.py): $CC and $CXX of every build.
     for pair in cc:gcc gcc:gcc c++:g++ g++:g++; do
-      printf '#!%s\nNIX_CC_LIB=%s exec %s %s %s "$@"\n' ${host.bash} ${ccLib}/lib ${host.python} ${../builders/cc_wrapper.py} \
+      printf '#!%s\nNIX_CC_LIB=%s exec %s %s %s "$@"\n' \
+        ${host.bash} ${ccLib}/lib ${host.python} ${../builders/cc_wrapper.py} \
         "$(PATH=${host.path} command -v "''${pair#*:}" || echo /usr/bin/''${pair#*:})" > $out/bin/''${pair%%:*}
       chmod +x $out/bin/''${pair%%:*}
     done
