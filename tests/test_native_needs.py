@@ -182,6 +182,22 @@ def test_real_wheel_from_pypi(tmp_path):
     assert facts.provides == ("_speedups.cpython-311-x86_64-linux-gnu.so",)
 
 
+@needs_gcc
+def test_malformed_elf_is_an_error_not_a_crash(tmp_path, elves):
+    """A wheel's bytes are untrusted: a corrupted dynamic section gives NativeNeedsError."""
+    data = bytearray(elves["libdemo-1a2b3c.so.1"].read_bytes())
+    phoff = int.from_bytes(data[32:40], "little")
+    for index in range(int.from_bytes(data[56:58], "little")):
+        entry = phoff + index * 56
+        if int.from_bytes(data[entry : entry + 4], "little") == 2:  # PT_DYNAMIC: claim 1 TiB
+            data[entry + 32 : entry + 40] = (1 << 40).to_bytes(8, "little")
+    wheel = make_wheel(tmp_path / "bad-1-cp311-cp311-linux_x86_64.whl", {"bad/libbad.so": bytes(data)})
+    with pytest.raises(native_needs.NativeNeedsError, match="implausible dynamic section"):
+        read_local_wheel(wheel)
+    truncated = make_wheel(tmp_path / "cut-1-cp311-cp311-linux_x86_64.whl", {"cut/libcut.so": bytes(data[:100])})
+    assert read_local_wheel(truncated).elf_files == 0  # program headers beyond the file: not an ELF we read
+
+
 def test_not_a_zip_is_an_error():
     with pytest.raises(native_needs.NativeNeedsError, match="not a zip"):
         read_wheel(lambda start, end: b"\0" * (end - start + 1), 5000)

@@ -60,6 +60,10 @@ MAX_CHUNK = 16 * 1024 * 1024
 #: beyond it is read in a second pass.
 KEEP_PREFIX = 64 * 1024 * 1024
 
+#: The largest dynamic section or string-table span read (real ones are kilobytes; a
+#: malformed or hostile wheel must not make the reader keep gigabytes).
+MAX_TABLE = 64 * 1024 * 1024
+
 #: Platform tags of the wheels whose ELF files autoPatchelf patches (lib/wheels.nix isLinuxNative).
 _LINUX_TAG = re.compile(r"^(many|musl)?linux")
 _SHARED_OBJECT = re.compile(r"\.so(\.[0-9A-Za-z_]+)*$")
@@ -346,8 +350,8 @@ def read_elf_member(fetch: FetchRange, member: _Member) -> ElfDynamic | None:
     if dynamic is None:
         return None
     dyn_offset, dyn_size = dynamic
-    if dyn_offset + dyn_size > member.size:
-        raise NativeNeedsError(f"{member.name}: the dynamic section lies beyond the file")
+    if dyn_offset + dyn_size > member.size or dyn_size > MAX_TABLE:
+        raise NativeNeedsError(f"{member.name}: implausible dynamic section ({dyn_size} bytes at {dyn_offset})")
 
     def grab(lo: int, hi: int) -> bytes:
         """Bytes ``[lo, hi)`` of the member: kept, still to come, or inflated again from the start."""
@@ -379,6 +383,8 @@ def read_elf_member(fetch: FetchRange, member: _Member) -> ElfDynamic | None:
     if not wanted:
         return ElfDynamic((), None)
     lo, hi = str_offset + min(wanted), min(str_offset + strsz, member.size)
+    if hi - lo > MAX_TABLE or lo >= hi:
+        raise NativeNeedsError(f"{member.name}: implausible dynamic string table ({strsz} bytes)")
     strings = grab(lo, hi)
 
     def string(offset: int) -> str:
@@ -397,8 +403,15 @@ def read_wheel(fetch: FetchRange, size: int) -> WheelLibraries:
     """Read the native facts of a wheel of ``size`` bytes through ``fetch`` (range reads).
 
     Raises:
-        NativeNeedsError: the file is not a zip we can read.
+        NativeNeedsError: the file is not a zip we can read, or a member is malformed.
     """
+    try:
+        return _read_wheel(fetch, size)
+    except (struct.error, IndexError, ValueError, OverflowError, MemoryError) as error:
+        raise NativeNeedsError(f"malformed wheel: {type(error).__name__}: {error}") from None
+
+
+def _read_wheel(fetch: FetchRange, size: int) -> WheelLibraries:
     counter = _Counter(fetch)
     if size <= WHOLE_BELOW:  # one request: cheaper than a few small ones
         whole = counter(0, size - 1)
