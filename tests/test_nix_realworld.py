@@ -205,14 +205,23 @@ def test_tensorflow_and_tensorboard_share_bin_tensorboard(nix, pkgs_expr, tmp_pa
     buildEnv collision."""
     lock = lock_with_needs(tmp_path, "tensorflow==2.20.0")
     env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {lock}; }}"))
-    script = os.path.realpath(f"{env}/bin/tensorboard")
-    assert "-tensorboard-2.20" in script, script
-    tensorflow = nix.eval_json(
-        machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {lock}; }}).python.pkgs.tensorflow.outPath")
+    outs = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            f"let ps = (machNix.mkPython {{ lock = {lock}; }}).python.pkgs; in "
+            "{ tensorflow = ps.tensorflow.outPath; tensorboard = ps.tensorboard.outPath; }",
+        )
     )
+    tensorflow = outs["tensorflow"]
+    assert os.path.exists(f"{env}/bin/tensorboard") and os.path.exists(f"{outs['tensorboard']}/bin/tensorboard")
     assert not os.path.exists(f"{tensorflow}/bin/tensorboard")
     assert os.path.exists(f"{tensorflow}/bin/saved_model_cli"), "tensorflow's other scripts stay"
     assert run_python(env, "import tensorflow as tf; print(tf.__version__)") == "2.20.0"
+    # without the policy (tensorflow's preFixup emptied), the environment fails on the collision
+    proc = nix.build(
+        machnix(pkgs_expr, f'machNix.mkPython {{ lock = {lock}; _.tensorflow.preFixup = ""; }}'), check=False
+    )
+    assert proc.returncode != 0 and "collision between" in proc.stderr and "bin/tensorboard" in proc.stderr
 
 
 # --------------------------------------------------------------------------- the rodeo
