@@ -410,7 +410,8 @@ def verify(path: Path, samples: int = 200, seed: int = 2) -> None:
             handle.seek(offset)
             stored_graph = handle.read(length)
         files_key = db_format.shard_of(name, layer.manifest["files_prefix_length"])
-        offset, length = layer._read_index(generation / db_format.FILES_DIR / f"{files_key}.idx", "idx")[name]
+        files_idx = generation / db_format.FILES_DIR / f"{files_key}.idx"
+        offset, length = layer._parse_index(files_idx, table["files"][files_key]["idx_sha256"])[name]
         with open(generation / db_format.FILES_DIR / f"{files_key}.dat", "rb") as handle:
             handle.seek(offset)
             stored_files = handle.read(length)

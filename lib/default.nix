@@ -2,7 +2,7 @@
 #
 # Type: machNixLib :: { pkgs :: Nixpkgs, pypiData :: Path | [Path], python :: String }
 #   -> { mkPython, mkPythonShell, mkDockerImage, mkOverlay, mkNixpkgs, mkPythonOverrides,
-#        nixpkgsInventory, gen, util, version }
+#        nixpkgsInventory, gen, util, version, fetchPypiData }
 { pkgs, pypiData, python ? "python3" }:
 let
   util = import ./util.nix;
@@ -20,5 +20,6 @@ let
 in
 builders // {
   inherit util gen;
+  inherit (import ./pypi-data.nix { inherit surface; }) fetchPypiData;
   version = builtins.replaceStrings [ "\n" ] [ "" ] (builtins.readFile ../VERSION);
 }

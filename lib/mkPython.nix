@@ -8,7 +8,8 @@ let
   inventoryOf = import ./inventory.nix { inherit util; };
   resolve = import ./resolve.nix { inherit util surface; };
   compose = import ./compose.nix { inherit util surface; };
-  checkLock = import ./lock.nix { inherit surface; };
+  checkLock = (import ./lock.nix { inherit surface; }).check;
+  editable = import ./editable.nix { inherit util; };
   underscoreOverrides = import ./underscore.nix { inherit util; };
   curated = import ../overrides { inherit util surface; };
 
@@ -140,7 +141,10 @@ let
       args = if builtins.isList argsOrList then { packagesExtra = argsOrList; } else argsOrList;
       unknown = builtins.filter (a: !(builtins.elem a knownArgs)) (builtins.attrNames args);
     in
-    if unknown != [ ] then
+    if args ? editable || args ? venvDir then
+      throw ("mach-nix: `editable` and `venvDir` are arguments of mkPythonShell (a development shell "
+        + "that imports the projects from their source trees)")
+    else if unknown != [ ] then
       throw ("mach-nix: unknown argument `${builtins.head unknown}`; the arguments are: "
         + builtins.concatStringsSep ", " knownArgs)
     else machNixWith args;
@@ -158,10 +162,31 @@ in
 {
   inherit mkPython;
 
-  /* A shell (nix-shell / mkShell) with the environment on PATH.
+  /* A shell (nix-shell / mkShell) with the environment on PATH. With `editable = [ ./. ]`
+     (paths, or { path; extras ? [ ]; root ? "src"; }), the projects are imported from their
+     source trees and their dependencies join the resolution (or must be in `lock`); with
+     `editable` or `venvDir`, `pip install` and `uv pip install` work, into a virtual
+     environment over the Nix environment (`venvDir`, default <first project>/.mach-nix-venv):
+     lib/editable.nix.
 
-     Type: mkPythonShell :: (Args | [Derivation]) -> Derivation */
-  mkPythonShell = args: surface.mkShell { packages = [ (machNix args).env ]; };
+     Type: mkPythonShell :: (Args // { editable ? [Path], venvDir ? Path | String } | [Derivation]) -> Derivation */
+  mkPythonShell = args:
+    let
+      a = if builtins.isList args then { packagesExtra = args; } else args;
+      projects = editable.projects (a.editable or [ ]);
+      venvDir = a.venvDir or null;
+      deps = editable.requirements projects;
+      locked = (a.lock or null) != null;
+      r = machNix (builtins.removeAttrs a [ "editable" "venvDir" ] // util.optionalAttrs (deps != [ ] && !locked) {
+        requirements = (a.requirements or "") + "
+" + builtins.concatStringsSep "
+" deps + "
+";
+      });
+      env = if locked then builtins.seq (editable.checkLock r.lock projects) r.env else r.env;
+    in
+    surface.mkShell ({ packages = [ env ]; } // util.optionalAttrs (projects != [ ] || venvDir != null)
+      (editable.shellAttrs { inherit (r) python; inherit env projects venvDir; }));
 
   /* A layered docker image with the environment and Cmd = [ python ].
 

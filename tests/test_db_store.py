@@ -142,18 +142,31 @@ def test_lookup_touches_one_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # the manifest stays small whatever the shard count: shard hashes are in shards.json, pinned by hash
     assert (tmp_path / "db" / "manifest.json").stat().st_size < 2000
     opened: list[str] = []
-    real_open = open
+    real_open, real_read_bytes = open, Path.read_bytes
 
     def spy(file, *args, **kwargs):
         opened.append(os.fspath(file))
         return real_open(file, *args, **kwargs)
 
+    def spy_read_bytes(self: Path) -> bytes:
+        opened.append(os.fspath(self))
+        return real_read_bytes(self)
+
     monkeypatch.setattr("builtins.open", spy)
+    monkeypatch.setattr(Path, "read_bytes", spy_read_bytes)
     db = store.open_database(tmp_path / "db")
     opened.clear()
     assert db.project("p123") is not None
     shard = db_format.shard_of("p123", 2)
-    assert sorted(Path(p).name for p in opened) == [f"{shard}.dat", f"{shard}.idx"]
+    # its shard, checked against its entry in shards.json (mapped, found by bisection), and the dictionary
+    assert sorted(Path(p).name for p in opened) == sorted(
+        [f"{shard}.dat", f"{shard}.idx", db_format.SHARDS_TABLE, db_format.ZDICT_FILE]
+    )
+    opened.clear()
+    assert db.project("p124") is not None and db.project("p200") is not None
+    assert sorted(Path(p).name for p in opened) == sorted(
+        f"{db_format.shard_of(n, 2)}.{suffix}" for n in ("p124", "p200") for suffix in ("idx", "dat")
+    )
 
 
 def test_prefix_length_scales() -> None:
@@ -179,7 +192,7 @@ def test_errors(tmp_path: Path) -> None:
     manifest_file.write_text(json.dumps(manifest))
     dat = next((tmp_path / "db" / manifest["shards_dir"]).glob("*.dat"))
     dat.write_bytes(b"garbage" * 10)
-    with pytest.raises(DatabaseError, match="corrupt"):
+    with pytest.raises(DatabaseError, match="damaged"):
         store.open_database([tmp_path / "db"]).project("foo")
 
 

@@ -57,7 +57,7 @@ class SdistRegistry:
     def request(self, url: str, headers: dict[str, str] | None = None, *, max_bytes: int | None = None) -> Response:
         return Response(200, {}, SDISTS[url.rsplit("/", 1)[1]])
 
-    def range(self, url: str, start: int, end: int | None = None) -> bytes:
+    def range(self, url: str, start: int, end: int | None = None, *, size: int | None = None) -> bytes:
         raise AssertionError("no wheels here")
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from generated_files import absolute_paths
 from nixhelpers import CLI, DOUBLE, REPO
 
 pytestmark = pytest.mark.nix
@@ -35,17 +36,28 @@ def test_env_directory_builds_and_shell_works(nix, tmp_path):
             DB,
             "--nixpkgs",
             str(DOUBLE),
-            "--mach-nix",
-            str(REPO),
         ],
         check=True,
         capture_output=True,
         text=True,
     )
-    assert sorted(p.name for p in env_dir.iterdir()) == ["default.nix", "mach-nix.lock.json", "python.nix", "shell.nix"]
+    assert sorted(p.name for p in env_dir.iterdir()) == [
+        ".mach-nix-library",
+        "default.nix",
+        "mach-nix.lock.json",
+        "python.nix",
+        "shell.nix",
+        "sources.nix",
+    ]
+    # The garbage-collector root of the pinned library: the store path python.nix imports.
+    library = os.readlink(env_dir / ".mach-nix-library")
+    assert library.startswith("/nix/store/") and os.path.isfile(f"{library}/lib/mkPython.nix")
     lock = json.loads((env_dir / "mach-nix.lock.json").read_text())
-    proc = nix.run(["nix-shell", str(env_dir), "--run", 'python -c "import six; print(six.__version__)"'])
+    # From another directory: the files name nothing relative to where nix-shell runs.
+    proc = nix.run(["nix-shell", str(env_dir), "--run", 'python -c "import six; print(six.__version__)"'], cwd=tmp_path)
     assert proc.stdout.split() == [lock["packages"]["six"]["version"]]
+    for name in ("python.nix", "shell.nix", "sources.nix", "default.nix"):
+        assert absolute_paths((env_dir / name).read_text()) == [], name
 
 
 def test_env_refuses_bad_input_and_writes_nothing(nix, tmp_path):

@@ -3,6 +3,12 @@
 Each group of subcommands lives in its own module under :mod:`mach_nix.commands`
 and exposes ``register(subparsers)``, which adds its parsers and sets
 ``func`` (a callable taking the parsed namespace and returning an exit code).
+
+Every error reaches the user as one line ``mach-nix: error: …`` on stderr with an
+exit code of :class:`~mach_nix.errors.ExitCode`: a :class:`~mach_nix.errors.MachNixError`
+with its own code, a bad command line (argparse) with 2 and a pointer to the
+command's ``--help``. Only a bug gives a traceback (exit code 1). A closed output
+pipe is left to :mod:`mach_nix.entry`, which ends the process quietly.
 """
 
 from __future__ import annotations
@@ -10,16 +16,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mach_nix import __version__
-from mach_nix.commands import db, env, resolve, server
+from mach_nix.commands import db, env, gen, resolve, server
 from mach_nix.errors import ExitCode, MachNixError, describe_exit_codes
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
-ALL_COMMAND_MODULES = (resolve, env, db, server)
+ALL_COMMAND_MODULES = (resolve, env, gen, db, server)
 
 #: The module that registers each command (see :func:`build_parser`).
-COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "db": db, "server": server}
+COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "gen": gen, "db": db, "server": server}
 
 DESCRIPTION = """\
 Turn Python requirements into a reproducible, Nix-built Python environment.
@@ -44,6 +51,24 @@ Run 'mach-nix COMMAND --help' for the options of one command.
 """
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with its errors in mach-nix's form: one line, the fix, exit code 2.
+
+    Subparsers are of the same class (argparse makes them of the parent's class). Each
+    records its ``prog`` in the namespace (``help_prog``, the innermost parser's wins), so
+    that arguments nobody recognised point to the help of the command they were given to.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(help_prog=self.prog)
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``mach-nix: error: MESSAGE (see 'PROG --help')`` and exit with :attr:`ExitCode.USAGE`."""
+        message = " ".join(message.split())  # one line, whatever argparse or the user's text holds
+        self.exit(ExitCode.USAGE, f"mach-nix: error: {message} (see '{self.prog} --help')\n")
+
+
 #: Parsers built by this process, by the command modules registered in them.
 _PARSERS: dict[tuple, argparse.ArgumentParser] = {}
 
@@ -61,7 +86,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     cached = _PARSERS.get(modules)
     if cached is not None:
         return cached
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="mach-nix",
         description=DESCRIPTION,
         epilog=EPILOG.format(exit_codes=describe_exit_codes()),
@@ -85,7 +110,13 @@ def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], 
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        prog = getattr(args, "help_prog", parser.prog)
+        parser.exit(
+            ExitCode.USAGE,
+            f"mach-nix: error: unrecognized arguments: {' '.join(unknown)} (see '{prog} --help')\n",
+        )
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
@@ -93,6 +124,8 @@ def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], 
     try:
         return int(func(args) or ExitCode.OK)
     except reraise:
+        raise
+    except BrokenPipeError:  # the output's reader went away: mach_nix.entry ends quietly
         raise
     except MachNixError as error:
         print(f"mach-nix: error: {error}", file=sys.stderr)

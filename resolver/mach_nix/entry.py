@@ -8,6 +8,12 @@ of the check is a few ``stat`` calls. See :mod:`mach_nix.server`.
 
 The imports below are inside :func:`main` on purpose: which of the two a
 command needs is known only from its arguments.
+
+A closed output (``mach-nix db info … | head -1``) ends every command here, once:
+quietly, with exit code 141 (128 + SIGPIPE, what a shell reports for a tool that
+the signal ended), and without the interpreter's complaint when it flushes the
+output at exit. SIGPIPE itself stays ignored (Python's default): a crawl's or the
+server's sockets report a closed peer as an error instead of ending the process.
 """
 
 from __future__ import annotations
@@ -20,9 +26,52 @@ import sys
 FORWARDED = frozenset({"lock", "resolve"})
 
 
+#: 128 + SIGPIPE: :attr:`mach_nix.errors.ExitCode.BROKEN_PIPE` (not imported: see above).
+BROKEN_PIPE = 141
+
+
 def main() -> int:
     """Run ``mach-nix`` with ``sys.argv``; return the exit code."""
-    argv = sys.argv[1:]
+    try:
+        return _run(sys.argv[1:])
+    except BrokenPipeError:
+        if not _output_closed():
+            raise  # a pipe of some other file: a bug, shown as one
+        _silence_output()
+        return BROKEN_PIPE
+    except KeyboardInterrupt:  # while handing over to the server (the CLI reports its own)
+        print("mach-nix: interrupted", file=sys.stderr)
+        return 130
+
+
+def _output_closed() -> bool:
+    """Whether standard output or error is a pipe (or socket) whose reader has gone."""
+    import select
+
+    poll = select.poll()
+    for fd in (1, 2):
+        poll.register(fd, 0)  # POLLERR and POLLHUP are always reported
+    try:
+        events = poll.poll(0)
+    except OSError:
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _fd, mask in events)
+
+
+def _silence_output() -> None:
+    """Point standard output and error at ``/dev/null``: what is still buffered goes there at
+    exit instead of raising again (Python would print "Exception ignored … BrokenPipeError")."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        try:
+            os.dup2(null, fd)
+        except OSError:
+            pass
+    os.close(null)
+
+
+def _run(argv: list[str]) -> int:
+    """Forward ``argv`` to a server, or run it here."""
     if argv and argv[0] in FORWARDED and not os.environ.get("MACH_NIX_NO_SERVER"):
         from mach_nix.server.client import forward
 

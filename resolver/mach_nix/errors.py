@@ -26,6 +26,9 @@ class ExitCode:
     DATABASE = 6
     #: Interrupted (Ctrl-C): 128 + SIGINT, as shells report it.
     INTERRUPTED = 130
+    #: The reader of the output went away (``mach-nix … | head -1``): 128 + SIGPIPE, as
+    #: shells report a tool that the signal ended; nothing is printed.
+    BROKEN_PIPE = 141
 
 
 #: What each exit code means: the one text the help of the CLI (:func:`describe_exit_codes`)
@@ -39,6 +42,7 @@ EXIT_CODES: dict[int, str] = {
     ExitCode.NETWORK: "registry unreachable",
     ExitCode.DATABASE: "database missing or corrupt",
     ExitCode.INTERRUPTED: "interrupted",
+    ExitCode.BROKEN_PIPE: "output closed early (a pipe's reader exited)",
 }
 
 

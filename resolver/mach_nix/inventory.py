@@ -14,12 +14,12 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mach_nix.errors import UsageError
+from mach_nix.requirements import read_input_file
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,13 @@ def load_inventory(path: str | os.PathLike[str]) -> Inventory:
     Raises:
         UsageError: unreadable file or not a JSON list of objects.
     """
+    raw = read_input_file(path, "nixpkgs inventory")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"cannot read nixpkgs inventory {path}: {error.strerror or error}") from None
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise UsageError(f"nixpkgs inventory {path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise UsageError(f"nixpkgs inventory {path} is not valid JSON: nested too deeply") from None
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise UsageError(f"nixpkgs inventory {path} must be a JSON list of objects {{attr, pname, version}}")
     return Inventory(data)

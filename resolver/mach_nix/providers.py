@@ -22,6 +22,7 @@ not name explicitly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,6 +39,9 @@ DEFAULT_ORDER: tuple[str, ...] = ("wheel", "sdist", "nixpkgs")
 #: Key of the global order.
 DEFAULT_KEY = "_default"
 
+#: A valid project name (PEP 508, ASCII only).
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
+
 
 def parse_order(value: str | Iterable[str], key: str = DEFAULT_KEY) -> tuple[str, ...]:
     """Parse ``"wheel,sdist"`` (or a list) into a tuple of providers.
@@ -53,7 +57,8 @@ def parse_order(value: str | Iterable[str], key: str = DEFAULT_KEY) -> tuple[str
             continue
         if provider not in PROVIDERS:
             hint = " (conda is not supported by this mach-nix)" if provider.startswith("conda") else ""
-            raise UsageError(f"unknown provider {item.strip()!r} for {key}: choose from {', '.join(PROVIDERS)}{hint}")
+            shown = item.strip() if len(item.strip()) <= 100 else item.strip()[:100] + "…"
+            raise UsageError(f"unknown provider {shown!r} for {key}: choose from {', '.join(PROVIDERS)}{hint}")
         if provider in order:
             raise UsageError(f"provider {provider!r} given twice for {key}")
         order.append(provider)
@@ -87,9 +92,13 @@ class ProviderConfig:
             if key == DEFAULT_KEY:
                 default = parse_order(value, key)
                 continue
+            if not _PROJECT_NAME.fullmatch(key):
+                shown = repr(key) if len(key) <= 100 else f"{key[:100]!r}…"
+                raise UsageError(
+                    f"invalid package name {shown} in provider settings: expected a PyPI project name "
+                    f"(letters, digits, '.', '-', '_') or {DEFAULT_KEY}"
+                )
             name = canonicalize_name(key)
-            if not name or name.startswith("_"):
-                raise UsageError(f"invalid package name {key!r} in provider settings")
             if name in per_package:
                 raise UsageError(f"provider order for {name!r} given twice")
             per_package[name] = parse_order(value, key)

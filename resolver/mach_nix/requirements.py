@@ -19,12 +19,26 @@ pip options that do not make sense for an offline, hash-pinned resolution
 
 pyproject.toml: PEP 621 ``[project] dependencies`` and chosen
 ``optional-dependencies``, and PEP 735 ``[dependency-groups]``.
+
+**Reading files** (:func:`read_input_file`, also used for the nixpkgs inventory):
+only regular files are read (a FIFO, a device or a directory is refused before
+it is opened for reading, so ``-r /dev/zero`` or a FIFO without writer cannot
+hang or exhaust memory), and at most :data:`MAX_INPUT_BYTES`. Requirements
+files are decoded as pip decodes them (:func:`decode_requirements`): a byte-order
+mark selects UTF-8, UTF-16 or UTF-32, else a ``# -*- coding: NAME -*-`` comment in
+the first two lines, else UTF-8 (never the locale's encoding: the same bytes
+mean the same requirements on every machine). pyproject.toml is UTF-8 (TOML's
+rule; a UTF-8 byte-order mark is skipped). Every malformed input raises a
+:class:`~mach_nix.errors.UsageError` naming the file, never another exception:
+``tests/test_fuzz_inputs.py`` checks this with hypothesis.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,8 +78,25 @@ _REJECTED_OPTIONS = {
     "--config-settings": "build options are set on the Nix side (the _ argument / overrides)",
 }
 
-#: A comment: '#' at the start of a line or after whitespace (pip's rule).
-_COMMENT = re.compile(r"(^|\s+)#.*$")
+#: The largest input file mach-nix reads (requirements, constraints, pyproject.toml,
+#: nixpkgs inventory): far above any real one, small enough to parse in seconds.
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+
+#: Byte-order marks and their codecs, longest first (UTF-32-LE's starts with UTF-16-LE's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+#: A PEP 263 style encoding declaration (``# -*- coding: latin-1 -*-``), which pip honours
+#: in the first two lines of a requirements file.
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+#: How much of a user's text an error message quotes.
+_QUOTE_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -122,12 +153,13 @@ def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
     if text.startswith("-"):
         option = text.split(None, 1)[0].split("=", 1)[0]
         reason = _REJECTED_OPTIONS.get(option, "not a requirement")
-        raise UsageError(f"{origin}: pip option {option!r} is not supported: {reason}")
+        raise UsageError(f"{origin}: pip option {quote(option)} is not supported: {reason}")
     try:
         requirement = Requirement(text)
-    except (InvalidRequirement, InvalidSpecifier, ValueError) as error:
-        # packaging raises InvalidSpecifier (not InvalidRequirement) for e.g. "a===,b"
-        raise UsageError(f"{origin}: invalid requirement {text!r}: {_explain_invalid(text, error)}") from None
+    except (InvalidRequirement, InvalidSpecifier, ValueError, RecursionError) as error:
+        # packaging raises InvalidSpecifier (not InvalidRequirement) for e.g. "a===,b", and
+        # RecursionError for markers nested hundreds of parentheses deep
+        raise UsageError(f"{origin}: invalid requirement {quote(text)}: {_explain_invalid(text, error)}") from None
     sha256 = None
     if requirement.url is not None:
         sha256 = _check_url(requirement.url, origin)
@@ -142,7 +174,7 @@ def parse_dependency(text: str) -> Requirement | None:
     """
     try:
         return Requirement(text)
-    except (InvalidRequirement, InvalidSpecifier, ValueError):
+    except (InvalidRequirement, InvalidSpecifier, ValueError, RecursionError):
         return None
 
 
@@ -167,31 +199,40 @@ def _explain_invalid(text: str, error: Exception) -> str:
         return "VCS references are not supported; use 'name @ https://…/archive.tar.gz#sha256=…'"
     if "://" in text or text.startswith((".", "/", "~")):
         return "a bare URL or path needs a name: write 'name @ URL#sha256=…'"
-    first_line = str(error).splitlines()[0]
-    return first_line
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    lines = str(error).splitlines()
+    first_line = lines[0] if lines else type(error).__name__
+    return first_line if len(first_line) <= _QUOTE_LIMIT else first_line[:_QUOTE_LIMIT] + "…"
 
 
 def _check_url(url: str, origin: str) -> str | None:
     """Validate a direct reference URL; return its ``#sha256=`` fragment if any."""
+    shown = quote(url)
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 (validates the port: urlsplit alone does not)
     except ValueError as error:
-        raise UsageError(f"{origin}: invalid URL {url!r}: {error}") from None
+        raise UsageError(f"{origin}: invalid URL {shown}: {error}") from None
     scheme = parts.scheme.lower()
     if "+" in scheme:
-        raise UsageError(f"{origin}: VCS reference {url!r} is not supported; use an archive URL with '#sha256=…'")
+        raise UsageError(f"{origin}: VCS reference {shown} is not supported; use an archive URL with '#sha256=…'")
     if scheme not in ("https", "http", "file"):
-        raise UsageError(f"{origin}: unsupported URL scheme in {url!r} (use https://…#sha256=…)")
+        raise UsageError(f"{origin}: unsupported URL scheme in {shown} (use https://…#sha256=…)")
+    if scheme != "file" and not parts.hostname:
+        raise UsageError(f"{origin}: URL {shown} has no host (use https://HOST/…#sha256=…)")
     sha256 = None
     for item in parts.fragment.split("&"):
         key, _, value = item.partition("=")
         if key == "sha256":
             value = value.lower()
             if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-                raise UsageError(f"{origin}: invalid sha256 fragment in {url!r}")
+                raise UsageError(f"{origin}: invalid sha256 fragment in {shown}")
+            if sha256 is not None and value != sha256:
+                raise UsageError(f"{origin}: two different '#sha256=' fragments in {shown}")
             sha256 = value
         elif key in ("md5", "sha1", "sha224", "sha384", "sha512"):
-            raise UsageError(f"{origin}: only '#sha256=' hashes are supported in {url!r}")
+            raise UsageError(f"{origin}: only '#sha256=' hashes are supported in {shown}")
     return sha256
 
 
@@ -203,18 +244,39 @@ def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
         if not buffer:
             start = number
         line = raw
-        if line.endswith("\\") and not _COMMENT.match(line):
+        if line.endswith("\\") and not line.lstrip().startswith("#"):
             buffer.append(line[:-1])
             continue
         buffer.append(line)
-        joined = _COMMENT.sub("", "".join(buffer)).strip()
+        joined = _strip_comment("".join(buffer)).strip()
         buffer = []
         if joined:
             yield start, joined
     if buffer:
-        joined = _COMMENT.sub("", "".join(buffer)).strip()
+        joined = _strip_comment("".join(buffer)).strip()
         if joined:
             yield start, joined
+
+
+def _strip_comment(line: str) -> str:
+    """``line`` without its comment: from the first ``#`` that starts the line or follows
+    whitespace (pip's rule), in one pass (a regex over long runs of blanks is quadratic)."""
+    index = line.find("#")
+    while index > 0 and not line[index - 1].isspace():
+        index = line.find("#", index + 1)
+    return line if index < 0 else line[:index]
+
+
+def shown_path(text: str) -> str:
+    """A file name for messages: as it is, unless it is very long or not printable."""
+    return text if len(text) <= _QUOTE_LIMIT and text.isprintable() else quote(text)
+
+
+def quote(text: str) -> str:
+    """``repr(text)``, cut to a few hundred characters, for error messages."""
+    if len(text) <= _QUOTE_LIMIT:
+        return repr(text)
+    return f"{text[:_QUOTE_LIMIT]!r}… ({len(text)} characters)"
 
 
 def _split_option(line: str) -> tuple[str, str]:
@@ -252,8 +314,9 @@ def parse_requirements_text(
     """
     result = RequirementSet()
     base = base_dir if base_dir is not None else Path(".")
+    shown = shown_path(origin)
     for number, line in _logical_lines(text):
-        where = f"{origin}:{number}"
+        where = f"{shown}:{number}"
         if line.startswith("-"):
             option, argument = _split_option(line)
             if option in _INCLUDE_OPTIONS:
@@ -270,10 +333,12 @@ def parse_requirements_text(
                 result.extend(included)
                 continue
             if option == "--pre":
+                if argument:
+                    raise UsageError(f"{where}: --pre takes no argument (got {quote(argument)})")
                 result.pre = True
                 continue
             reason = _REJECTED_OPTIONS.get(option, "unknown option")
-            raise UsageError(f"{where}: pip option {option!r} is not supported: {reason}")
+            raise UsageError(f"{where}: pip option {quote(option)} is not supported: {reason}")
         parsed = parse_requirement(line, where)
         if as_constraints:
             _check_constraint(parsed, where)
@@ -297,6 +362,111 @@ def _check_constraint(parsed: RootRequirement, where: str) -> None:
         raise UsageError(f"{where}: constraints cannot be direct references ({parsed.requirement})")
 
 
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, for error messages."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (a named pipe, or a shell's <(…))"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _is_devnull(info: os.stat_result) -> bool:
+    """Whether ``info`` is that of the null device."""
+    if not stat.S_ISCHR(info.st_mode):
+        return False
+    try:
+        null = os.stat(os.devnull)
+    except OSError:
+        return False
+    return stat.S_ISCHR(null.st_mode) and info.st_rdev == null.st_rdev
+
+
+def read_input_file(path: str | os.PathLike[str], what: str, shown: str | None = None) -> bytes:
+    """The bytes of an input file: a regular file of at most :data:`MAX_INPUT_BYTES`.
+
+    Args:
+        path: the file.
+        what: what it is, for messages (``requirements file``).
+        shown: its name in messages (default: ``path``).
+
+    Raises:
+        UsageError: missing or unreadable, not a regular file (a FIFO, a device, a
+            directory: never opened for reading, so nothing can block), or too large.
+    """
+    shown = shown_path(shown if shown is not None else str(path))
+    fix = "mach-nix reads inputs only from regular files: save it to a file first"
+    try:
+        info = os.stat(path)
+        if _is_devnull(info):
+            return b""  # the usual "empty file" of scripts: safe to read
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{what} {shown} is {_file_kind(info.st_mode)}; {fix}")
+        # O_NONBLOCK: if a FIFO replaced the file since the stat, opening it does not wait
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except (OSError, ValueError) as error:  # ValueError: an embedded NUL byte
+        raise UsageError(f"cannot read {what} {shown}: {getattr(error, 'strerror', None) or error}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"{what} {shown} is {_file_kind(mode)}; {fix}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_INPUT_BYTES:
+            chunk = os.read(fd, MAX_INPUT_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {shown}: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_INPUT_BYTES:
+        raise UsageError(f"{what} {shown} is larger than {MAX_INPUT_BYTES >> 20} MiB, the most mach-nix reads")
+    return b"".join(chunks)
+
+
+def decode_requirements(data: bytes, shown: str) -> str:
+    """Decode a requirements file as pip does, except that the fallback is UTF-8, never the
+    locale's encoding: a byte-order mark (UTF-8, UTF-16, UTF-32), else a
+    ``# -*- coding: NAME -*-`` declaration in the first two lines, else UTF-8.
+
+    Raises:
+        UsageError: the bytes are not text in that encoding, or the declared encoding is unknown.
+    """
+    encoding = "utf-8"
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            data, encoding = data[len(bom) :], codec
+            break
+    else:
+        for line in data.split(b"\n", 2)[:2]:
+            match = _CODING.match(line)
+            if match:
+                encoding = match.group(1).decode("ascii")
+                break
+    name = encoding.upper() if encoding.startswith("utf") else encoding
+    try:
+        text = data.decode(encoding)
+    except LookupError:  # unknown, or not a text encoding (rot13, zlib)
+        raise UsageError(f"{shown}: unknown text encoding {quote(encoding)} in its coding declaration") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"{shown} is not {name} text (byte {data[error.start]:#04x} at offset {error.start}): "
+            "save it as UTF-8 (or UTF-16 with a byte-order mark)"
+        ) from None
+    except (UnicodeError, ValueError, TypeError) as error:
+        raise UsageError(f"{shown} cannot be decoded as {name}: {error}") from None
+    if "\x00" in text:
+        raise UsageError(f"{shown} contains NUL characters (UTF-16 without a byte-order mark?): save it as UTF-8")
+    return text
+
+
 def parse_requirements_file(
     path: str | os.PathLike[str],
     *,
@@ -307,44 +477,50 @@ def parse_requirements_file(
 ) -> RequirementSet:
     """Read and parse a requirements file (``-r``/``-c`` includes followed).
 
+    The file is read by :func:`read_input_file` and decoded by :func:`decode_requirements`.
+
     Raises:
         UsageError: the file cannot be read, includes itself, or has a bad line.
     """
     path = Path(path)
     shown = display or str(path)
     prefix = f"{_where}: " if _where else ""
+    what = "constraints file" if as_constraints else "requirements file"
     try:
         key = path.resolve()
-    except (OSError, ValueError) as error:  # e.g. an embedded NUL byte
-        raise UsageError(f"{prefix}cannot read {shown!r}: {getattr(error, 'strerror', None) or error}") from None
+    except (OSError, ValueError, RuntimeError) as error:  # an embedded NUL byte; a symlink loop
+        raise UsageError(f"{prefix}cannot read {quote(shown)}: {getattr(error, 'strerror', None) or error}") from None
     if key in _stack:
-        raise UsageError(f"{prefix}{shown} includes itself (through -r/-c)")
+        raise UsageError(f"{prefix}{shown_path(shown)} includes itself (through -r/-c)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{prefix}{shown} is not UTF-8 text") from None
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise UsageError(f"{prefix}cannot read requirements file {shown}: {reason}") from None
+        text = decode_requirements(read_input_file(path, what, shown), shown_path(shown))
+    except UsageError as error:
+        raise UsageError(prefix + error.message) from None
     return parse_requirements_text(text, shown, path.parent, as_constraints=as_constraints, _stack=(*_stack, key))
 
 
-def _load_toml(path: Path) -> dict:
-    """Read a TOML file with tomllib (Python 3.11+) or tomli."""
+def _load_toml(path: Path, shown: str) -> dict:
+    """Read a pyproject.toml (UTF-8, as TOML requires; a byte-order mark is skipped)."""
+    import tomllib  # only here: most commands never read TOML
+
+    data = read_input_file(path, "pyproject file", shown)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UsageError(f"{shown} is UTF-16 or UTF-32 text (it starts with a byte-order mark): save it as UTF-8")
     try:
-        import tomllib
-    except ImportError:  # pragma: no cover - Python < 3.11
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise UsageError("reading pyproject.toml needs Python 3.11+ or the 'tomli' package") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"{shown} is not UTF-8 text (byte {data[error.start]:#04x} at offset {error.start}): "
+            "TOML files are UTF-8; save it as UTF-8"
+        ) from None
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"{path}: invalid TOML: {error}") from None
+        raise UsageError(f"{shown}: invalid TOML: {error}") from None
+    except RecursionError:
+        raise UsageError(f"{shown}: invalid TOML: arrays or tables nested too deeply") from None
 
 
 def parse_pyproject(
@@ -365,12 +541,14 @@ def parse_pyproject(
         UsageError: unreadable file, dynamic dependencies, unknown extra or group.
     """
     path = Path(path)
-    shown = display or str(path)
-    data = _load_toml(path)
+    shown = shown_path(display or str(path))
+    data = _load_toml(path, shown)
     project = data.get("project", {})
     if not isinstance(project, dict):
         raise UsageError(f"{shown}: [project] must be a table")
     dynamic = project.get("dynamic", [])
+    if not isinstance(dynamic, list) or not all(isinstance(item, str) for item in dynamic):
+        raise UsageError(f'{shown}: [project] dynamic must be an array of field names, e.g. dynamic = ["version"]')
     result = RequirementSet()
     if "dependencies" in dynamic:
         raise UsageError(f"{shown}: [project] dependencies are dynamic; mach-nix reads only static PEP 621 metadata")
@@ -383,16 +561,30 @@ def parse_pyproject(
         key = by_extra.get(canonicalize_name(extra))
         if key is None:
             if "optional-dependencies" in dynamic:
-                raise UsageError(f"{shown}: optional-dependencies are dynamic; cannot read extra {extra!r}")
-            known = ", ".join(sorted(optional)) or "none"
-            raise UsageError(f"{shown}: unknown extra {extra!r} (known extras: {known})")
-        result.requirements += _requirement_list(optional[key], f"{shown} [project.optional-dependencies.{key}]")
+                raise UsageError(f"{shown}: optional-dependencies are dynamic; cannot read extra {quote(extra)}")
+            raise UsageError(f"{shown}: unknown extra {quote(extra)} (known extras: {_known(optional)})")
+        where = f"{shown} [project.optional-dependencies.{_toml_key(key)}]"
+        result.requirements += _requirement_list(optional[key], where)
     all_groups = data.get("dependency-groups", {})
     if not isinstance(all_groups, dict):
         raise UsageError(f"{shown}: [dependency-groups] must be a table")
     for group in groups:
         result.requirements += _group_requirements(all_groups, group, shown, ())
     return result
+
+
+def _toml_key(key: str) -> str:
+    """A TOML key as written in a file: bare if it can be, else quoted (and cut)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]{1,100}", key) else quote(key)
+
+
+def _known(names: Iterable[str]) -> str:
+    """A short list of names for "known …" hints (the first ten, sorted)."""
+    ordered = sorted(names)
+    shown = ", ".join(_toml_key(name) for name in ordered[:10])
+    if len(ordered) > 10:
+        shown += f", … ({len(ordered)} in all)"
+    return shown or "none"
 
 
 def _requirement_list(items: object, where: str) -> list[RootRequirement]:
@@ -402,7 +594,7 @@ def _requirement_list(items: object, where: str) -> list[RootRequirement]:
     result = []
     for index, item in enumerate(items):
         if not isinstance(item, str):
-            raise UsageError(f"{where}[{index}]: expected a requirement string, got {item!r}")
+            raise UsageError(f"{where}[{index}]: expected a requirement string, got {quote(repr(item))}")
         result.append(parse_requirement(item, f"{where}[{index}]"))
     return result
 
@@ -412,12 +604,11 @@ def _group_requirements(groups: dict, name: str, shown: str, stack: tuple[str, .
     by_name = {canonicalize_name(key): key for key in groups}
     key = by_name.get(canonicalize_name(name))
     if key is None:
-        known = ", ".join(sorted(groups)) or "none"
-        raise UsageError(f"{shown}: unknown dependency group {name!r} (known groups: {known})")
+        raise UsageError(f"{shown}: unknown dependency group {quote(name)} (known groups: {_known(groups)})")
     if canonicalize_name(key) in stack:
-        raise UsageError(f"{shown}: dependency group {key!r} includes itself")
+        raise UsageError(f"{shown}: dependency group {quote(key)} includes itself")
     items = groups[key]
-    where = f"{shown} [dependency-groups.{key}]"
+    where = f"{shown} [dependency-groups.{_toml_key(key)}]"
     if not isinstance(items, list):
         raise UsageError(f"{where}: expected an array")
     result: list[RootRequirement] = []

@@ -17,11 +17,12 @@ The supported systems and Python minors are those of :mod:`mach_nix.platforms`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
 from packaging import tags as _tags
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from mach_nix.errors import UsageError
 from mach_nix.platforms import DEFAULT_PATCH, PYTHON_MINORS, SYSTEMS, marker_environment
@@ -38,34 +39,40 @@ _MANYLINUX_FLOOR = {"x86_64": 5, "aarch64": 17}
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
-def _parse_two(text: str, what: str) -> tuple[int, int]:
-    """Parse ``"X.Y"`` into a pair of ints or raise :class:`UsageError`."""
-    parts = text.strip().split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise UsageError(f"invalid {what} {text!r}: expected MAJOR.MINOR, e.g. 2.40")
-    return int(parts[0]), int(parts[1])
+def _parse_two(text: str, what: str, example: str) -> tuple[int, int]:
+    """Parse ``"X.Y"`` or raise :class:`UsageError`.
+
+    At most two ASCII digits each: far above any real glibc or macOS version, and a bound on
+    the wheel tags a target enumerates (one per glibc or macOS version up to it).
+    """
+    match = re.fullmatch(r"([0-9]{1,2})\.([0-9]{1,2})", text.strip())
+    if match is None:
+        raise UsageError(f"invalid {what} {text!r}: expected MAJOR.MINOR, e.g. {example}")
+    return int(match.group(1)), int(match.group(2))
+
+
+#: A CPython version as a target: ``3.MINOR``, ``3.MINOR.PATCH``, or a pre-release ``3.MINOR.PATCHrcN``.
+_PYTHON_VERSION = re.compile(r"3\.([0-9]{1,2})(?:\.([0-9]{1,2})((?:a|b|rc)[0-9]{1,2})?)?")
 
 
 def parse_python_version(text: str) -> str:
-    """Return the full ``X.Y.Z`` version for ``text`` (``3.11`` or ``3.11.7``).
+    """Return the full ``X.Y.Z`` version for ``text`` (``3.11``, ``3.11.7`` or ``3.13.0rc1``).
 
     Raises:
         UsageError: not a CPython 3 version mach-nix can target.
     """
-    try:
-        version = Version(text.strip())
-    except InvalidVersion:
-        raise UsageError(f"invalid Python version {text!r}: expected e.g. 3.11 or 3.11.7") from None
-    release = version.release
-    if version.epoch or version.local or len(release) not in (2, 3):
+    match = _PYTHON_VERSION.fullmatch(text.strip())
+    if match is None:
+        if re.fullmatch(r"[0-9]+(\.[0-9]+)*", text.strip()) and not text.strip().startswith("3."):
+            known = ", ".join(f"3.{m}" for m in PYTHON_MINORS)
+            raise UsageError(f"unsupported Python version {text!r}: mach-nix targets {known}")
         raise UsageError(f"invalid Python version {text!r}: expected e.g. 3.11 or 3.11.7")
-    minor = release[1]
-    if release[0] != 3 or minor not in PYTHON_MINORS:
+    minor = int(match.group(1))
+    if minor not in PYTHON_MINORS:
         known = ", ".join(f"3.{m}" for m in PYTHON_MINORS)
         raise UsageError(f"unsupported Python version {text!r}: mach-nix targets {known}")
-    patch = release[2] if len(release) == 3 else DEFAULT_PATCH[minor]
-    suffix = str(version)[len(".".join(map(str, release))) :] if version.pre else ""
-    return f"3.{minor}.{patch}{suffix}"
+    patch = int(match.group(2)) if match.group(2) is not None else DEFAULT_PATCH[minor]
+    return f"3.{minor}.{patch}{match.group(3) or ''}"
 
 
 #: Targets made by :meth:`Target.create`, by value.
@@ -114,15 +121,17 @@ class Target:
             if macos is not None:
                 raise UsageError("--macos-target only applies to *-darwin systems")
             glibc = glibc or DEFAULT_GLIBC
-            major, minor = _parse_two(glibc, "glibc version")
+            major, minor = _parse_two(glibc, "glibc version", "2.40")
             if major != 2:
-                raise UsageError(f"invalid glibc version {glibc!r}: expected 2.X")
+                raise UsageError(f"invalid glibc version {glibc!r}: expected 2.X, e.g. 2.40")
             glibc = f"2.{minor}"
         else:
             if glibc is not None:
                 raise UsageError("--glibc only applies to *-linux systems")
             macos = macos or DEFAULT_MACOS[system]
-            major, minor = _parse_two(macos, "macOS deployment target")
+            major, minor = _parse_two(macos, "macOS deployment target", "11.0")
+            if major < 10:
+                raise UsageError(f"invalid macOS deployment target {macos!r}: expected 10.X or later, e.g. 11.0")
             macos = f"{major}.{minor}"
         target = cls(python=full, system=system, implementation="cpython", glibc=glibc, macos=macos)
         # One object per distinct target, so that its derived values (tags,
@@ -176,7 +185,7 @@ class Target:
                     result.append(f"{legacy}_{machine}")
             return result
         assert self.macos is not None
-        major, minor = _parse_two(self.macos, "macOS deployment target")
+        major, minor = _parse_two(self.macos, "macOS deployment target", "11.0")
         return list(_tags.mac_platforms((major, minor), machine))
 
     @cached_property

@@ -1,4 +1,4 @@
-"""Subcommands ``mach-nix db crawl|update|info``: build, refresh and inspect a PyPI metadata DB."""
+"""Subcommands ``mach-nix db crawl|update|retry|info|slim|publish|pin``: build, refresh, inspect, publish a DB."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mach_nix.commands.inputs import add_requirement_files
+from mach_nix.commands.values import integer, seconds
+from mach_nix.db.retry import RETRYABLE_KINDS
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
 from mach_nix.platforms import SYSTEMS, python_range
 
@@ -27,15 +29,22 @@ Format: docs/db-format.md.
 CRAWL_EPILOG = f"""\
 examples:
   mach-nix db crawl --db ./my-db --closure requests
-      add requests and everything it can depend on (all versions) to ./my-db
+      add requests and everything it can depend on to ./my-db
   mach-nix db crawl --db ./my-db -r requirements.txt --closure
   mach-nix db crawl --db tests/data/pypi-db --closure -r tests/data/snapshot-requirements.txt
   mach-nix db crawl --db ./my-db --hooks all some-sdist-only-project
+  mach-nix db crawl --db ./pypi-db --all --local-workers 2
+      every project of the registry, on a local Dask cluster of 2 workers
+  mach-nix db crawl --db /shared/pypi-db --all --scheduler tcp://10.0.0.1:8786
 
 Existing projects of the DB that the crawl does not reach are kept. The write is
 atomic; an interrupted crawl resumes from DIR/.partial/ when rerun.
-With --closure, dependencies are followed for every supported target, for the
-extras named, from the releases that match each requirement's version specifier.
+Every release of a project reached is recorded, but metadata is fetched only for
+the versions some requirement admits ('flask==1.0' one, 'flask' all; the others
+are marked not-crawled until a crawl wants them). With --closure, dependencies
+of those releases are followed for every supported target, for the extras named,
+admitting the versions each dependency line allows. No sdist is downloaded for a
+release whose wheels give its metadata (unless --hooks all).
 Supported targets: CPython {python_range()} on
 {", ".join(SYSTEMS)}.
 """
@@ -44,10 +53,22 @@ UPDATE_EPILOG = """\
 examples:
   mach-nix db update --db ./my-db
   mach-nix db update --db tests/data/pypi-db --concurrency 8
+  mach-nix db update --db /shared/pypi-db --scheduler tcp://10.0.0.1:8786    (a DB crawled with --all)
 
 Only projects whose PyPI serial changed are refetched, and in those only new
-files. Roots crawled with --closure are followed again. Killing the update at
+files. A DB crawled with --all is updated from the root index's serials (one
+request for the list, pages only of changed projects), in partitions as --all.
+Roots crawled with --closure are followed again. Killing the update at
 any moment leaves the previous DB intact; rerunning it resumes.
+"""
+
+RETRY_EPILOG = """\
+examples:
+  mach-nix db retry --db tests/data/pypi-db --kind hook-error
+  mach-nix db retry --db ./my-db --kind hook-error --kind timeout --hook-timeout 300
+
+'mach-nix db info --db DIR' lists the failures by kind. The retry is atomic and resumes
+when interrupted, like a crawl.
 """
 
 INFO_EPILOG = """\
@@ -73,8 +94,10 @@ def _crawl_options(args: argparse.Namespace) -> Any:
     )
 
 
-def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--concurrency", type=int, default=16, metavar="N", help="parallel HTTP requests (default 16)")
+def _add_crawl_knobs(parser: argparse.ArgumentParser, force: bool = True) -> None:
+    parser.add_argument(
+        "--concurrency", type=integer(1, 256), default=16, metavar="N", help="parallel HTTP requests (default 16)"
+    )
     parser.add_argument(
         "--hooks",
         choices=("all", "no-wheel", "never"),
@@ -83,24 +106,46 @@ def _add_crawl_knobs(parser: argparse.ArgumentParser) -> None:
         "only for releases without wheels (default), or never",
     )
     parser.add_argument(
-        "--hook-timeout", type=float, default=120.0, metavar="SECONDS", help="time limit of one hook run (default 120)"
+        "--hook-timeout",
+        type=seconds(0, 86400),
+        default=120.0,
+        metavar="SECONDS",
+        help="time limit of one hook run (default 120)",
     )
     parser.add_argument(
         "--hook-memory-mb",
-        type=int,
+        type=integer(64, 1 << 20),
         default=2048,
         metavar="MB",
         help="address-space limit of one hook run (default 2048)",
     )
     parser.add_argument(
         "--max-sdist-mb",
-        type=int,
+        type=integer(0, 1 << 20),
         default=100,
         metavar="MB",
         help="do not download larger sdists; recorded as failures (default 100)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
+    if force:
+        parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("distributed (with --all, or an update of a DB crawled with --all)")
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://10.0.0.1:8786 (see docs/publishing.md)",
+    )
+    group.add_argument(
+        "--local-workers", type=int, metavar="N", help="start a local Dask cluster of N worker processes"
+    )
+    group.add_argument(
+        "--work-dir",
+        metavar="DIR",
+        help="where partitions write their partial DBs, on storage every worker reaches (default DB/.partial)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -131,7 +176,11 @@ def register(subparsers: Any) -> None:
     crawl.add_argument(
         "--closure", action="store_true", help="follow dependencies transitively, for every supported target"
     )
+    crawl.add_argument(
+        "--all", action="store_true", help="every project of the registry's root index (see 'distributed' below)"
+    )
     _add_crawl_knobs(crawl)
+    _add_cluster_options(crawl)
     crawl.set_defaults(func=run_crawl)
 
     update = sub.add_parser(
@@ -143,7 +192,28 @@ def register(subparsers: Any) -> None:
     )
     update.add_argument("--db", required=True, metavar="DIR", help="database directory")
     _add_crawl_knobs(update)
+    _add_cluster_options(update)
     update.set_defaults(func=run_update)
+
+    retry = sub.add_parser(
+        "retry",
+        help="extract again the files whose recorded failure is of given kinds",
+        description="Extract again, from their recorded URLs, the files whose failure is of the given kinds "
+        "(after an improvement of the extraction, e.g. of the PEP 517 hook). No page is read: "
+        "nothing else of the database changes, and its crawl time stays.",
+        epilog=RETRY_EPILOG,
+        formatter_class=fmt,
+    )
+    retry.add_argument("--db", required=True, metavar="DIR", help="database directory")
+    retry.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="a failure kind to retry (repeatable): " + ", ".join(RETRYABLE_KINDS),
+    )
+    _add_crawl_knobs(retry, force=False)
+    retry.set_defaults(func=run_retry)
 
     info = sub.add_parser(
         "info",
@@ -187,6 +257,31 @@ def register(subparsers: Any) -> None:
     )
     slim.set_defaults(func=run_slim)
 
+    publish = sub.add_parser(
+        "publish",
+        help="write a release of a DB for Nix users: a graph tarball, file-index shards and a pin",
+        description=PUBLISH_DESCRIPTION,
+        epilog=PUBLISH_EPILOG,
+        formatter_class=fmt,
+    )
+    publish.add_argument("--db", required=True, metavar="DIR", help="the full database")
+    publish.add_argument("--out", required=True, metavar="DIR", help="the directory a static host serves")
+    publish.add_argument("--base-url", required=True, metavar="URL", help="the URL at which DIR is served")
+    publish.set_defaults(func=run_publish)
+
+    pin = sub.add_parser(
+        "pin",
+        help="point a project's pin file at a published release (checks it first)",
+        description=PIN_DESCRIPTION,
+        epilog=PIN_EPILOG,
+        formatter_class=fmt,
+    )
+    pin.add_argument("--url", required=True, metavar="URL", help="a release's pypi-data.json (or its directory)")
+    pin.add_argument(
+        "--file", default="pypi-data.json", metavar="FILE", help="the pin file to write (default ./pypi-data.json)"
+    )
+    pin.set_defaults(func=run_pin)
+
 
 SLIM_DESCRIPTION = """\
 Write a graph-only copy of a database: its manifest and dependency graph, which
@@ -204,6 +299,81 @@ example:
       --files-url https://example.org/pypi-db
   # publish ./pypi-db at that URL, ship ./pypi-db-graph to users
 """
+
+
+PUBLISH_DESCRIPTION = """\
+Write a release of a database into DIR, for any static host: the graph-only
+database as one content-addressed tarball (what Nix users download, about a
+tenth of the bytes), the file-index shards below DIR/db (fetched one by one for
+the artifacts a lock needs, each checked by the sha256 the manifest pins), and
+DIR/pypi-data.json, the pin (url, sha256, date, counts) that 'db pin' and the
+Nix library read. Earlier releases in DIR are kept.
+"""
+
+PUBLISH_EPILOG = """\
+example:
+  mach-nix db publish --db ./pypi-db --out ./site --base-url https://example.org/pypi
+  # serve ./site at that URL; users: mach-nix db pin --url https://example.org/pypi/pypi-data.json
+"""
+
+PIN_DESCRIPTION = """\
+Point a pin file at a published release, like 'nix flake update' does for an
+input: read the release's pypi-data.json, download the tarball it names, check
+its sha256 and manifest, then replace FILE. mach-nix's Nix library uses the
+release the checkout's pypi-data.json pins (the bundled snapshot when there is
+none); your own project can read its pin with mach-nix.fetchPypiData.
+"""
+
+PIN_EPILOG = """\
+examples:
+  mach-nix db pin --url https://example.org/pypi/pypi-data.json
+  mach-nix db pin --url https://example.org/pypi/ --file nix/pypi-data.json
+"""
+
+
+def _say(args: argparse.Namespace) -> Any:
+    """Progress lines on stderr (a terminal only, and not with --no-progress)."""
+    if args.no_progress or not sys.stderr.isatty():
+        return None
+    return lambda text: print(text, file=sys.stderr, flush=True)
+
+
+def _distributed(args: argparse.Namespace, update: bool) -> int:
+    from mach_nix.db.distributed import crawl_all
+
+    summary = crawl_all(
+        args.db,
+        _crawl_options(args),
+        scheduler=args.scheduler,
+        local_workers=args.local_workers,
+        work_dir=args.work_dir,
+        update=update,
+        progress=_say(args),
+    )
+    print(summary.text())
+    return ExitCode.OK
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    """``mach-nix db publish``."""
+    from mach_nix.db.publish import publish
+
+    pinned = publish(args.db, args.out, args.base_url)
+    print(
+        f"wrote a release of {pinned['counts']['projects']} projects into {args.out}: {pinned['url']} "
+        f"({pinned['bytes']} bytes, sha256 {pinned['sha256']}), pin {args.out}/pypi-data.json"
+    )
+    return ExitCode.OK
+
+
+def run_pin(args: argparse.Namespace) -> int:
+    """``mach-nix db pin``."""
+    from mach_nix.db.publish import pin
+
+    pinned = pin(args.url, args.file)
+    counts = pinned["counts"]
+    print(f"{args.file}: {pinned['url']} (sha256 {pinned['sha256']}, {counts['projects']} projects, {pinned['date']})")
+    return ExitCode.OK
 
 
 def run_slim(args: argparse.Namespace) -> int:
@@ -247,6 +417,12 @@ def run_crawl(args: argparse.Namespace) -> int:
 
     from mach_nix.db.crawl import Crawler
 
+    if args.all:
+        if args.names or args.requirements or args.closure:
+            raise UsageError("--all crawls every project: give no NAME, -r FILE or --closure with it")
+        return _distributed(args, update=False)
+    if args.scheduler or args.local_workers or args.work_dir:
+        raise UsageError("--scheduler, --local-workers and --work-dir go with --all (a crawl of every project)")
     roots = crawl_roots(args.names, args.requirements)
     if not roots:
         raise UsageError("nothing to crawl: give NAMEs or -r FILE (see 'mach-nix db crawl --help')")
@@ -262,8 +438,25 @@ def run_crawl(args: argparse.Namespace) -> int:
 def run_update(args: argparse.Namespace) -> int:
     """``mach-nix db update``."""
     from mach_nix.db.crawl import update
+    from mach_nix.db.reader import read_manifest
 
+    manifest = read_manifest(args.db) if (Path(args.db) / "manifest.json").exists() else {}
+    if manifest.get("crawl", {}).get("all"):
+        return _distributed(args, update=True)
+    if args.scheduler or args.local_workers or args.work_dir:
+        raise UsageError(
+            f"--scheduler, --local-workers and --work-dir update a DB crawled with --all; {args.db!r} was not"
+        )
     summary = update(args.db, _crawl_options(args))
+    print(summary.text())
+    return ExitCode.OK
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    """``mach-nix db retry``."""
+    from mach_nix.db.retry import retry_failures
+
+    summary = retry_failures(args.db, args.kind, _crawl_options(args))
     print(summary.text())
     return ExitCode.OK
 
@@ -294,9 +487,11 @@ def _release_json(release: Any) -> dict[str, Any]:
 def run_info(args: argparse.Namespace) -> int:
     """``mach-nix db info``."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier
     from packaging.version import InvalidVersion, Version
 
     from mach_nix.db.store import MissingFilesError, default_files_cache, open_database
+    from mach_nix.requirements import quote
 
     db = open_database(args.db, files_cache=[default_files_cache()], fetch=not args.offline)
     if args.name is None:
@@ -334,8 +529,9 @@ def run_info(args: argparse.Namespace) -> int:
         return ExitCode.OK
     try:
         req = Requirement(args.name)
-    except InvalidRequirement as error:
-        raise UsageError(f"invalid NAME {args.name!r}: {error}") from None
+    except (InvalidRequirement, InvalidSpecifier, RecursionError) as error:
+        reason = (str(error).splitlines() or ["nested too deeply"])[0][:200]
+        raise UsageError(f"invalid NAME {quote(args.name)}: {reason} (expected NAME or NAME==VERSION)") from None
     try:
         project = db.project(req.name, details=True)
     except MissingFilesError as error:

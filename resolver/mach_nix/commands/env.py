@@ -1,31 +1,48 @@
 """Subcommand ``env``: write a ready-to-use Nix environment directory.
 
-``mach-nix env DIR -r requirements.txt`` resolves now, writes the lock into DIR
-and the Nix files that build it (no import-from-derivation needed):
+``mach-nix env DIR -r requirements.txt`` resolves now, writes the lock into DIR and the Nix
+files that build it (no import-from-derivation needed), all or nothing:
 
     DIR/mach-nix.lock.json   the lock (docs/lock-format.md)
+    DIR/sources.nix          where nixpkgs and mach-nix come from (pins; commands/nixsource.py)
     DIR/python.nix           the environment: mkPython { lock = ./mach-nix.lock.json; }
-    DIR/shell.nix            a shell with it;   DIR/default.nix = shell.nix
+    DIR/shell.nix            mkPythonShell with it (and --editable projects);  DIR/default.nix = shell.nix
+    DIR/.mach-nix-library    a garbage-collector root of the pinned mach-nix library
+
+With ``--editable PROJECT`` (repeatable, ``PROJECT[extra,…]`` for extras), the projects'
+pyproject.toml dependencies join the requirements and the shell imports the projects from
+their source trees, with pip and uv installing into a venv over the Nix environment.
+
+The files hold no absolute path of the machine: DIR works wherever it is moved with its
+projects, and from any directory (``nix-shell path/to/DIR``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
+import re
 import sys
 from pathlib import Path
 
 from mach_nix import __version__
+from mach_nix.commands import nixsource
 from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
 from mach_nix.errors import UsageError
 
 EXAMPLES = """\
 examples:
-  mach-nix env ./env -r requirements.txt --python 3.11.7
+  mach-nix env ./env -r requirements.txt --python 3.11
   nix-shell ./env                       # a shell with the environment
   nix-build ./env/python.nix            # the environment itself (result/bin/python)
-  mach-nix env ./env -r requirements.txt --nixpkgs ~/src/nixpkgs --mach-nix ~/src/mach-nix
+  mach-nix env ./env --editable .       # a dev shell: the project imported from ./, pip install works
+  mach-nix env ./env -r requirements.txt --pkgs https://example.org/nixpkgs.tar.gz   # pinned nixpkgs
+  mach-nix env ./env -r requirements.txt --mach-nix ~/src/mach-nix                  # a local checkout
+
+sources:
+  The files import mach-nix pinned by hash: by default this mach-nix's own Nix library,
+  as fetchTarball of its release URL with the library's hash; the command adds the
+  library to the Nix store, so it builds here at once (offline too), elsewhere from the
+  URL. nixpkgs is <nixpkgs> unless --pkgs pins one.
 """
 
 
@@ -34,7 +51,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "env",
         help="write a directory with a lock and the Nix files that build it",
-        description="Resolve requirements now and write DIR/mach-nix.lock.json plus python.nix, "
+        description="Resolve requirements now and write DIR/mach-nix.lock.json plus sources.nix, python.nix, "
         "shell.nix and default.nix, so that `nix-shell DIR` gives the environment. "
         "Re-run the same command to update it.",
         epilog=EXAMPLES + "\n" + COMMON_EPILOG,
@@ -43,79 +60,91 @@ def register(subparsers) -> None:
     parser.add_argument("directory", metavar="DIR", help="the directory to write (created if missing)")
     add_inputs(parser)
     parser.add_argument(
-        "--interpreter",
-        default="python3",
-        metavar="ATTR",
-        help="the nixpkgs interpreter attribute to build with (default: python3)",
+        "--editable",
+        "-e",
+        action="append",
+        default=[],
+        metavar="PROJECT",
+        help="a project directory (with pyproject.toml; PROJECT[extra,…] for extras) that the shell imports "
+        "from its source tree; its dependencies are resolved too (repeatable)",
     )
-    parser.add_argument(
-        "--nixpkgs", metavar="PATH", help="nixpkgs to build with by default (default: <nixpkgs> from NIX_PATH)"
-    )
-    parser.add_argument(
-        "--mach-nix",
-        dest="mach_nix",
-        metavar="PATH",
-        help="the mach-nix checkout (its default.nix) the files import (default: the checkout this command runs from)",
-    )
+    nixsource.add_source_options(parser)
     parser.set_defaults(func=run_env)
 
 
-def _source_checkout() -> Path | None:
-    """The mach-nix checkout this package runs from, when it is one (editable install)."""
-    candidate = Path(__file__).resolve().parents[3]
-    if (candidate / "default.nix").is_file() and (candidate / "lib" / "mkPython.nix").is_file():
-        return candidate
-    return None
+def _editable(spec: str) -> tuple[Path, list[str]]:
+    """``PROJECT`` or ``PROJECT[extra,…]``: the directory and the extras."""
+    match = re.fullmatch(r"(.*?)\[([^\]]*)\]", spec)
+    path, extras = (spec, [])
+    if match:
+        path, extras = match.group(1), [e.strip() for e in match.group(2).split(",") if e.strip()]
+    directory = Path(path or ".")
+    if not (directory / "pyproject.toml").is_file():
+        raise UsageError(f"--editable {spec}: {directory} has no pyproject.toml (an editable project needs one)")
+    return directory, extras
 
 
-def _nix_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${") + '"'
+def _editable_entry(directory: Path, extras: list[str], base: Path) -> str:
+    path = nixsource.nix_path(directory, base)
+    if not extras:
+        return path
+    return f"{{ path = {path}; extras = [ {' '.join(nixsource.nix_string(e) for e in extras)} ]; }}"
 
 
 def run_env(args: argparse.Namespace) -> int:
     """Resolve, then write the lock and the Nix files; all or nothing."""
-    mach_nix = Path(args.mach_nix).resolve() if args.mach_nix else _source_checkout()
-    if mach_nix is None or not (mach_nix / "default.nix").is_file():
-        raise UsageError("cannot find the mach-nix Nix library: pass --mach-nix PATH (a mach-nix checkout)")
-    nixpkgs = f"import {Path(args.nixpkgs).resolve()} {{ }}" if args.nixpkgs else "import <nixpkgs> { }"
-    lock = lock_from_args(args)  # raises before anything is written
+    from mach_nix.requirements import parse_pyproject
 
     target = Path(args.directory)
-    target.mkdir(parents=True, exist_ok=True)
-    command = (
-        " ".join(shlex.quote(a) for a in ["mach-nix"] + sys.argv[1:]) if sys.argv[1:2] == ["env"] else "mach-nix env …"
-    )
+    editable = [_editable(spec) for spec in args.editable]
+    for directory, extras in editable:
+        pyproject = directory / "pyproject.toml"
+        args.requirement.extend(str(r) for r in parse_pyproject(pyproject, extras).requirements)
+    if editable and not (args.requirement or args.requirements or args.pyproject):
+        raise UsageError("the --editable projects have no dependencies and no requirements are given: nothing to lock")
+    lock = lock_from_args(args)  # raises before anything is written
+    mach_nix = nixsource.mach_nix_source(args.mach_nix, target)
+    nixpkgs = nixsource.nixpkgs_expr(args.pkgs, target)
+
+    interpreter = nixsource.interpreter_attr(args)
+    command = nixsource.regenerate_command(sys.argv[1:]) if sys.argv[1:2] == ["env"] else "mach-nix env …"
+    header = f"# Generated by mach-nix {__version__}. Regenerate with:\n#   {command}\n"
+    editable_line = ""
+    if editable:
+        entries = " ".join(_editable_entry(d, e, target) for d, e in editable)
+        editable_line = f"  editable = [ {entries} ];\n"
     files = {
-        "mach-nix.lock.json": lock.dumps(),
-        "python.nix": f"""# Generated by mach-nix {__version__}. Regenerate with:
-#   {command}
-{{ pkgs ? {nixpkgs}
-, mach-nix ? import {mach_nix} {{ inherit pkgs; }}
-}}:
-mach-nix.mkPython {{
-  lock = ./mach-nix.lock.json;
-  python = {_nix_string(args.interpreter)};
-}}
-""",
-        "shell.nix": f"""# Generated by mach-nix {__version__}: `nix-shell` gives a shell with the environment.
-{{ pkgs ? {nixpkgs} }}:
-pkgs.mkShell {{
-  packages = [ (import ./python.nix {{ inherit pkgs; }}) ];
-}}
-""",
-        "default.nix": "# Generated by mach-nix: `nix-shell DIR` uses shell.nix.\nimport ./shell.nix\n",
+        target / "mach-nix.lock.json": lock.dumps(),
+        target / "sources.nix": header
+        + "# Where nixpkgs and mach-nix come from: edit (or regenerate with --pkgs / --mach-nix) to repin.\n"
+        + "{\n"
+        + f"  pkgs = {nixpkgs};\n"
+        + f"  mach-nix = pkgs: import ({mach_nix.expr}) {{ inherit pkgs; }};\n"
+        + "}\n",
+        target / "python.nix": header
+        + "# `nix-build` gives the environment (result/bin/python).\n"
+        + "{ pkgs ? (import ./sources.nix).pkgs\n"
+        + ", mach-nix ? (import ./sources.nix).mach-nix pkgs\n"
+        + "}:\n"
+        + "mach-nix.mkPython {\n"
+        + "  lock = ./mach-nix.lock.json;\n"
+        + f"  python = {nixsource.nix_string(interpreter)};\n"
+        + "}\n",
+        target / "shell.nix": header
+        + "# `nix-shell` gives a shell with the environment"
+        + (" (editable projects, pip installs into a venv over it)" if editable else "")
+        + ".\n"
+        + "{ pkgs ? (import ./sources.nix).pkgs\n"
+        + ", mach-nix ? (import ./sources.nix).mach-nix pkgs\n"
+        + "}:\n"
+        + "mach-nix.mkPythonShell {\n"
+        + "  lock = ./mach-nix.lock.json;\n"
+        + f"  python = {nixsource.nix_string(interpreter)};\n"
+        + editable_line
+        + "}\n",
+        target / "default.nix": "# Generated by mach-nix: `nix-shell DIR` uses shell.nix.\nimport ./shell.nix\n",
     }
-    staged = []
-    try:
-        for name, text in files.items():
-            tmp = target / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            staged.append((tmp, target / name))
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in staged:
-            if tmp.exists():
-                tmp.unlink()
+    nixsource.write_files(files)
+    nixsource.keep_in_store(mach_nix.store_path, target / ".mach-nix-library")
     print(f"mach-nix: wrote {target}/ ({len(lock.packages)} packages): nix-shell {target}", file=sys.stderr)
     return 0

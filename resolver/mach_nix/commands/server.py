@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from mach_nix.commands.values import seconds
 from mach_nix.errors import ExitCode, UsageError
 from mach_nix.server.client import DEFAULT_IDLE, send, socket_path, unsafe_directory_message
 
@@ -24,8 +25,9 @@ Keep a resolver process running in the background, so that 'mach-nix lock'
 and 'mach-nix resolve' skip the interpreter's imports and the opening of the
 database (they then take about the time of starting Python; see the README's
 benchmark). Results are byte-identical to runs without it: the server runs the
-same command line in your working directory and environment, one request at a
-time. Other commands never use it.
+same command line in your working directory and environment. Clients are served
+concurrently (a client that connects and sends nothing holds up no other);
+commands run one at a time. Other commands never use it.
 
 The server listens on a private Unix socket (mode 0600, in
 $XDG_RUNTIME_DIR/mach-nix or /tmp/mach-nix-UID, mode 0700) whose name depends
@@ -71,7 +73,7 @@ def register(subparsers) -> None:
 def _add_idle(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle",
-        type=float,
+        type=seconds(0, 365 * 86400),
         default=DEFAULT_IDLE,
         metavar="SECONDS",
         help=f"exit after this long without a request (default: {DEFAULT_IDLE})",

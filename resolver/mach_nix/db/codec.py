@@ -5,10 +5,12 @@ A project is stored as two members: its dependency-graph object
 trained by :func:`train_dictionary`) and its file index (:func:`encode_files`,
 tab-separated lines). :func:`decode_project` gives the graph back as a
 :class:`~mach_nix.db.model.Project` whose releases are decoded on first access.
+:func:`file_record_problem` checks a file's record before it may reach a lock.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from mach_nix.db.format import ZDICT_SAMPLE_MAX, ZDICT_SIZE, compress, decompress, dumps, name_hash, version_sort_key
-from mach_nix.db.model import DistFile, Failure, Metadata, Project, Release
+from mach_nix.db.model import FILES_HOST, SDIST_SUFFIXES, DistFile, Failure, Metadata, Project, Release
 
 
 def metadata_to_json(meta: Metadata, requires_index: int) -> dict[str, Any]:
@@ -322,3 +324,48 @@ def train_dictionary(graphs: Mapping[str, bytes]) -> bytes:
 def project_bytes(project: Project, zdict: bytes = b"") -> tuple[bytes, bytes]:
     """The compressed members stored for ``project``: (dependency graph, file index)."""
     return (compress(dumps(encode_project(project)).encode(), zdict), compress(encode_files(project).encode()))
+
+
+#: A download URL's path after :data:`~mach_nix.db.model.FILES_HOST`, as PyPI makes them:
+#: ``xx/yy/<60 hex>`` (the blake2b-256 of the file, split), then ``/<filename>``.
+URL_PATH = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}")
+#: A file name that is one plain path component: no separator, no ``..``, no space or quote.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def names_project(project: str, filename: str) -> bool:
+    """Whether ``filename`` is a file name of ``project``: some prefix of it before a ``-``
+    normalises to the project's name (``Foo_Bar-1.0.tar.gz`` is one of ``foo-bar``), as pip decides."""
+    norm = canonicalize_name(project)
+    at = filename.find("-")
+    while at > 0:
+        if canonicalize_name(filename[:at]) == norm:
+            return True
+        at = filename.find("-", at + 1)
+    return False
+
+
+def file_record_problem(project: str, dist: DistFile) -> str | None:
+    """What is wrong with the record of one file of ``project`` for a lock, or ``None``.
+
+    A lock points Nix at ``https://files.pythonhosted.org/packages/<url_path>/<filename>`` with
+    the record's sha256: the URL path must be PyPI's ``xx/yy/<60 hex>`` (no ``..``, no other
+    host, no query), the file name one plain path component that is a wheel or sdist name of
+    ``project``, the sha256 64 lowercase hex digits and the size a count of bytes. The database
+    is trusted for what it says about dependencies, not for where a lock downloads from.
+    """
+    filename = dist.filename
+    if not _PLAIN_NAME.fullmatch(filename) or ".." in filename:
+        return f"file name {filename!r} is not a plain file name"
+    if not filename.endswith((".whl", *SDIST_SUFFIXES)):
+        return f"file name {filename!r} is neither a wheel nor an sdist"
+    if not names_project(project, filename):
+        return f"file name {filename!r} is not a file name of {canonicalize_name(project)}"
+    if not isinstance(dist.url_path, str) or not URL_PATH.fullmatch(dist.url_path):
+        return f"the URL of {filename} is not a {FILES_HOST} URL ({dist.url_path!r} after it)"
+    if not isinstance(dist.sha256, str) or not _SHA256.fullmatch(dist.sha256):
+        return f"the sha256 of {filename} is not 64 hex digits ({dist.sha256!r})"
+    if not isinstance(dist.size, int) or isinstance(dist.size, bool) or dist.size < 0:
+        return f"the size of {filename} is not a number of bytes ({dist.size!r})"
+    return None

@@ -106,18 +106,19 @@ def wheel_metadata_bytes(fetch_range: Callable[[int, int], bytes], size: int) ->
     i = 0
     while i + 46 <= len(cd) and cd[i : i + 4] == b"PK\x01\x02":
         (method,) = struct.unpack("<H", cd[i + 10 : i + 12])
+        (crc,) = struct.unpack("<I", cd[i + 16 : i + 20])
         csize, usize = struct.unpack("<II", cd[i + 20 : i + 28])
         nlen, elen, clen = struct.unpack("<HHH", cd[i + 28 : i + 34])
         (local,) = struct.unpack("<I", cd[i + 42 : i + 46])
         name = cd[i + 46 : i + 46 + nlen].decode("utf-8", errors="replace")
         parts = name.split("/")
         if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
-            entry = (method, csize, local)
+            entry = (method, csize, local, crc)
             break
         i += 46 + nlen + elen + clen
     if entry is None:
         raise ExtractError("no-metadata", "the wheel has no top-level *.dist-info/METADATA")
-    method, csize, local = entry
+    method, csize, local, crc = entry
     if local >= base and local + 30 + 1024 + csize <= base + len(central):
         blob = central[local - base : local - base + 30 + 1024 + csize]  # already fetched
     else:
@@ -128,13 +129,19 @@ def wheel_metadata_bytes(fetch_range: Callable[[int, int], bytes], size: int) ->
     nlen, elen = struct.unpack("<HH", blob[26:30])
     data = blob[30 + nlen + elen : 30 + nlen + elen + csize]
     if method == 0:
-        return data
-    if method == 8:
+        text = data
+    elif method == 8:
         try:
-            return zlib.decompress(data, -15)
-        except zlib.error as error:
-            raise ExtractError("invalid", f"METADATA does not inflate: {error}") from None
-    raise ExtractError("invalid", f"METADATA uses unsupported zip compression method {method}")
+            text = zlib.decompress(data, -15)
+        except zlib.error as error:  # as for a bad CRC: bytes damaged on the way, most likely
+            raise ExtractError(
+                "download", f"METADATA read from the wheel does not inflate ({error}); the next crawl retries it"
+            ) from None
+    else:
+        raise ExtractError("invalid", f"METADATA uses unsupported zip compression method {method}")
+    if zlib.crc32(text) != crc:  # the bytes read are not the wheel's: a damaged answer
+        raise ExtractError("download", "METADATA read from the wheel fails its CRC-32; the next crawl retries it")
+    return text
 
 
 def wheel_metadata(fetch_range: Callable[[int, int], bytes], size: int) -> Metadata:

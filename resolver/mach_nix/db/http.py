@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 #: The simple API base; ``MACH_NIX_INDEX_URL`` overrides it (e.g. a mirror).
 SIMPLE_URL = os.environ.get("MACH_NIX_INDEX_URL", "https://pypi.org/simple/")
+#: Where the registry serves files; ``MACH_NIX_FILES_URL`` overrides it for a mirror whose
+#: pages list its own file URLs (the path below it is recorded, as below files.pythonhosted.org).
+FILES_URL = os.environ.get("MACH_NIX_FILES_URL", "https://files.pythonhosted.org/packages/")
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 USER_AGENT = f"mach-nix/{__version__} (db crawler)"
 
@@ -47,13 +50,18 @@ class Registry(Protocol):
         """The PEP 691 page of a project, ``None`` when it does not exist."""
         ...
 
-    def range(self, url: str, start: int, end: int | None = None) -> bytes:
-        """Bytes ``start``..``end`` (inclusive) of ``url``."""
+    def range(self, url: str, start: int, end: int | None = None, *, size: int | None = None) -> bytes:
+        """Bytes ``start``..``end`` (inclusive) of ``url``, a file of ``size`` bytes if given."""
         ...
 
 
 class NotFound(Exception):
     """The server answered 404/410 (not retried)."""
+
+
+class IntegrityError(NetworkError):
+    """What the server sent is not the file the registry lists (wrong length or hash),
+    every attempt. The crawler records it as a ``download`` failure, retried by the next run."""
 
 
 @dataclass
@@ -117,10 +125,14 @@ class Client:
         retries: int = 5,
         backoff: float = 0.5,
         hint: str = "check the network and rerun: finished work is kept and the run resumes",
+        index_url: str | None = None,
+        files_url: str | None = None,
     ) -> None:
         """Create a client.
 
         Args:
+            index_url: the PEP 691 simple API base (default :data:`SIMPLE_URL`).
+            files_url: the base of the registry's file URLs (default :data:`FILES_URL`).
             timeout: socket timeout per attempt, seconds.
             retries: attempts after the first one, on transient errors.
             backoff: first backoff delay, doubled (with jitter) per attempt.
@@ -130,6 +142,8 @@ class Client:
         self.retries = retries
         self.backoff = backoff
         self.hint = hint
+        self.index_url = (index_url or SIMPLE_URL).rstrip("/") + "/"
+        self.files_url = (files_url or FILES_URL).rstrip("/") + "/"
         self.requests = 0
         self.retried = 0
         self._local = threading.local()
@@ -279,7 +293,7 @@ class Client:
     def simple_project(self, name: str) -> dict[str, Any] | None:
         """Fetch the PEP 691 JSON simple page of project ``name``; ``None`` if unknown."""
         try:
-            resp = self.request(f"{SIMPLE_URL}{name}/", {"Accept": SIMPLE_JSON})
+            resp = self.request(f"{self.index_url}{name}/", {"Accept": SIMPLE_JSON})
         except NotFound:
             return None
         try:
@@ -287,16 +301,54 @@ class Client:
         except ValueError:
             raise NetworkError(f"the simple API answered non-JSON for {name!r}") from None
 
-    def range(self, url: str, start: int, end: int | None = None) -> bytes:
+    def root_index(self) -> list[tuple[str, int]]:
+        """Every project of the registry with its ``_last-serial``, from the PEP 691 root index.
+
+        Raises:
+            NetworkError: unreachable, or not a JSON root index.
+        """
+        resp = self.request(self.index_url, {"Accept": SIMPLE_JSON})
+        try:
+            projects = json.loads(resp.body)["projects"]
+            return [(str(p["name"]), int(p.get("_last-serial") or 0)) for p in projects]
+        except (ValueError, KeyError, TypeError) as error:
+            raise NetworkError(f"{self.index_url} is not a PEP 691 JSON root index ({error})") from None
+
+    def range(self, url: str, start: int, end: int | None = None, *, size: int | None = None) -> bytes:
         """Return bytes ``start..end`` (inclusive) of ``url``.
 
-        Servers that ignore ``Range`` (status 200) are handled by slicing.
+        Servers that ignore ``Range`` (status 200) are handled by slicing. With
+        ``size`` (the file's length as the registry lists it) the answer is checked
+        before it is used: the total of ``Content-Range`` (or the length of a whole
+        answer) must be ``size``, and the part must be as long as asked. A mismatch
+        is retried like a transient error.
+
+        Raises:
+            IntegrityError: every attempt gave a mismatching answer.
         """
         spec = f"bytes={start}-{'' if end is None else end}"
-        resp = self.request(url, {"Range": spec})
-        if resp.status == 200:
-            return resp.body[start : None if end is None else end + 1]
-        return resp.body
+        problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(attempt)
+            resp = self.request(url, {"Range": spec})
+            if resp.status == 200:
+                if size is not None and len(resp.body) != size:
+                    problem = f"the whole answer has {len(resp.body)} bytes, the registry lists {size}"
+                    continue
+                return resp.body[start : None if end is None else end + 1]
+            if size is None:
+                return resp.body
+            total = resp.headers.get("content-range", "").rpartition("/")[2]
+            if total != str(size):
+                problem = f"Content-Range total {total or 'missing'}, the registry lists {size} bytes"
+                continue
+            wanted = min(size - 1, size - 1 if end is None else end) - start + 1
+            if len(resp.body) != wanted:
+                problem = f"{len(resp.body)} bytes answered for a range of {wanted}"
+                continue
+            return resp.body
+        raise IntegrityError(f"GET {url} ({spec}): {problem} ({self.retries + 1} attempts); {self.hint}")
 
 
 def shard_downloader() -> Callable[[str], bytes]:

@@ -6,6 +6,18 @@ in the database. Resolution reads only the dependency graph; the file index is
 read for the artifacts that end up in the lock, and may live elsewhere (a
 graph-only database: :mod:`mach_nix.db.files_cache`).
 
+What is read is what was written (``docs/db-format.md`` §2.2). A layer holds
+the generation it opened until it is closed (:mod:`mach_nix.db.generations`),
+so a writer switching generations meanwhile changes nothing it reads. The
+manifest is checked field by field; every shard file is checked against its
+sha256 in ``shards.json`` when the layer first uses it (a file is hashed once
+per layer, the entry is found in ``shards.json`` without reading it all); the
+dictionary against the manifest; and a file's record against what a lock may
+point at (:func:`mach_nix.db.codec.file_record_problem`) before
+:meth:`Database.file_details` returns it. Anything else is a
+:class:`DatabaseError` (exit code 6) that names the file and says how to
+replace the database: never a traceback, never a wrong answer.
+
 The entry point is :func:`open_layers` (:func:`mach_nix.db.store.open_database` for most callers).
 """
 
@@ -13,7 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
+import time
+import weakref
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -21,7 +36,8 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from mach_nix.db.codec import decode_files, decode_project
+from mach_nix.db import generations
+from mach_nix.db.codec import decode_files, decode_project, file_record_problem
 from mach_nix.db.files_cache import FilesCache, MissingFilesError
 from mach_nix.db.format import (
     FILES_DIR,
@@ -31,21 +47,35 @@ from mach_nix.db.format import (
     SHARDS_TABLE,
     ZDICT_FILE,
     decompress,
+    find_table_entry,
+    manifest_problem,
     shard_of,
+    table_entry_problem,
+    table_sections,
     version_sort_key,
 )
 from mach_nix.db.model import DistFile, Project, ProjectSource, Release
 from mach_nix.errors import DatabaseError
 
+#: What to do about a damaged database (every such error says it).
+REPLACE = (
+    "replace the database: download it again, or crawl it again into an empty directory "
+    "('mach-nix db crawl --db NEW_DIR …')"
+)
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate ``manifest.json`` of the database at ``path``.
 
-    Raises:
-        DatabaseError: the directory or manifest is missing, unreadable, or of
-            another format or format version.
-    """
-    root = Path(path)
+def damaged(root: Path, file: Path | str, problem: str) -> DatabaseError:
+    """The error for a damaged file of the database at ``root``: what, where, and the fix."""
+    return DatabaseError(f"database {str(root)!r} is damaged: {str(file)!r} {problem}; {REPLACE}")
+
+
+def _digest(data: bytes) -> str:
+    """The hex sha256 of ``data`` (every shard check goes through here)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load_manifest(root: Path) -> dict[str, Any]:
+    """Read and validate ``root/manifest.json`` (not whether its generation is there)."""
     file = root / MANIFEST
     if not root.is_dir():
         raise DatabaseError(
@@ -59,28 +89,88 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"create one with 'mach-nix db crawl --db {root} NAME'"
         ) from None
     except (OSError, ValueError) as error:
-        raise DatabaseError(f"cannot read {str(file)!r}: {error}; the database is corrupt, re-crawl it") from None
+        raise damaged(root, file, f"cannot be read ({error})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise DatabaseError(f"{str(file)!r} is not a mach-nix database manifest")
+        raise damaged(root, file, "is not a mach-nix database manifest")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or not isinstance(version, int) or isinstance(version, bool):
         raise DatabaseError(
-            f"database {str(root)!r} has format version {version}, this mach-nix reads only "
-            f"version {FORMAT_VERSION}; use a matching mach-nix or re-crawl the database"
+            f"database {str(root)!r} has format version {version!r} ({str(file)!r}), this mach-nix reads only "
+            f"version {FORMAT_VERSION}; use a matching mach-nix or crawl the database again"
         )
-    for key in (
-        "shard_prefix_length",
-        "files_prefix_length",
-        "shards_dir",
-        "shards_sha256",
-        "graph_zdict_sha256",
-        "counts",
-    ):
-        if key not in manifest:
-            raise DatabaseError(f"{str(file)!r} lacks the field {key!r}; the database is corrupt")
-    if not (root / manifest["shards_dir"]).is_dir():
-        raise DatabaseError(f"database {str(root)!r} is incomplete: {manifest['shards_dir']}/ is missing; re-crawl it")
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        raise damaged(root, file, problem)
     return manifest
+
+
+def _missing_generation(root: Path, manifest: dict[str, Any]) -> DatabaseError:
+    return damaged(root, root / manifest["shards_dir"], f"is missing (the generation {MANIFEST} names)")
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate ``manifest.json`` of the database at ``path``.
+
+    Raises:
+        DatabaseError: the directory or manifest is missing, unreadable, or of
+            another format or format version, or the generation it names is missing.
+    """
+    root = Path(path)
+    manifest = _load_manifest(root)
+    if not (root / manifest["shards_dir"]).is_dir():
+        again = _load_manifest(root)  # a writer may have switched generations meanwhile
+        if again["shards_dir"] == manifest["shards_dir"] or not (root / again["shards_dir"]).is_dir():
+            raise _missing_generation(root, again)
+        manifest = again
+    return manifest
+
+
+#: How often opening a database may find the generation switched under it before giving up.
+OPEN_ATTEMPTS = 200
+
+
+def _open_generation(root: Path) -> tuple[dict[str, Any], int | None]:
+    """The manifest of the database at ``root`` and a descriptor holding the generation it names
+    (:mod:`mach_nix.db.generations`), read again as long as a writer switches generations under it."""
+    missing = None
+    for attempt in range(OPEN_ATTEMPTS):
+        manifest = _load_manifest(root)
+        name = manifest["shards_dir"]
+        try:
+            return manifest, generations.lock_shared(root / name)
+        except generations.Busy:
+            time.sleep(0.001 * min(attempt + 1, 10))
+        except FileNotFoundError:
+            if missing == name:  # the manifest still names it: not a switch, a loss
+                raise _missing_generation(root, manifest) from None
+            missing = name
+        except OSError as error:
+            raise damaged(root, root / name, f"cannot be opened ({error})") from None
+    raise DatabaseError(
+        f"database {str(root)!r} switched generations {OPEN_ATTEMPTS} times while being opened; try again"
+    )
+
+
+#: Every open layer of this process (for :func:`release_superseded`).
+_LAYERS: weakref.WeakSet[DatabaseLayer] = weakref.WeakSet()
+
+
+def release_superseded() -> int:
+    """Close every open layer of this process whose generation is no longer the current one.
+
+    For a long-running process (the resolver server) between two requests: it lets go of
+    old generations (removed then, if no other reader holds them). A closed layer refuses
+    to read; the server reopens a database whose manifest changed before its next use.
+
+    Returns:
+        How many layers were closed.
+    """
+    closed = 0
+    for layer in list(_LAYERS):
+        if not layer.closed and layer.superseded():
+            layer.close()
+            closed += 1
+    return closed
 
 
 class DatabaseLayer:
@@ -93,29 +183,88 @@ class DatabaseLayer:
     """
 
     def __init__(self, path: str | os.PathLike[str], files_cache: FilesCache | None = None) -> None:
-        """Open the database at ``path`` (reads only its manifest)."""
+        """Open the database at ``path`` (reads its manifest; holds its generation)."""
         self.path = Path(path)
-        self.manifest = read_manifest(self.path)
+        self.manifest, fd = _open_generation(self.path)
+        self._closer = weakref.finalize(self, generations.release, self.path, self.manifest["shards_dir"], fd)
+        _LAYERS.add(self)
         self.files_cache = files_cache if files_cache is not None else FilesCache()
-        self._prefix = int(self.manifest["shard_prefix_length"])
-        self._files_prefix = int(self.manifest["files_prefix_length"])
+        self._prefix: int = self.manifest["shard_prefix_length"]
+        self._files_prefix: int = self.manifest["files_prefix_length"]
         self._dir = self.path / self.manifest["shards_dir"]
         self._index: dict[str, dict[str, tuple[int, int]]] = {}
-        self._files_index: dict[str, tuple[Path, dict[str, tuple[int, int]]]] = {}
+        self._files_index: dict[str, tuple[Path, str, dict[str, tuple[int, int]]]] = {}
+        self._entries: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._verified: set[Path] = set()
+        self._table_bytes: bytes | mmap.mmap | None = None
+        self._sections: dict[str, tuple[int, int]] = {}
         self._table: dict[str, dict[str, dict[str, Any]]] | None = None
         self._zdict: bytes | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the layer then refuses to read)."""
+        return not self._closer.alive
+
+    def close(self) -> None:
+        """Let go of the generation (see :mod:`mach_nix.db.generations`); reading afterwards is an error.
+
+        Also done when the layer is garbage-collected, and at exit.
+        """
+        self._closer()
+        if isinstance(self._table_bytes, mmap.mmap):
+            self._table_bytes.close()
+
+    def superseded(self) -> bool:
+        """Whether the database's manifest names another generation than the one this layer reads."""
+        return generations.current_generation(self.path) != self.manifest["shards_dir"]
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise DatabaseError(
+                f"database {str(self.path)!r} was closed after a newer generation replaced the one read; run again"
+            )
+
+    def _damaged(self, file: Path | str, problem: str) -> DatabaseError:
+        return damaged(self.path, file, problem)
+
+    # -- checked reading ------------------------------------------------------
+
+    def _read(self, file: Path) -> bytes:
+        self._check_open()
+        try:
+            return file.read_bytes()
+        except FileNotFoundError:
+            raise self._damaged(file, "is missing") from None
+        except OSError as error:
+            raise self._damaged(file, f"cannot be read ({error})") from None
+
+    def _read_verified(self, file: Path, sha256: str, cached: bool = False) -> bytes:
+        """The bytes of ``file``, which must have this sha256 (hashed once per layer).
+
+        Args:
+            cached: ``file`` is a file-index shard from a cache (named by its sha256).
+        """
+        data = self._read(file)
+        if file not in self._verified:
+            if _digest(data) != sha256:
+                if cached:
+                    raise DatabaseError(
+                        f"the cached file-index shard {str(file)!r} of database {str(self.path)!r} is damaged (it "
+                        "does not match the sha256 it is named after); delete it: it is fetched again"
+                    )
+                if not self._table_intact():
+                    raise self._damaged(self._dir / SHARDS_TABLE, "does not match the manifest's shards_sha256")
+                raise self._damaged(file, f"does not match its sha256 in {SHARDS_TABLE} (truncated or altered)")
+            self._verified.add(file)
+        return data
 
     def _pinned_file(self, name: str, manifest_field: str) -> bytes:
         """A file of the generation whose sha256 the manifest records in ``manifest_field``."""
         file = self._dir / name
-        try:
-            data = file.read_bytes()
-        except OSError as error:
-            raise DatabaseError(
-                f"cannot read {str(file)!r}: {error}; the database is incomplete, re-crawl it"
-            ) from None
-        if hashlib.sha256(data).hexdigest() != self.manifest[manifest_field]:
-            raise DatabaseError(f"{str(file)!r} does not match the manifest's {manifest_field}; re-crawl the database")
+        data = self._read(file)
+        if _digest(data) != self.manifest[manifest_field]:
+            raise self._damaged(file, f"does not match the manifest's {manifest_field}")
         return data
 
     @property
@@ -125,49 +274,113 @@ class DatabaseLayer:
             self._zdict = self._pinned_file(ZDICT_FILE, "graph_zdict_sha256")
         return self._zdict
 
+    # -- shards.json ----------------------------------------------------------
+
+    def _table_text(self) -> bytes | mmap.mmap:
+        """``shards.json`` as it is on disk, mapped (not parsed, not hashed: see :meth:`_entry`)."""
+        self._check_open()
+        if self._table_bytes is None:
+            file = self._dir / SHARDS_TABLE
+            try:
+                with open(file, "rb") as handle:
+                    self._table_bytes = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            except FileNotFoundError:
+                raise self._damaged(file, "is missing") from None
+            except (OSError, ValueError) as error:  # ValueError: an empty file cannot be mapped
+                raise self._damaged(file, f"cannot be read ({error})") from None
+            self._sections = table_sections(self._table_bytes)
+        return self._table_bytes
+
+    def _table_intact(self) -> bool:
+        """Whether ``shards.json`` has the sha256 the manifest pins."""
+        return _digest(bytes(self._table_text())) == self.manifest["shards_sha256"]
+
     @property
     def shard_table(self) -> dict[str, dict[str, dict[str, Any]]]:
         """The generation's ``shards.json``: per shard key, its project count, bytes and the
         sha256 of its ``.idx`` and ``.dat``, for the ``graph`` and the ``files`` index.
 
-        Read on first use (lookups do not need it) and checked against the
-        manifest's ``shards_sha256``.
+        Read whole, checked against the manifest's ``shards_sha256`` and parsed on
+        first use (listing every name; deciding that a shard is empty). A lookup
+        needs only its shard's entry (:meth:`_entry`).
         """
         if self._table is None:
-            self._table = json.loads(self._pinned_file(SHARDS_TABLE, "shards_sha256"))
+            file = self._dir / SHARDS_TABLE
+            if not self._table_intact():
+                raise self._damaged(file, "does not match the manifest's shards_sha256")
+            try:
+                table = json.loads(bytes(self._table_text()))
+            except ValueError as error:
+                raise self._damaged(file, f"is not JSON ({error})") from None
+            lengths = {"graph": self._prefix, "files": self._files_prefix}
+            if not isinstance(table, dict) or set(table) != set(lengths):
+                raise self._damaged(file, "is not a table of the graph and files shards")
+            for part, length in lengths.items():
+                if not isinstance(table[part], dict):
+                    raise self._damaged(file, f"has no table of the {part} shards")
+                for key, entry in table[part].items():
+                    if len(key) != length or table_entry_problem(entry) is not None:
+                        raise self._damaged(
+                            file, f"has a bad entry {key!r} for the {part} (its shards are named by {length} digits)"
+                        )
+            self._table = table
         return self._table
 
-    def _read_index(self, file: Path, what: str) -> dict[str, tuple[int, int]]:
+    def _entry(self, part: str, key: str) -> dict[str, Any] | None:
+        """Shard ``key``'s entry in ``shards.json`` (``part``: ``"graph"`` or ``"files"``), or ``None``
+        when that shard is empty.
+
+        Found by bisection in the mapped table, without hashing it: an entry found
+        there can only make a shard check fail that should pass (and then the table
+        is hashed, to blame the right file), never the other way round. Deciding
+        that a shard is *not* in the table takes the whole table, checked.
+        """
+        cache_key = (part, key)
+        if cache_key not in self._entries:
+            text = self._table_text()
+            entry = find_table_entry(text, self._sections, part, key)
+            if entry is None:
+                entry = self.shard_table[part].get(key)
+            self._entries[cache_key] = entry
+        return self._entries[cache_key]
+
+    # -- the dependency graph -------------------------------------------------
+
+    def _parse_index(self, file: Path, sha256: str, cached: bool = False) -> dict[str, tuple[int, int]]:
+        data = self._read_verified(file, sha256, cached)
         index = {}
         try:
-            with open(file, encoding="utf-8") as handle:
-                text = handle.read()
-            for line in text.splitlines():
+            for line in data.decode("utf-8").splitlines():
                 name, offset, length = line.split("\t")
                 index[name] = (int(offset), int(length))
-        except (OSError, ValueError) as error:
-            raise DatabaseError(f"{what} of database {str(self.path)!r} is unreadable ({error}); re-crawl it") from None
+        except ValueError as error:  # a verified file that the writer did not write
+            raise self._damaged(file, f"is not a shard index ({error})") from None
         return index
 
     def _shard_index(self, key: str) -> dict[str, tuple[int, int]]:
         index = self._index.get(key)
         if index is None:
-            index = {}
-            file = self._dir / f"{key}.idx"
-            if file.exists():  # no file: an empty shard
-                index = self._read_index(file, f"shard index {key}.idx")
+            entry = self._entry("graph", key)
+            index = {} if entry is None else self._parse_index(self._dir / f"{key}.idx", entry["idx_sha256"])
             self._index[key] = index
         return index
 
-    def _raw_member(self, file: Path, entry: tuple[int, int], what: str) -> bytes:
-        """Read one (compressed) member of a ``.dat`` file."""
+    def _raw_member(self, file: Path, sha256: str, entry: tuple[int, int], cached: bool = False) -> bytes:
+        """Read one (compressed) member of a ``.dat`` file (the whole file, checked, on first use)."""
         offset, length = entry
-        try:
-            with open(file, "rb") as handle:
-                handle.seek(offset)
-                return handle.read(length)
-        except OSError as error:
-            raise DatabaseError(f"{what} in database {str(self.path)!r} is unreadable ({error}); re-crawl it") from None
+        if file not in self._verified:
+            member = self._read_verified(file, sha256, cached)[offset : offset + length]
+        else:
+            self._check_open()
+            try:
+                with open(file, "rb") as handle:
+                    handle.seek(offset)
+                    member = handle.read(length)
+            except OSError as error:
+                raise self._damaged(file, f"cannot be read ({error})") from None
+        if len(member) != length:
+            raise self._damaged(file, f"ends before the member its index places at {offset} (+{length})")
+        return member
 
     def raw(self, name: str) -> dict[str, Any] | None:
         """Return the stored dependency-graph object of project ``name`` (any spelling), or ``None``."""
@@ -176,32 +389,32 @@ class DatabaseLayer:
         entry = self._shard_index(key).get(norm)
         if entry is None:
             return None
-        what = f"record of {norm!r} in shard {key}.dat"
-        member = self._raw_member(self._dir / f"{key}.dat", entry, what)
+        file = self._dir / f"{key}.dat"
+        shard = self._entry("graph", key)
+        assert shard is not None  # the shard has an index, hence an entry
+        member = self._raw_member(file, shard["dat_sha256"], entry)
         try:
-            return json.loads(decompress(member, self.zdict))
+            data = json.loads(decompress(member, self.zdict))
         except (ValueError, zlib.error) as error:
-            raise DatabaseError(f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it") from None
+            raise self._damaged(file, f"holds a corrupt record of {norm!r} ({error})") from None
+        if not isinstance(data, dict):
+            raise self._damaged(file, f"holds a corrupt record of {norm!r}")
+        return data
 
     # -- file index ---------------------------------------------------------
 
     def files_shard(self, name: str) -> str | None:
-        """The file-index shard key holding project ``name``, or ``None`` if it has none.
-
-        A complete database answers from its files (``shards.json`` is read only
-        for a shard that is not here, i.e. in a graph-only database).
-        """
+        """The file-index shard key holding project ``name``, or ``None`` if it has none."""
         key = shard_of(name, self._files_prefix)
-        if (self._dir / FILES_DIR / f"{key}.idx").is_file():
-            return key
-        return key if key in self.shard_table["files"] else None
+        return key if self._entry("files", key) is not None else None
 
     def files_shard_sources(self, key: str) -> list[dict[str, str]]:
         """The two files of file-index shard ``key``: ``{"file", "sha256", "url"}`` each.
 
         ``url`` is empty when the manifest names no ``files_url``.
         """
-        entry = self.shard_table["files"][key]
+        entry = self._entry("files", key)
+        assert entry is not None, f"no file-index shard {key}"
         base = self.manifest.get("files_url", "")
         out = []
         for suffix, digest in (("idx", entry["idx_sha256"]), ("dat", entry["dat_sha256"])):
@@ -209,17 +422,23 @@ class DatabaseLayer:
             out.append({"file": file, "sha256": digest, "url": f"{base.rstrip('/')}/{file}" if base else ""})
         return out
 
-    def _locate_files_shard(self, key: str) -> tuple[Path, Path]:
-        """Paths of the ``.idx`` and ``.dat`` of file-index shard ``key`` (fetching if allowed).
+    def _locate_files_shard(self, key: str) -> tuple[Path, Path, bool]:
+        """Paths of the ``.idx`` and ``.dat`` of file-index shard ``key`` (fetching if allowed), and
+        whether they come from a cache.
+
+        A database with a ``files/`` directory is a full one: its shards are there, or it
+        is damaged. Without one, it is graph-only and its shards come from the cache.
 
         Raises:
             MissingFilesError: not in the database, the caches, nor fetchable.
         """
         local = self._dir / FILES_DIR
-        if (local / f"{key}.idx").is_file() and (local / f"{key}.dat").is_file():
-            return local / f"{key}.idx", local / f"{key}.dat"
+        if local.is_dir():
+            return local / f"{key}.idx", local / f"{key}.dat", False
+        if not self.manifest.get("files_url"):
+            raise self._damaged(local, "is missing (the database's file index)")
         found = self.files_cache.locate(self.files_shard_sources(key), str(self.path), self.manifest.get("files_url"))
-        return found[0], found[1]
+        return found[0], found[1], True
 
     def files_raw(self, name: str, only: Iterable[str] | None = None) -> dict[str, tuple[str, int, str, str]] | None:
         """Return project ``name``'s file index: filename -> ``(sha256, size, upload_time, url_path)``.
@@ -234,19 +453,28 @@ class DatabaseLayer:
         key = self.files_shard(norm)
         if key is None:
             return None
+        shard = self._entry("files", key)
+        assert shard is not None
         cached = self._files_index.get(key)
         if cached is None:
-            idx, dat = self._locate_files_shard(key)
-            cached = self._files_index[key] = (dat, self._read_index(idx, f"file index {key}.idx"))
-        dat, index = cached
+            idx, dat, from_cache = self._locate_files_shard(key)
+            index = self._parse_index(idx, shard["idx_sha256"], from_cache)
+            cached = self._files_index[key] = (dat, "cache" if from_cache else "", index)
+        dat, origin, index = cached
         entry = index.get(norm)
         if entry is None:
             return None
-        what = f"file index of {norm!r} in {FILES_DIR}/{key}.dat"
+        member = self._raw_member(dat, shard["dat_sha256"], entry, cached=origin == "cache")
         try:
-            return decode_files(self._raw_member(dat, entry, what), only)
+            return decode_files(member, only)
         except (zlib.error, UnicodeDecodeError, ValueError, IndexError) as error:
-            raise DatabaseError(f"{what} in database {str(self.path)!r} is corrupt ({error}); re-crawl it") from None
+            raise self._damaged(dat, f"holds a corrupt file index of {norm!r} ({error})") from None
+
+    def files_source(self, name: str) -> str:
+        """Where project ``name``'s file index was read from (for messages)."""
+        key = shard_of(name, self._files_prefix)
+        cached = self._files_index.get(key)
+        return str(cached[0]) if cached is not None else str(self._dir / FILES_DIR / f"{key}.dat")
 
     # -- whole projects -----------------------------------------------------
 
@@ -264,8 +492,9 @@ class DatabaseLayer:
         try:
             return decode_project(data, (self.files_raw(name) or {}) if details else None)
         except (KeyError, IndexError, TypeError) as error:
-            raise DatabaseError(
-                f"record of {canonicalize_name(name)!r} in database {str(self.path)!r} is malformed ({error!r})"
+            norm = canonicalize_name(name)
+            raise self._damaged(
+                self._dir / f"{shard_of(norm, self._prefix)}.dat", f"holds a malformed record of {norm!r} ({error!r})"
             ) from None
 
     def names(self) -> list[str]:
@@ -314,6 +543,11 @@ class Database(ProjectSource):
 
     releases_sorted = True
 
+    def close(self) -> None:
+        """Close every layer (:meth:`DatabaseLayer.close`)."""
+        for layer in self.layers:
+            layer.close()
+
     def project(self, name: str, details: bool = False) -> Project | None:
         """Return the project ``name`` (any spelling) merged over all layers, or ``None``.
 
@@ -333,9 +567,13 @@ class Database(ProjectSource):
         """Complete records of some files of ``name``, from the file index of the layers.
 
         The layers are asked last to first; a file's record comes from the
-        first layer whose index has it. Unknown files are left out.
+        first layer whose index has it. Unknown files are left out. Each record
+        is checked for what a lock may point at
+        (:func:`~mach_nix.db.codec.file_record_problem`).
 
         Raises:
+            DatabaseError: a record is not fit for a lock (a URL elsewhere than
+                PyPI's files, a file name of another project, ...).
             MissingFilesError: a needed file-index shard is neither present nor
                 fetchable (it lists every missing shard file).
         """
@@ -354,9 +592,13 @@ class Database(ProjectSource):
             for filename, details in index.items():
                 if filename in wanted and filename not in found:
                     sha256, size, upload_time, url_path = details[:4]
-                    found[filename] = wanted[filename]._replace(
+                    dist = wanted[filename]._replace(
                         sha256=sha256, size=size, upload_time=upload_time, url_path=url_path
                     )
+                    problem = file_record_problem(norm, dist)
+                    if problem is not None:
+                        raise damaged(layer.path, layer.files_source(norm), f"has a bad record of {norm}: {problem}")
+                    found[filename] = dist
         if missing is not None and len(found) < len(wanted):
             raise missing
         return found

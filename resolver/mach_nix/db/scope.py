@@ -12,12 +12,14 @@ binary wheels only for Python 2.7-3.7, ...) is left out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from mach_nix.db.model import SDIST_SUFFIXES
 from mach_nix.platforms import PYTHON_MINORS, SYSTEMS, marker_environment
@@ -91,16 +93,53 @@ def target_environments() -> tuple[dict[str, str], ...]:
     return tuple(marker_environment(f"3.{minor}.0", system) for minor in PYTHON_MINORS for system in SYSTEMS)
 
 
-_POSSIBLE: dict[tuple[str, frozenset[str]], bool] = {}
+#: Patch levels a target's interpreter is assumed to span: markers and ``Requires-Python``
+#: are tried at both ends (``python_full_version >= "3.8.1"`` holds for some 3.8).
+_PATCHES = (0, 99)
 
 
-def _marker_possible(marker: Marker, extras: frozenset[str]) -> bool:
-    key = (str(marker), extras)
+@cache
+def _environments_of(minors: frozenset[int]) -> tuple[dict[str, str], ...]:
+    return tuple(
+        marker_environment(f"3.{minor}.{patch}", system)
+        for minor in sorted(minors)
+        for patch in _PATCHES
+        for system in SYSTEMS
+    )
+
+
+ALL_MINORS = frozenset(PYTHON_MINORS)
+
+
+@lru_cache(maxsize=4096)
+def python_minors(requires_python: str | None) -> frozenset[int]:
+    """The supported Python 3 minors some patch release of which satisfies ``requires_python``.
+
+    An empty or unparseable value admits every minor (a crawl errs on the side of following).
+    """
+    if not requires_python:
+        return ALL_MINORS
+    try:
+        spec = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        return ALL_MINORS
+    return frozenset(
+        minor
+        for minor in PYTHON_MINORS
+        if any(spec.contains(Version(f"3.{minor}.{patch}"), prereleases=True) for patch in _PATCHES)
+    )
+
+
+_POSSIBLE: dict[tuple[str, frozenset[str], frozenset[int]], bool] = {}
+
+
+def _marker_possible(marker: Marker, extras: frozenset[str], minors: frozenset[int] = ALL_MINORS) -> bool:
+    key = (str(marker), extras, minors)
     cached = _POSSIBLE.get(key)
     if cached is not None:
         return cached
     result = False
-    for env in target_environments():
+    for env in _environments_of(minors):
         for extra in extras or {""}:
             try:
                 if marker.evaluate({**env, "extra": extra}):
@@ -115,8 +154,16 @@ def _marker_possible(marker: Marker, extras: frozenset[str]) -> bool:
     return result
 
 
-def dependency_possible(requirement: Requirement, extras: Iterable[str]) -> bool:
-    """True if ``requirement`` applies to some supported target with the given extras."""
+def dependency_possible(requirement: Requirement, extras: Iterable[str], minors: frozenset[int] = ALL_MINORS) -> bool:
+    """True if ``requirement`` applies to some supported target with the given extras.
+
+    Args:
+        extras: the extras the requiring project is wanted with (the base
+            dependencies, without extra, always count).
+        minors: the Python minors the requiring release can run on
+            (:func:`python_minors` of its ``Requires-Python``); default all.
+    """
     if requirement.marker is None:
-        return True
-    return _marker_possible(requirement.marker, frozenset(str(canonicalize_name(e)) for e in extras))
+        return bool(minors)
+    names = frozenset(str(canonicalize_name(e)) for e in extras) | {""}
+    return _marker_possible(requirement.marker, names, minors)

@@ -3,7 +3,8 @@
 A new generation directory (named after the hash of its ``shards.json``) is
 built and fsync'ed next to the current one, then ``manifest.json`` is replaced
 with ``os.replace``: until then readers, and a killed writer, see the old
-database. Only then are older generations removed. :func:`write_database`
+database. Only then are older generations removed, those that no reader holds
+(:mod:`mach_nix.db.generations`). :func:`write_database`
 writes a complete database, :func:`write_graph_only` a copy without its file
 index (for publishing).
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from mach_nix.db import generations
 from mach_nix.db.codec import encode_files, encode_project, train_dictionary
 from mach_nix.db.format import (
     FILES_DIR,
@@ -186,29 +188,37 @@ def _install_generation(root: Path, tmp: Path, manifest: Mapping[str, Any]) -> N
 
     The manifest's ``os.replace`` is the single atomic step; until then readers
     see the previous generation. If the generation already exists (same
-    content, e.g. a no-op update), ``tmp`` is dropped.
+    content, e.g. a no-op update, or an old one still held by a reader), ``tmp``
+    is dropped and the existing one is held across the switch, so that no
+    remover deletes it in between (:mod:`mach_nix.db.generations`).
     """
     import shutil
 
     target = root / manifest["shards_dir"]
-    if target.exists():
-        shutil.rmtree(tmp)
-    else:
-        os.replace(tmp, target)
-    _fsync_dir(root)
-    _write_manifest(root, manifest)
+    held = generations.hold_existing(target)
+    try:
+        if held is not None:
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, target)
+        _fsync_dir(root)
+        _write_manifest(root, manifest)
+    finally:
+        if held is not None:
+            os.close(held)
 
 
 def _remove_old_generations(root: Path, generation: str) -> None:
-    """Once ``generation`` is live: delete older generations and stray temp dirs."""
+    """Once ``generation`` is live: delete the older generations that no reader holds (a held one
+    is deleted by its last reader, or by the next write), and stray temporary directories."""
     import shutil
 
     for entry in root.iterdir():
-        if (
-            entry.is_dir()
-            and entry.name != generation
-            and (entry.name.startswith("shards-") or entry.name.startswith(".gen-tmp-"))
-        ):
+        if not entry.is_dir() or entry.name == generation:
+            continue
+        if entry.name.startswith("shards-"):
+            generations.remove_if_superseded(root, entry.name)
+        elif entry.name.startswith((".gen-tmp-", generations.DOOMED_PREFIX)):
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -18,7 +18,8 @@ and a :mod:`marshal`-encoded dict (the address includes the interpreter's
 version, so both ends always agree on the encoding; ``marshal`` and
 ``_socket`` cost no imports). Request: ``{"argv": [...], "cwd": "...", "env":
 {...}}`` or ``{"control": "status"|"stop"}``. Response: ``{"stdout": "...",
-"stderr": "...", "code": N}``.
+"stderr": "...", "code": N}``. The server decodes requests with its own strict reader
+(:mod:`mach_nix.server.request`), never with ``marshal.loads``.
 """
 
 from __future__ import annotations
@@ -123,16 +124,38 @@ def send(path: str, request: dict, timeout: float | None = None) -> dict:
     Raises:
         OSError: no server listens there (or it died mid-request).
     """
-    import _socket
-
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock = _connect(path, timeout)
     try:
-        sock.settimeout(timeout)
-        sock.connect(path)
         write_frame(sock, request)
         return marshal.loads(read_frame(sock))
     finally:
         sock.close()
+
+
+def _connect(path: str, timeout: float | None) -> _socket.socket:
+    """A socket connected to ``path``. Without a timeout, connecting waits while the server's
+    listen queue is full; with one, a full queue fails at once (EAGAIN), so it is retried
+    until the timeout is up."""
+    import _socket
+
+    deadline = None
+    while True:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            import time
+
+            deadline = deadline or time.monotonic() + (timeout or 0)
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+        except BaseException:
+            sock.close()
+            raise
 
 
 def write_frame(sock: _socket.socket, value: dict) -> None:
