@@ -98,6 +98,7 @@ let
 
   wheels = import ./wheels.nix { };
   native = import ./native.nix { inherit util surface; };
+  collisions = import ./collisions.nix { };
   # Every Linux native wheel (any manylinux/musllinux spelling, or plain linux_*) is patched.
   patchesElf = entry: surface.isLinux && wheels.isLinuxNative entry.artifact.filename;
 
@@ -198,11 +199,31 @@ let
     } // util.optionalAttrs ((old.patches or [ ]) != [ ]) {
       machNixPatches = old.patches;
       postInstall = applyPatches self.python.sitePackages;
-    } // util.optionalAttrs (patchesElf entry) {
-      buildInputs = (old.buildInputs or [ ]) ++ native.librariesFor entry;
+      # A script a dependency installs too (tensorflow's and tensorboard's bin/tensorboard) is
+      # the dependency's: removed here, with a note, instead of a collision in the environment.
+      preFixup = collisions.dropFilesOfDependencies entry;
+    } // util.optionalAttrs (patchesElf entry) (
+      let args = native.wheelArgs { inherit entry old; searchPaths = librarySearchPaths self entry; }; in
       # Before autoPatchelf: a needed soname no input provides fails with its name and the fix.
-      preFixup = native.check entry;
-    };
+      args // { preFixup = collisions.dropFilesOfDependencies entry + args.preFixup; });
+
+  # The site-packages of the lock's wheels whose shared libraries a native wheel links (the
+  # lock's `needed_from`; when the lock does not say, every Linux native wheel among its
+  # dependencies, transitively, along edges that are not cut).
+  librarySearchPaths = self: entry:
+    let
+      closure = builtins.genericClosure {
+        startSet = map (key: { inherit key; }) (depsOf entry.name);
+        operator = item: map (key: { inherit key; }) (depsOf item.key);
+      };
+      reachable = builtins.filter (name: name != entry.name) (map (item: item.key) closure);
+      nativeWheel = name: packages.${name}.provider == "wheel" && patchesElf packages.${name};
+      names =
+        if entry.artifact ? needed
+        then builtins.filter (name: builtins.elem name reachable) (entry.artifact.needed_from or [ ])
+        else builtins.filter nativeWheel reachable;
+    in
+    map (name: "${self.${name}}/${self.python.sitePackages}") names;
 
   # A build tool of a recipe (from the final set), as the base set's unless the environment
   # has it.
@@ -227,7 +248,9 @@ let
       build-system = map buildTool (old.build-system or [ ]) ++ map
         (req:
           let n = util.requirementName req; in
-          if packages ? ${n} && super ? ${n} then self.${n}
+          # A build tool the lock has (numpy, for its C API) is the lock's package, also when
+          # the set has no recipe for it (the lock's own packages are all in `self`).
+          if packages ? ${n} && n != entry.name then self.${n}
           else if basePackages ? ${n} then basePackages.${n}
           else if super ? ${n} then super.${n}
           else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "

@@ -1,26 +1,144 @@
-# Native (compiled) wheels: which nixpkgs libraries a wheel gets, and the check that names a
-# missing one.
+# Native (compiled) wheels: which nixpkgs libraries a wheel gets, where autoPatchelf looks for
+# the libraries other wheels of the environment ship, driver libraries, and the check that
+# names a missing library.
 #
 # nixpkgs' glibc finds a shared library only on the RUNPATH that autoPatchelf writes from
 # the package's inputs, never in /usr/lib, so every native wheel must be given, as build
-# inputs, the packages that provide the sonames its ELF files need (those it does not
-# vendor in `<name>.libs/`). This file is the one place that maps sonames to nixpkgs
-# packages: a soname table of the real world goes into `providers`.
+# inputs, the packages that provide the sonames its ELF files need. The lock says which
+# (`artifact.needed`, read from the wheel by `mach-nix lock`; `artifact.needed_from`, the
+# packages whose wheels ship some of them, e.g. torch's nvidia-* wheels). This file is the one
+# place that maps sonames to nixpkgs packages (`providers`, keys of
+# `surface.nativeLibraries`); a soname it does not know fails the build in `check`, naming it,
+# the package and the `_` argument that adds the library.
 { util, surface }:
 rec {
   /*
-    Soname -> the key of the nixpkgs library in `surface.nativeLibraries` providing it.
+    Soname stem (the soname up to and including `.so`, so that every version of a library
+    matches: `libproj.so.25` and `libproj.so.26` are `libproj.so`) -> the key of the nixpkgs
+    library in `surface.nativeLibraries` that provides it. A version nixpkgs does not have
+    (an old `libssl.so.1.1`) is caught by `check` at build time.
 
     Type: providers :: AttrSet String
   */
   providers = {
-    "libstdc++.so.6" = "cc";
-    "libgcc_s.so.1" = "cc";
-    "libgomp.so.1" = "cc";
-    "libatomic.so.1" = "cc";
-    "libquadmath.so.0" = "cc";
-    "libz.so.1" = "zlib";
+    # GCC's runtime (stdenv.cc.cc.lib)
+    "libstdc++.so" = "cc";
+    "libgcc_s.so" = "cc";
+    "libgomp.so" = "cc";
+    "libatomic.so" = "cc";
+    "libquadmath.so" = "gfortran";  # built with GCC's Fortran runtime: gfortran.cc.lib always has it
+    "libgfortran.so" = "gfortran";
+    # compression
+    "libz.so" = "zlib";
+    "libbz2.so" = "bzip2";
+    "liblzma.so" = "xz";
+    "libzstd.so" = "zstd";
+    "liblz4.so" = "lz4";
+    # OpenGL (libglvnd) and GLib
+    "libGL.so" = "libGL";
+    "libEGL.so" = "libGL";
+    "libGLX.so" = "libGL";
+    "libOpenGL.so" = "libGL";
+    "libGLESv2.so" = "libGL";
+    "libGLU.so" = "libGLU";
+    "libglib-2.0.so" = "glib";
+    "libgthread-2.0.so" = "glib";
+    "libgobject-2.0.so" = "glib";
+    "libgio-2.0.so" = "glib";
+    "libgmodule-2.0.so" = "glib";
+    # X11
+    "libX11.so" = "libX11";
+    "libX11-xcb.so" = "libX11";
+    "libXext.so" = "libXext";
+    "libXrender.so" = "libXrender";
+    "libSM.so" = "libSM";
+    "libICE.so" = "libICE";
+    "libxcb.so" = "libxcb";
+    "libXau.so" = "libXau";
+    "libXdmcp.so" = "libXdmcp";
+    "libXfixes.so" = "libXfixes";
+    "libXi.so" = "libXi";
+    "libXrandr.so" = "libXrandr";
+    "libXcursor.so" = "libXcursor";
+    "libXinerama.so" = "libXinerama";
+    "libXcomposite.so" = "libXcomposite";
+    "libXdamage.so" = "libXdamage";
+    "libXtst.so" = "libXtst";
+    "libxkbcommon.so" = "libxkbcommon";
+    "libxkbcommon-x11.so" = "libxkbcommon";
+    # crypto, databases, IPC
+    "libssl.so" = "openssl";
+    "libcrypto.so" = "openssl";
+    "libpq.so" = "libpq";
+    "libffi.so" = "libffi";
+    "libsqlite3.so" = "sqlite";
+    "libcrypt.so" = "libxcrypt";
+    "libdbus-1.so" = "dbus";
+    "libuuid.so" = "libuuid";
+    "libexpat.so" = "expat";
+    "libcurl.so" = "curl";
+    "libgssapi_krb5.so" = "krb5";
+    "libkrb5.so" = "krb5";
+    # text, images, fonts
+    "libxml2.so" = "libxml2";
+    "libxslt.so" = "libxslt";
+    "libexslt.so" = "libxslt";
+    "libjpeg.so" = "libjpeg";
+    "libturbojpeg.so" = "libjpeg";
+    "libpng16.so" = "libpng";
+    "libtiff.so" = "libtiff";
+    "libfreetype.so" = "freetype";
+    "libfontconfig.so" = "fontconfig";
+    "libcairo.so" = "cairo";
+    # science and geodata
+    "libgeos_c.so" = "geos";
+    "libgeos.so" = "geos";
+    "libproj.so" = "proj";
+    "libgdal.so" = "gdal";
+    "libhdf5.so" = "hdf5";
+    "libhdf5_hl.so" = "hdf5";
+    "libnetcdf.so" = "netcdf";
+    "libopenblas.so" = "openblas";
+    "libgmp.so" = "gmp";
+    "libmpfr.so" = "mpfr";
+    "libnuma.so" = "numactl";
+    # terminals
+    "libncursesw.so" = "ncurses";
+    "libtinfo.so" = "ncurses";
+    "libreadline.so" = "readline";
   };
+
+  /*
+    Sonames of the GPU driver: they come from the machine at run time (on NixOS
+    `/run/opengl-driver/lib`), as nixpkgs' own CUDA packages take them. A wheel needing one
+    gets `autoPatchelfIgnoreMissingDeps` for it and the driver directory on its RUNPATH
+    (nixpkgs' `addDriverRunpath.driverLink`), instead of a failed build.
+
+    Type: drivers :: [String]
+  */
+  drivers = [
+    "libcuda.so.1" "libnvidia-ml.so.1" "libnvcuvid.so.1" "libnvidia-encode.so.1" "libnvidia-ptxjitcompiler.so.1"
+    "libnvidia-opticalflow.so.1" "libnvidia-fbc.so.1" "libcudadebugger.so.1"
+  ];
+
+  /*
+    The stem of a soname: `libproj.so.25` -> `libproj.so`, `libfoo.so` -> itself.
+
+    Type: stem :: String -> String
+  */
+  stem = soname:
+    let m = builtins.match "(.*\\.so)(\\..*)?" soname; in if m == null then soname else builtins.head m;
+
+  /*
+    Where a needed soname comes from: "glibc" (the toolchain), "driver" (the machine), the key
+    of its nixpkgs library, or null (unknown: the build-time check names it).
+
+    Type: sourceOf :: String -> String | Null
+  */
+  sourceOf = soname:
+    if builtins.elem soname glibc then "glibc"
+    else if builtins.elem soname drivers then "driver"
+    else providers.${stem soname} or null;
 
   /*
     What a wheel gets when its lock entry does not say which sonames it needs: the C++
@@ -31,33 +149,74 @@ rec {
   defaults = [ "cc" "zlib" ];
 
   /*
-    The libraries (derivations) for a native wheel's lock entry: by need when the entry's
-    artifact lists the sonames its ELF files need (`artifact.needed`), else the defaults.
-    Sonames without a provider here are left to the build-time check (`check`), which
-    fails with the soname and the fix.
+    The sonames a wheel's lock entry says it needs, or null when the lock does not say.
+
+    Type: neededOf :: LockEntry -> [String] | Null
+  */
+  neededOf = entry: entry.artifact.needed or null;
+
+  /*
+    The keys of `surface.nativeLibraries` for a native wheel's lock entry: by need when the
+    entry's artifact lists the sonames its ELF files need, else the defaults. Sonames
+    without a provider here are left to the build-time check (`check`).
+
+    Type: libraryKeysFor :: LockEntry -> [String]
+  */
+  libraryKeysFor = entry:
+    let needed = neededOf entry; in
+    if needed == null then defaults
+    else util.unique (builtins.filter (key: key != null && key != "glibc" && key != "driver") (map sourceOf needed));
+
+  /*
+    The libraries (derivations) for a native wheel's lock entry (`libraryKeysFor`).
 
     Type: librariesFor :: LockEntry -> [Derivation]
   */
-  librariesFor = entry:
-    let
-      needed = entry.artifact.needed or null;
-      keys = if needed == null then defaults
-        else util.unique (builtins.concatMap (so: util.optionals (providers ? ${so}) [ providers.${so} ]) needed);
-    in
-    map (key: surface.nativeLibraries.${key}) keys;
+  librariesFor = entry: map (key: surface.nativeLibraries.${key}) (libraryKeysFor entry);
+
+  /*
+    The driver sonames autoPatchelf must not look for: those the entry needs, or all of
+    `drivers` when the lock does not say.
+
+    Type: driversFor :: LockEntry -> [String]
+  */
+  driversFor = entry:
+    let needed = neededOf entry; in
+    if needed == null then drivers else builtins.filter (so: builtins.elem so drivers) needed;
+
+  /*
+    Arguments for a native wheel's derivation: its libraries, the driver sonames ignored and
+    the driver directory appended to RUNPATHs, the site-packages of other wheels to search
+    (`searchPaths`: store paths of directories; autoPatchelf's `addAutoPatchelfSearchPath`,
+    recursive), and the `check` before autoPatchelf runs.
+
+    Type: wheelArgs :: { entry :: LockEntry, old :: AttrSet, searchPaths :: [String] } -> AttrSet
+  */
+  wheelArgs = { entry, old, searchPaths }:
+    let driverSonames = driversFor entry; in
+    {
+      buildInputs = (old.buildInputs or [ ]) ++ librariesFor entry;
+      preFixup = (if searchPaths == [ ] then ""
+        else "addAutoPatchelfSearchPath ${builtins.concatStringsSep " " searchPaths}\n")
+        + check { inherit entry searchPaths; };
+    } // util.optionalAttrs (driverSonames != [ ]) {
+      autoPatchelfIgnoreMissingDeps = util.toList (old.autoPatchelfIgnoreMissingDeps or [ ]) ++ driverSonames;
+      appendRunpaths = util.toList (old.appendRunpaths or [ ]) ++ [ "${surface.driverLink}/lib" ];
+    };
 
   /*
     A shell snippet for `preFixup` (before autoPatchelf, which runs in postFixup): fail when
-    an ELF file of the installed wheel needs a soname that neither the wheel itself nor the
-    `lib/` of an input provides, naming the soname, the file, the package and the fix. Sonames
-    matching `autoPatchelfIgnoreMissingDeps` are skipped, as autoPatchelf does.
+    an ELF file of the installed wheel needs a soname that neither the wheel itself, nor the
+    `lib/` of an input, nor a directory of `searchPaths` provides, naming the soname, the
+    file, the package and the fix. Sonames matching `autoPatchelfIgnoreMissingDeps` are
+    skipped, as autoPatchelf does.
 
-    Type: check :: LockEntry -> String
+    Type: check :: { entry :: LockEntry, searchPaths :: [String] } -> String
   */
-  check = entry: ''
+  check = { entry, searchPaths ? [ ] }: ''
     machNixCheckNeeded() {
       local -a dirs=() missing=()
-      local seen=" " dep f so pattern ignored found
+      local seen=" " dep f so pattern ignored found magic
       machNixAddLibs() {
         case "$seen" in *" $1 "*) return 0 ;; esac
         seen+="$1 "
@@ -67,9 +226,13 @@ rec {
         fi
       }
       for dep in ''${buildInputs-} ''${propagatedBuildInputs-} ''${runtimeDependencies-}; do machNixAddLibs "$dep"; done
-      while IFS= read -r f; do dirs+=("$(dirname "$f")"); done < <(find "$out" -type f -name '*.so*')
+      while IFS= read -r f; do dirs+=("$(dirname "$f")"); done < <(find "$out" ${
+        builtins.concatStringsSep " " searchPaths} -type f -name '*.so*')
       while IFS= read -r -d "" f; do
-        [ "$(head -c 4 "$f" | tr -d '\000' | tail -c 3)" = ELF ] || continue
+        # the ELF magic, read by bash itself (a process per file is minutes for tensorflow's 30,000)
+        magic=""
+        LC_ALL=C IFS= read -r -n 4 -d "" magic < "$f" || true
+        [ "$magic" = $'\x7fELF' ] || continue
         for so in $(${surface.patchelf}/bin/patchelf --print-needed "$f" 2>/dev/null); do
           case " ${builtins.concatStringsSep " " glibc} " in *" $so "*) continue ;; esac
           ignored=""

@@ -19,6 +19,9 @@ import nixhelpers
 
 _RESOLVER = str(nixhelpers.REPO / "resolver")
 os.environ["PYTHONPATH"] = os.pathsep.join([_RESOLVER, *filter(None, [os.environ.get("PYTHONPATH")])])
+# `mach-nix lock` reads native wheels from PyPI to record their needs: tests never use the real
+# registry, so it is off unless a test turns it on (tests/test_native_needs.py, with a fake one).
+os.environ["MACH_NIX_NATIVE_NEEDS"] = "off"
 
 # No test reaches a registry by accident, nor the user's cache of fetched metadata: `lock` and
 # `resolve` fetch what their databases lack from MACH_NIX_INDEX_URL, here a closed loopback port

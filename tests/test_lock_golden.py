@@ -28,6 +28,7 @@ from mach_nix.requirements import RequirementSet, parse_pyproject, parse_require
 
 REPO = Path(__file__).resolve().parent.parent
 DB = "tests/data/pypi-db"
+NATIVE_NEEDS = "tests/data/native-needs"
 GOLDEN = REPO / "tests" / "data" / "golden"
 CASES = json.loads((GOLDEN / "cases.json").read_text())
 UPDATE = os.environ.get("MACH_NIX_UPDATE_GOLDEN") == "1"
@@ -50,6 +51,11 @@ def argv_of(case: dict, output: str) -> list[str]:
         case.get("python", "3.11.7"),
         "--system",
         case.get("system", "x86_64-linux"),
+        # the native wheels' library needs, recorded (scripts/record-native-needs), not read from PyPI
+        "--native-needs",
+        "cache",
+        "--needs-cache",
+        NATIVE_NEEDS,
     ]
     for option in case.get("providers", []):
         argv += ["--provider", option]

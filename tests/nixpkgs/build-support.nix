@@ -169,6 +169,37 @@ let
     '';
   };
 
+  # A host library as a nixpkgs package: lib/ (its sonames), include/ (its headers: a
+  # directory named with a trailing `/` contributes its contents), share/ (data), bin/ (its
+  # config tools, whose output names this package's store paths instead of /usr). Recorded
+  # by configure.py; scripts/install-deps installs them.
+  hostPackage = attr:
+    let
+      spec = host.packages.${attr} or (throw ("the nixpkgs double's `${attr}` wraps the host's library, which "
+        + "configure.py did not find: run scripts/install-deps (it installs the Debian packages), then "
+        + "python tests/nixpkgs/configure.py"));
+      linkInclude = p: if lib.hasSuffix "/" p then "ln -s ${p}* $out/include/" else "ln -s ${p} $out/include/";
+    in
+    stdenv.mkDerivation {
+      pname = attr;
+      version = "host";
+      buildCommand = ''
+        mkdir -p $out/lib $out/include $out/share $out/bin
+        ${lib.concatStringsSep "\n" (lib.mapAttrsToList (so: path: "ln -s ${path} $out/lib/${so}") spec.libs)}
+        ${lib.concatStringsSep "\n" (map linkInclude spec.include)}
+        ${lib.concatStringsSep "\n" (map (d: "ln -s ${d} $out/share/") spec.share)}
+        ${lib.concatStringsSep "\n" (lib.mapAttrsToList (tool: path: ''
+          cat > $out/bin/${tool} <<EOF
+        #!${host.bash}
+        ${path} "\$@" | sed -E -e 's#/usr/include/(gdal|postgresql)#$out/include#g' \\
+          -e 's#/usr/include#$out/include#g' -e 's#/usr/lib/[a-z0-9_]+-linux-gnu#$out/lib#g' \\
+          -e 's#/usr/share#$out/share#g' -e 's#/usr([^/a-z]|$)#$out\\1#g'
+        EOF
+          chmod +x $out/bin/${tool}
+        '') spec.tools)}
+      '';
+    };
+
   dockerTools = import ./docker-tools.nix { inherit lib host stdenv writeText; };
 
   # nixpkgs' replaceVars: a copy of `src` with every @name@ of `vars` substituted; a name
@@ -212,6 +243,19 @@ in
   inherit fetchurl writeTextFile writeText writeScript writeShellScript runCommand symlinkJoin
     makeSetupHook mkShell autoPatchelfHook dockerTools replaceVars cmake rustPlatform;
   zlib = hostLibrary "zlib" "libz.so.1" host.zlib;
+  libGL = hostPackage "libGL";
+  glib = hostPackage "glib";
+  xorg = lib.genAttrs [ "libX11" "libXext" "libXrender" "libSM" "libICE" "libxcb" ] hostPackage;
+  # GCC's Fortran runtime, where nixpkgs has it: gfortran.cc.lib.
+  gfortran = { cc = { lib = hostPackage "gfortran"; }; };
+  geos = hostPackage "geos";
+  proj = hostPackage "proj";
+  gdal = hostPackage "gdal";
+  libpq = hostPackage "libpq";
+  # nixpkgs' addDriverRunpath: a setup hook whose `driverLink` is where NixOS puts the GPU
+  # driver's libraries.
+  addDriverRunpath = makeSetupHook { name = "add-driver-runpath-hook"; } ./builders/hooks/add-driver-runpath.sh
+    // { driverLink = "/run/opengl-driver"; };
   openssl = hostLibrary "openssl" "libssl.so.3"
     "/usr/lib/${if system == "aarch64-linux" then "aarch64" else "x86_64"}-linux-gnu/libssl.so.3";
 }

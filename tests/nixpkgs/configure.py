@@ -35,6 +35,73 @@ def _gcc_lib(name: str) -> str | None:
     return None
 
 
+#: Host libraries the double wraps as nixpkgs packages (build-support.nix, `hostPackage`):
+#: attribute -> sonames (lib/), headers and directories under /usr/include (include/), data
+#: directories under /usr/share (share/), and config tools the double rewrites to report the
+#: package's store paths. scripts/install-deps installs them (Debian names in the comments).
+HOST_PACKAGES: dict[str, dict[str, list[str]]] = {
+    # libgl1, libegl1
+    "libGL": {"libs": ["libGL.so.1", "libEGL.so.1", "libGLX.so.0", "libOpenGL.so.0", "libGLdispatch.so.0"]},
+    # libglib2.0-0
+    "glib": {
+        "libs": [
+            "libglib-2.0.so.0",
+            "libgthread-2.0.so.0",
+            "libgobject-2.0.so.0",
+            "libgio-2.0.so.0",
+            "libgmodule-2.0.so.0",
+        ]
+    },
+    # libx11-6, libxext6, libxrender1, libsm6, libice6, libxcb1
+    "libX11": {"libs": ["libX11.so.6", "libX11-xcb.so.1"]},
+    "libXext": {"libs": ["libXext.so.6"]},
+    "libXrender": {"libs": ["libXrender.so.1"]},
+    "libSM": {"libs": ["libSM.so.6"]},
+    "libICE": {"libs": ["libICE.so.6"]},
+    "libxcb": {"libs": ["libxcb.so.1"]},
+    # libgfortran5, libquadmath0 (nixpkgs: gfortran.cc.lib)
+    "gfortran": {"libs": ["libgfortran.so.5", "libquadmath.so.0"]},
+    # libgeos-dev
+    "geos": {
+        "libs": ["libgeos_c.so.1", "libgeos_c.so"],
+        "include": ["geos_c.h", "geos.h", "geos"],
+        "tools": ["geos-config"],
+    },
+    # libproj-dev, proj-bin, proj-data
+    "proj": {
+        "libs": ["libproj.so.25", "libproj.so"],
+        "include": ["proj.h", "proj_constants.h", "proj_experimental.h", "proj_symbol_rename.h", "proj"],
+        "share": ["proj"],
+        "tools": ["proj", "projinfo"],
+    },
+    # libgdal-dev, gdal-bin, gdal-data
+    "gdal": {
+        "libs": ["libgdal.so.32", "libgdal.so"],
+        "include": ["gdal/"],
+        "share": ["gdal"],
+        "tools": ["gdal-config"],
+    },
+    # libpq-dev
+    "libpq": {"libs": ["libpq.so.5", "libpq.so"], "include": ["postgresql/"], "tools": ["pg_config"]},
+}
+
+
+def _host_packages() -> dict[str, dict]:
+    """The HOST_PACKAGES present on this host, with the paths of their files."""
+    found = {}
+    for attr, spec in HOST_PACKAGES.items():
+        libs = {so: _gcc_lib(so) for so in spec.get("libs", [])}
+        if not all(libs.values()):
+            continue
+        found[attr] = {
+            "libs": {so: path for so, path in libs.items() if path},
+            "include": [p for p in (f"/usr/include/{i}" for i in spec.get("include", [])) if os.path.exists(p)],
+            "share": [p for p in (f"/usr/share/{d}" for d in spec.get("share", [])) if os.path.isdir(p)],
+            "tools": {t: os.path.realpath(shutil.which(t) or "") for t in spec.get("tools", []) if shutil.which(t)},
+        }
+    return found
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
@@ -56,6 +123,7 @@ def describe_host() -> dict:
         "path": "/usr/local/bin:/usr/bin:/bin",
         "ccLibs": {k: v for k, v in libs.items() if v},
         "zlib": zlib,
+        "packages": _host_packages(),
         "system": {"x86_64": "x86_64-linux", "aarch64": "aarch64-linux"}[os.uname().machine],
         # The host's glibc runs every binary the double builds: it is the double's glibc.
         "glibc": (os.confstr("CS_GNU_LIBC_VERSION") or "glibc 2.40").split()[-1],

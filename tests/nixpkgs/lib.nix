@@ -86,6 +86,8 @@ let
     flatten = x: if builtins.isList x then builtins.concatMap flatten x else [ x ];
     unique = builtins.foldl' (acc: e: if builtins.elem e acc then acc else acc ++ [ e ]) [ ];
     toList = x: if builtins.isList x then x else [ x ];
+    mapAttrsToList = f: attrs: map (name: f name attrs.${name}) (builtins.attrNames attrs);
+    genAttrs = names: f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
     imap0 = f: list: builtins.genList (n: f n (builtins.elemAt list n)) (builtins.length list);
 
     # --- strings ---

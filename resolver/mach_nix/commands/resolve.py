@@ -6,10 +6,12 @@ Both take the same inputs (:mod:`mach_nix.commands.inputs`); see ``mach-nix lock
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
+from mach_nix.errors import UsageError
 
 LOCK_EXAMPLES = """\
 examples:
@@ -54,6 +56,21 @@ def register(subparsers) -> None:
         metavar="FILE",
         help="where to write the lock ('-' for stdout; default: mach-nix.lock.json)",
     )
+    lock.add_argument(
+        "--native-needs",
+        choices=NATIVE_NEEDS_MODES,
+        default=None,
+        help="record the shared libraries each Linux native wheel needs (artifact.needed): fetch (read the "
+        "ELF files of wheels not in the cache, by HTTP range requests), cache (only what "
+        "~/.cache/mach-nix/native holds), off. Default: $MACH_NIX_NATIVE_NEEDS, else fetch (cache with --offline)",
+    )
+    lock.add_argument(
+        "--needs-cache",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="more directories of recorded wheel facts, laid out like ~/.cache/mach-nix/native (read-only)",
+    )
     lock.set_defaults(func=run_lock)
 
     resolve = subparsers.add_parser(
@@ -71,9 +88,42 @@ def register(subparsers) -> None:
     resolve.set_defaults(func=run_resolve)
 
 
+#: ``--native-needs`` modes (:data:`mach_nix.native_needs.MODES`, repeated: the parser must not import it).
+NATIVE_NEEDS_MODES = ("fetch", "cache", "off")
+
+
+def native_needs_mode(args: argparse.Namespace) -> str:
+    """The ``--native-needs`` mode: the option, else ``$MACH_NIX_NATIVE_NEEDS``, else fetch;
+    ``--offline`` turns fetch into cache."""
+    mode = args.native_needs or os.environ.get("MACH_NIX_NATIVE_NEEDS") or "fetch"
+    if mode not in NATIVE_NEEDS_MODES:
+        raise UsageError(f"MACH_NIX_NATIVE_NEEDS={mode!r}: use one of {', '.join(NATIVE_NEEDS_MODES)}")
+    if mode == "fetch" and getattr(args, "offline", False):
+        mode = "cache"
+    return mode
+
+
+def record_native_needs(lock, args: argparse.Namespace) -> None:
+    """The lock's post-pass: ``artifact.needed`` of its native wheels (:mod:`mach_nix.native_needs`)."""
+    from mach_nix.errors import NetworkError
+    from mach_nix.native_needs import NativeNeedsError, NeedsCache, default_cache_dir, record_needs
+
+    cache = NeedsCache(default_cache_dir(), [Path(d) for d in args.needs_cache])
+    try:
+        warnings = record_needs(lock.data, native_needs_mode(args), cache, progress=sys.stderr.isatty())
+    except NativeNeedsError as error:
+        raise NetworkError(
+            f"cannot read the shared libraries a wheel needs: {error}. Lock with --native-needs cache "
+            "(or off) to leave them to the Nix side's defaults"
+        ) from None
+    for warning in warnings:
+        print(f"mach-nix: warning: {warning}", file=sys.stderr)
+
+
 def run_lock(args: argparse.Namespace) -> int:
     """``mach-nix lock``: write the lock file."""
     lock = lock_from_args(args)
+    record_native_needs(lock, args)
     if args.output == "-":
         sys.stdout.write(lock.dumps())
     else:

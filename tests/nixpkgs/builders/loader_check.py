@@ -1,5 +1,5 @@
-"""The dynamic loader of nixpkgs, simulated: every shared library an ELF file needs must be
-on its RUNPATH.
+"""The dynamic loader of nixpkgs, simulated: every shared library a loaded ELF file needs
+must be on its RUNPATH.
 
 The double runs the host's CPython with the host's loader, which also searches the host's
 system library directories and so finds libraries (libstdc++, libgcc_s, libz) that
@@ -7,7 +7,14 @@ nixpkgs' glibc never looks for. Under nixpkgs an extension whose needed library 
 its RUNPATH fails to import; here the same files fail this check instead (the env build, or
 the imports check of the package that ships them).
 
-Usage: loader_check.py PATCHELF ROOT… (every regular ELF file under each ROOT is checked).
+What the loader loads: Python extension modules (``*.cpython-*.so``, ``*.abi3.so``, and
+plain ``*.so`` modules exporting ``PyInit_<name>``) and executables, then, transitively,
+every library they need, found through the RUNPATH of the file that needs it. Those are
+checked; a plugin nothing links (NVSHMEM's MPI bootstrap, a Qt platform plugin) is opened
+with dlopen only when its feature is used, and is not (autoPatchelf and mach-nix's own
+check still see every ELF file).
+
+Usage: loader_check.py PATCHELF ROOT… (what is loaded from under each ROOT is checked).
 """
 
 from __future__ import annotations
@@ -35,6 +42,14 @@ GLIBC = {
 }
 
 
+STORE = os.environ.get("NIX_STORE", "/nix/store")
+
+#: Where NixOS puts the GPU driver's libraries (nixpkgs' addDriverRunpath.driverLink + /lib).
+DRIVER_LINK = "/run/opengl-driver/lib"
+#: The driver's own libraries (those nixpkgs never provides in the store).
+DRIVER_LIBRARIES = ("libcuda.so", "libnvidia-", "libnvcuvid.so", "libcudadebugger.so")
+
+
 def is_elf(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
@@ -43,38 +58,75 @@ def is_elf(path: str) -> bool:
         return False
 
 
-def unresolved(patchelf: str, path: str) -> list[tuple[str, str]]:
-    """(soname, runpath) of every needed library of ``path`` its RUNPATH does not provide."""
-    try:
-        needed = subprocess.run([patchelf, "--print-needed", path], capture_output=True, text=True, check=True)
-        rpath = subprocess.run([patchelf, "--print-rpath", path], capture_output=True, text=True, check=True)
-    except subprocess.CalledProcessError:
-        return []  # not a dynamic object
+def _run(patchelf: str, option: str, path: str) -> str | None:
+    proc = subprocess.run([patchelf, option, path], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def is_entry(patchelf: str, path: str) -> bool:
+    """An extension module Python imports, or an executable."""
+    name = os.path.basename(path)
+    if ".cpython-" in name or name.endswith(".abi3.so"):
+        return name.endswith(".so")
+    stem = name.split(".", 1)[0]
+    if name.endswith(".so") and stem.isidentifier() and not stem.startswith("lib"):
+        try:
+            if os.path.getsize(path) < 64 * 1024 * 1024:
+                with open(path, "rb") as handle:
+                    if f"PyInit_{stem}".encode() in handle.read():
+                        return True
+        except OSError:
+            pass
+    return _run(patchelf, "--print-interpreter", path) is not None
+
+
+def search_dirs(patchelf: str, path: str) -> tuple[list[str], str]:
+    """The store directories of ``path``'s RUNPATH ($ORIGIN resolved), and the RUNPATH itself."""
+    rpath = _run(patchelf, "--print-rpath", path) or ""
     origin = os.path.dirname(os.path.realpath(path))
-    dirs = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for d in rpath.stdout.strip().split(":") if d]
-    missing = []
-    for soname in needed.stdout.split():
-        if soname in GLIBC or "/" in soname:
-            continue
-        if not any(os.path.exists(os.path.join(d, soname)) for d in dirs):
-            missing.append((soname, rpath.stdout.strip()))
-    return missing
+    dirs = [d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for d in rpath.split(":") if d]
+    # Under nixpkgs a RUNPATH entry outside the store (/usr/lib/x86_64-linux-gnu, baked in by a
+    # build that found the host's library) finds nothing: only store directories count.
+    return [d for d in dirs if d.startswith(STORE + "/") or d == DRIVER_LINK], rpath
 
 
 def main() -> int:
     patchelf, roots = sys.argv[1], sys.argv[2:]
     failures = []
+    queue: list[str] = []
     seen: set[str] = set()
     for root in roots:
         for dirpath, _dirs, files in os.walk(root, followlinks=True):
             for name in sorted(files):
-                path = os.path.join(dirpath, name)
-                real = os.path.realpath(path)
-                if real in seen or not os.path.isfile(real) or not is_elf(real):
-                    continue
+                real = os.path.realpath(os.path.join(dirpath, name))
+                if real not in seen and os.path.isfile(real) and is_elf(real) and is_entry(patchelf, real):
+                    seen.add(real)
+                    queue.append(real)
+    while queue:
+        path = queue.pop()
+        needed = _run(patchelf, "--print-needed", path)
+        if needed is None:
+            continue  # not a dynamic object
+        dirs, rpath = search_dirs(patchelf, path)
+        for soname in needed.split():
+            if soname in GLIBC or "/" in soname:
+                continue
+            if DRIVER_LINK in dirs and soname.startswith(DRIVER_LIBRARIES):
+                # The GPU driver's directory (nixpkgs' addDriverRunpath.driverLink) is filled by
+                # the machine the environment runs on, not by the build: as under nixpkgs, what
+                # the RUNPATH's store directories lack may be found there at run time.
+                continue
+            hit = next((os.path.join(d, soname) for d in dirs if os.path.exists(os.path.join(d, soname))), None)
+            if hit is None:
+                failures.append((path, soname, rpath))
+                continue
+            real = os.path.realpath(hit)
+            # A host library behind a store symlink stands in for a nixpkgs package (zlib,
+            # libGL, gdal): nixpkgs resolves its own dependencies, so it is not followed.
+            if real not in seen and real.startswith(STORE + "/"):
                 seen.add(real)
-                failures += [(real, soname, rpath) for soname, rpath in unresolved(patchelf, real)]
-    for path, soname, rpath in failures:
+                queue.append(real)
+    for path, soname, rpath in sorted(failures):
         print(
             f"nixpkgs' loader would not find {soname} for {path}: it is not on its RUNPATH "
             f"({rpath or 'none'}), and nixpkgs' glibc searches no system directory "

@@ -256,6 +256,15 @@ in
     dependencies = [ self.packaging self.setuptools self.typing-extensions ];
     pythonImportsCheck = [ "setuptools_scm" ];
   };
+  # A build tool of the sdists with C extensions (shapely, pyproj, fiona): Cython's pure
+  # wheel (nixpkgs' attribute is `cython`).
+  cython = wheelPackage {
+    pname = "cython"; version = "3.0.11";
+    src = pypi ("43/39/bdbec9142bc46605b54d674bf158a78b191c2b75be527c6dcf3e6dfe90b8/"
+      + "Cython-3.0.11-py2.py3-none-any.whl")
+      "0e25f6425ad4a700d7f77cd468da9161e63658837d1bc34861a9861a4ef6346d";
+    pythonImportsCheck = [ "Cython" ];
+  };
   typing-extensions = wheelPackage {
     pname = "typing-extensions"; version = "4.9.0";
     src = pypi ("b7/f4/6a90020cd2d93349b442bfcb657d0dc91eee65491600b2cb1d388bc98e6b/"

@@ -41,8 +41,15 @@ let
 
   # The `stdenv` store path: contains `setup`, as nixpkgs' does (nix-shell sources it).
   stdenvDir = hostCommand "stdenv-double" ''
-    mkdir -p $out
+    mkdir -p $out/bin
     sed -e "s|@hostPath@|${host.path}|g" -e "s|@hostPython@|${host.python}|g" ${./setup.sh} > $out/setup
+    # The compiler wrappers (../builders/cc_wrapper.py): $CC and $CXX of every build.
+    for pair in cc:gcc gcc:gcc c++:g++ g++:g++; do
+      printf '#!%s\nNIX_CC_LIB=%s exec %s %s %s "$@"\n' \
+        ${host.bash} ${ccLib}/lib ${host.python} ${../builders/cc_wrapper.py} \
+        "$(PATH=${host.path} command -v "''${pair#*:}" || echo /usr/bin/''${pair#*:})" > $out/bin/''${pair%%:*}
+      chmod +x $out/bin/''${pair%%:*}
+    done
   '';
 
   # Names a derivation attribute may hold that are not passed to the builder.

@@ -104,6 +104,16 @@ for _dep in "${_depsOrdered[@]}"; do
     done
 done
 if [ -n "${_depsBin-}" ]; then export PATH="$_depsBin:$PATH"; fi
+# cc-wrapper: the inputs' headers and libraries for the compiler and linker (nixpkgs adds them
+# through the wrappers' setup hooks; ../builders/cc_wrapper.py writes the RUNPATH entries).
+for _dep in "${_depsOrdered[@]}"; do
+    if [ -d "$_dep/include" ]; then NIX_CFLAGS_COMPILE="${NIX_CFLAGS_COMPILE-} -isystem $_dep/include"; fi
+    if [ -d "$_dep/lib" ]; then NIX_LDFLAGS="${NIX_LDFLAGS-} -L$_dep/lib"; fi
+done
+export NIX_CFLAGS_COMPILE="${NIX_CFLAGS_COMPILE-}" NIX_LDFLAGS="${NIX_LDFLAGS-}"
+if [ -n "${stdenv-}" ] && [ -x "$stdenv/bin/cc" ]; then
+    export PATH="$stdenv/bin:$PATH" CC="$stdenv/bin/cc" CXX="$stdenv/bin/c++"
+fi
 unset _dep _hook
 
 # --- phases ---
