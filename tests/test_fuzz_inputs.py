@@ -325,10 +325,19 @@ def test_bad_nixpkgs_inventory_is_one_line_error(tmp_path: Path) -> None:
     assert code == ExitCode.USAGE and "nested too deeply" in err, err
 
 
-@pytest.mark.parametrize("value", ["", ":", "/nonexistent-mach-nix-db", os.devnull, "relative/none"])
+@pytest.mark.parametrize("value", ["/nonexistent-mach-nix-db", os.devnull, "relative/none"])
 def test_bad_mach_nix_db_is_an_error_not_a_traceback(value: str) -> None:
     code, _out, err = run(["resolve", "six"], env={"MACH_NIX_DB": value})
     assert_clean(code, err, {ExitCode.USAGE, ExitCode.DATABASE})
+
+
+@pytest.mark.parametrize("value", ["", ":"])
+def test_empty_mach_nix_db_names_no_database(value: str) -> None:
+    """An empty list is no pinned database: the cache and the registry (unreachable in the
+    tests), so the error is the network's, with the option that avoids it."""
+    code, _out, err = run(["resolve", "six"], env={"MACH_NIX_DB": value})
+    assert_clean(code, err, {ExitCode.NETWORK})
+    assert "--offline" in err, err
 
 
 @pytest.mark.parametrize(
