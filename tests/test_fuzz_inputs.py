@@ -630,8 +630,9 @@ def resolve_arguments(draw: st.DrawFn) -> tuple[list[str], dict[str, str | None]
             argv.append(f"{option}={draw(values)}")
     if argv[0] == "lock":
         argv.append("--output=-")
-    if draw(st.booleans()):
-        argv.append("--format=json" if argv[0] == "resolve" else "--offline")
+    if argv[0] == "resolve" and draw(st.booleans()):
+        argv.append("--format=json")
+    argv.append("--offline")  # the fuzz is about input handling: nothing is fetched (tests reach no registry)
     argv += draw(st.lists(ARGUMENTS, min_size=1, max_size=3))
     return argv, env, allowed
 

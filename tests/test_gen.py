@@ -151,7 +151,7 @@ def test_pinned_git_revision(nix, version, tmp_path):
 
 
 def test_bad_input_writes_nothing(nix, tmp_path):
-    proc = gen(["no-such-package-xyz", "-o", "env.nix", "--lock-file", "lock.json"], tmp_path, check=False)
+    proc = gen(["no-such-package-xyz", "--offline", "-o", "env.nix", "--lock-file", "lock.json"], tmp_path, check=False)
     assert proc.returncode == 4
     assert list(tmp_path.iterdir()) == []
     proc = gen(["six", "--mach-nix", str(tmp_path), "-o", "env.nix"], tmp_path, check=False)

@@ -63,7 +63,7 @@ def test_env_directory_builds_and_shell_works(nix, tmp_path):
 def test_env_refuses_bad_input_and_writes_nothing(nix, tmp_path):
     env_dir = tmp_path / "env"
     proc = subprocess.run(
-        [*CLI, "env", str(env_dir), "no-such-package-xyz", "--db", DB, "--mach-nix", str(REPO)],
+        [*CLI, "env", str(env_dir), "no-such-package-xyz", "--offline", "--db", DB, "--mach-nix", str(REPO)],
         capture_output=True,
         text=True,
     )

@@ -292,7 +292,7 @@ def test_200_concurrent_clients_get_byte_identical_answers(server: Server, tmp_p
         ["resolve", "--db", SNAPSHOT, "six"],
         ["lock", "--db", SNAPSHOT, "-r", "requirements.txt", "-o", "-", "--python", "3.11.7"],
         ["resolve", "--db", SNAPSHOT, "--format", "json", "flask==1.0", "--python", "3.8"],
-        ["resolve", "--db", SNAPSHOT, "reqeusts"],  # an error: exit code 4 and its message
+        ["resolve", "--db", SNAPSHOT, "--offline", "reqeusts"],  # an error: exit code 4 and its message
         ["lock", "--db", SNAPSHOT, "--bogus"],  # a usage error
     ]
     expected = [direct(argv, tmp_path) for argv in commands]
