@@ -14,7 +14,8 @@
 # that this nixpkgs does not have) are made where the package is built, in compose.nix.
 { surface }:
 let
-  providerNames = [ "wheel" "sdist" "nixpkgs" ];
+  local = import ./local.nix { util = import ./util.nix; inherit surface; };
+  providerNames = [ "wheel" "sdist" "nixpkgs" ] ++ local.providers;
 
   words = {
     int = "an integer";
@@ -128,9 +129,12 @@ let
       ++ field { inherit path; set = entry; key = "dependencies_known"; type = "bool"; optional = true; }
       ++ field { inherit path; set = entry; key = "nixpkgs_attr"; type = "string"; optional = provider != "nixpkgs";
         check = shaped "[A-Za-z_][A-Za-z0-9_'-]*" "an attribute name of the Python package set"; }
-      ++ (if knownProvider && provider != "nixpkgs" then
+      ++ (if provider == "wheel" || provider == "sdist" then
         field { inherit path; set = entry; key = "artifact"; type = "set";
           check = p: a: artifactProblems p provider a; }
+      else if knownProvider && provider != "nixpkgs" then
+        field { inherit path; set = entry; key = "source"; type = "set";
+          check = _: local.problems path provider; }
       else [ ]);
 
   targetProblems = t:

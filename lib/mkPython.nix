@@ -29,6 +29,7 @@ let
     { requirements ? ""                               # requirements.txt text
     , pyproject ? null                                # a pyproject.toml path
     , extras ? [ ]                                    # its optional-dependency groups
+    , groups ? [ ]                                    # its PEP 735 dependency groups
     , providers ? { _default = "wheel,sdist,nixpkgs"; }
     , packagesExtra ? [ ]                             # modules join the env, programs' bin/ is linked
     , _ ? { }                                         # small overrides (underscore.nix)
@@ -62,7 +63,7 @@ let
         (builtins.attrNames orders);
       nixpkgsPreferred = defaultOrder != [ ] && builtins.head defaultOrder == "nixpkgs";
       resolution = resolve {
-        inherit requirements pyproject extras;
+        inherit requirements pyproject extras groups;
         providers = orders;
         pypiData = util.toList pypiData;
         python = basePython;
@@ -89,7 +90,9 @@ let
         else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
         else resolved;
 
-      generated = compose { lock = theLock; inherit tests; basePackages = prePython.pkgs; };
+      # Local sources of a lock are relative to its directory.
+      lockRoot = if lock != null && !(builtins.isAttrs lock) then dirOf lock else null;
+      generated = compose { lock = theLock; inherit tests lockRoot; basePackages = prePython.pkgs; };
       pythonOverrides = util.composeManyExtensions (pre ++ [
         generated.overrides
         (curated theLock)

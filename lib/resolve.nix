@@ -4,12 +4,13 @@
 # second resolution with more of nixpkgs).
 { util, surface }:
 /*
-  Type: resolve :: { requirements, pyproject, extras, providers, pypiData, python, resolverPython }
+  Type: resolve :: { requirements, pyproject, extras, groups, providers, pypiData, python, resolverPython }
     -> { withInventory, reachableNames }
 */
 { requirements          # requirements.txt text
 , pyproject ? null      # path of a pyproject.toml, or null
 , extras ? [ ]          # extras of the pyproject to install
+, groups ? [ ]          # PEP 735 dependency groups of the pyproject to install
 , providers             # normalised, see providers.nix
 , pypiData              # list of DB directories (layers, later wins)
 , python                # the interpreter resolved for (its exact version is used)
@@ -30,7 +31,10 @@ let
     ++ providerArgs
     ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
     ++ util.optionals (pyproject != null)
-      ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
+      ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras
+        ++ builtins.concatMap (g: [ "--group" g ]) groups)
+    ++ util.optionals (pyproject == null && groups != [ ])
+      (throw "mach-nix: `groups` (PEP 735 dependency groups) are read from a `pyproject`; pass pyproject = ./pyproject.toml;");
   # A graph-only database (docs/db-format.md §1.1) names the file-index shards it lacks:
   # fetch them (fixed-output, hashes from its manifest), put them in a directory named by
   # hash, and resolve again with that cache. A direct reference (`name @ URL#sha256=…`)

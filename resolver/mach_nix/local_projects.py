@@ -111,7 +111,7 @@ def read_tree(path: Path, origin: str, hooks: Callable[[], Any] | None = None) -
     contents = SdistContents(pyproject=pyproject, setup_cfg=setup_cfg, setup_py=setup_py)
     requires, _backend, _path = build_system(contents)
     static = _pep621(pyproject, requires, origin) if pyproject is not None else None
-    if static is None and setup_cfg is not None and setup_py is None:
+    if static is None and setup_cfg is not None and (setup_py is None or _trivial_setup_py(setup_py)):
         static = _setup_cfg(setup_cfg, requires)
     if static is not None:
         return static
@@ -133,6 +133,30 @@ def read_tree(path: Path, origin: str, hooks: Callable[[], Any] | None = None) -
     if not name or not version:
         raise SourceError(f"{origin}: the PEP 517 hook of {path.name or path} gave no Name and Version")
     return ProjectInfo(canonicalize_name(name), version, meta)
+
+
+def _trivial_setup_py(data: bytes) -> bool:
+    """Whether a setup.py only calls ``setup()`` without arguments (its metadata is setup.cfg's)."""
+    import ast
+
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return False
+    calls = 0
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            func = node.value.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name == "setup" and not node.value.args and not node.value.keywords:
+                calls += 1
+                continue
+        return False
+    return calls == 1
 
 
 def _read(path: Path) -> bytes | None:
