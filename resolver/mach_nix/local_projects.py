@@ -54,7 +54,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from mach_nix.db.extract import ExtractError, SdistContents, build_system, parse_core_metadata
+from mach_nix.db.http import Client, NotFound
 from mach_nix.db.model import DEFAULT_BUILD_REQUIRES, Metadata
+from mach_nix.db.pep517 import HookRunner
 from mach_nix.errors import MachNixError, NetworkError, UsageError
 from mach_nix.requirements import LocalSpec, RequirementSet, RootRequirement, quote
 from mach_nix.resolution.candidates import Candidate, Req
@@ -311,8 +313,6 @@ def read_archive(filename: str, data: bytes, origin: str, hooks: Callable[[], An
         return ProjectInfo(canonicalize_name(name), version, meta)
     if not filename.endswith(_ARCHIVES):
         raise SourceError(f"{origin}: {filename} is neither a wheel nor a source archive ({', '.join(_ARCHIVES)})")
-    from mach_nix.db.pep517 import HookRunner
-
     with tempfile.TemporaryDirectory(prefix="mach-nix-source-") as tmp:
         try:
             top = HookRunner._unpack(filename, data, Path(tmp) / "src")
@@ -352,8 +352,6 @@ class Materializer:
         """The PEP 517 runner, made on first use."""
         if self._hooks is None:
             if self._make_hooks is None:
-                from mach_nix.db.pep517 import HookRunner
-
                 self._hooks = HookRunner()
             else:
                 self._hooks = self._make_hooks()
@@ -370,8 +368,6 @@ class Materializer:
             raise SourceError(f"{origin}: --offline: cannot download {url}; lock once without --offline")
         if self._download is not None:
             return self._download(url)
-        from mach_nix.db.http import Client, NotFound
-
         try:
             return Client(retries=2, hint="check the URL and the network").request(url, max_bytes=MAX_TREE_BYTES).body
         except NotFound:
@@ -557,7 +553,7 @@ def materialize(
             problems.append(error.message)
     if problems:
         materializer.close()
-        raise SourceError("\n".join(problems))
+        raise SourceError("; ".join(problems))
     return LocalCandidates(dict(materializer.candidates), materializer.url_fallback), materializer
 
 
@@ -572,7 +568,6 @@ def check_hashes(requirements: RequirementSet, packages: dict[str, dict[str, Any
             entry whose artifact matches none of its line's hashes, or a package of the lock
             no hashed line names (every problem at once).
     """
-    lines = [r for r in requirements.requirements if r.requirement.url is None or r.hashes]
     if not requirements.require_hashes:
         return
     problems: list[str] = []
@@ -588,7 +583,6 @@ def check_hashes(requirements: RequirementSet, packages: dict[str, dict[str, Any
                             " it may install (pip-compile --generate-hashes writes them)")
             continue
         hashed.setdefault(name, []).append(root)
-    del lines
     for name, entry in sorted(packages.items()):
         roots = hashed.get(name)
         provider = entry.get("provider")
@@ -610,7 +604,7 @@ def check_hashes(requirements: RequirementSet, packages: dict[str, dict[str, Any
                                 f" {digest}) matches none of the line's --hash values: the file changed, or the line"
                                 " was generated for another platform or Python; regenerate it")
     if problems:
-        raise UsageError("\n".join(problems[:20]) + (f"\n(and {len(problems) - 20} more)" if len(problems) > 20 else ""))
+        raise UsageError("; ".join(problems[:20]) + (f"; (and {len(problems) - 20} more)" if len(problems) > 20 else ""))
 
 
 def provider_options(requirements: RequirementSet) -> list[str]:
@@ -640,4 +634,4 @@ def check_index_urls(requirements: RequirementSet, registry: str) -> None:
                 " registry instead, or remove the line"
             )
     if problems:
-        raise UsageError("\n".join(problems))
+        raise UsageError("; ".join(problems))

@@ -329,7 +329,7 @@ def _local_spec(
         extras = frozenset(canonicalize_name(e) for e in requirement.extras)
         marker = requirement.marker
     else:
-        looks_local = lowered.startswith((".", "/", "~", "file:", *_VCS_PREFIXES)) or (
+        looks_local = lowered.startswith((".", "/", "~/", "file:", *_VCS_PREFIXES)) or (
             lowered.startswith(("https://", "http://")) and " " not in text.split(";", 1)[0].strip()
         )
         if not looks_local and not editable and not re.match(r"[^\s;<>=!~\[]*/", text):
@@ -412,7 +412,10 @@ def _spec_of(
     else:
         path = Path(location)
     if str(path).startswith("~"):
-        path = path.expanduser()
+        try:
+            path = path.expanduser()
+        except RuntimeError:  # no home directory
+            raise UsageError(f"{origin}: cannot expand {shown}: no home directory; write the full path") from None
     if not path.is_absolute():
         path = base / path
     return LocalSpec(
@@ -585,7 +588,7 @@ def parse_requirements_text(
     if problems:
         shown_problems = problems[:_MAX_PROBLEMS]
         more = len(problems) - len(shown_problems)
-        raise UsageError("\n".join(shown_problems) + (f"\n(and {more} more)" if more > 0 else ""))
+        raise UsageError("; ".join(shown_problems) + (f"; (and {more} more)" if more > 0 else ""))
     return result
 
 
@@ -648,7 +651,7 @@ def _parse_line_into(
             return
         if option in _REJECTED_OPTIONS:
             raise UsageError(f"{where}: pip option {quote(option)} is not supported: {_REJECTED_OPTIONS[option]}")
-        raise UsageError(f"{where}: unknown option {quote(option)} (requirements files may have: {OPTION_RULES})")
+        raise UsageError(f"{where}: pip option {quote(option)} is not supported: unknown option ({OPTION_RULES})")
     parsed = parse_line(line, where, base)
     if isinstance(parsed, LocalSpec):
         if as_constraints:
