@@ -65,7 +65,7 @@ def test_direct_reference_with_sha256_fragment():
 @pytest.mark.parametrize(
     "line, fragment",
     [
-        ("-e requests", "editable install needs a local directory"),
+        ("-e", "needs a path or VCS URL"),
         ("--extra-index-url=https://example.org/simple", "--extra-index-url"),
         ("requests==2.0 --hash=sha256:abcd", "64 hexadecimal digits"),
         ("requests==2.0 --hash=md5:abcd", "only sha256"),
