@@ -372,9 +372,7 @@ def _spec_of(
     shown = quote(location)
     lowered = location.lower()
     base = base_dir if base_dir is not None else Path(".")
-    fragment = ""
-    if "://" in location or lowered.startswith("file:"):
-        location, _, fragment = location.partition("#")
+    location, _, fragment = location.partition("#")
     fields = dict(item.partition("=")[::2] for item in fragment.split("&") if item)
     egg = fields.get("egg") or None
     subdirectory = fields.get("subdirectory") or None

@@ -475,8 +475,11 @@ def read_requirements(args: argparse.Namespace) -> RequirementSet:
         requirements.extend(parse_requirements_file(path, as_constraints=True))
     install_project = getattr(args, "install_project", False)
     if pyproject:
-        if install_project:
-            requirements.extend(parse_pyproject(pyproject, (), args.group))
+        if install_project:  # the project's groups; its dependencies come with the project
+            dependencies = len(parse_pyproject(pyproject).requirements)
+            grouped = parse_pyproject(pyproject, (), args.group)
+            grouped.requirements = grouped.requirements[dependencies:]
+            requirements.extend(grouped)
             directory = os.path.dirname(pyproject) or "."
             extras = frozenset(args.extra)
             requirements.local.append(LocalSpec("local", directory, f"{pyproject} (--install-project)", extras=extras))
