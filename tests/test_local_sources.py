@@ -99,7 +99,9 @@ def test_the_project_and_its_local_libraries_are_locked_by_relative_path(work: P
     assert code == 0, err
     assert data is not None
     packages = data["packages"]
-    assert {name: (packages[name]["provider"], packages[name]["version"], packages[name]["source"]) for name in REQUIRES} == {
+    assert {
+        name: (packages[name]["provider"], packages[name]["version"], packages[name]["source"]) for name in REQUIRES
+    } == {
         "local-app": ("local", "0.1.0", {"path": "../pep621-app"}),
         "setupcfg-lib": ("local", "0.2.0", {"path": "../setupcfg-lib", "editable": True}),
         "setuppy-only": ("local", "0.3.2", {"path": "../setuppy-only"}),  # the version setup.py computes
@@ -154,7 +156,9 @@ def test_a_local_archive_is_pinned_by_path_and_sha256(work: Path, capsys) -> Non
 
 def git(cwd: Path, *args: str) -> str:
     env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    result = subprocess.run(["git", *args], cwd=cwd, env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env={**env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -204,7 +208,8 @@ def file_server(work: Path) -> Iterator[str]:
     """A loopback HTTP server of ``work/served``."""
     (work / "served").mkdir()
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), lambda *a: _Files(*a, directory=str(work / "served"))  # type: ignore[misc]
+        ("127.0.0.1", 0),
+        lambda *a: _Files(*a, directory=str(work / "served")),
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

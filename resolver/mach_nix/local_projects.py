@@ -109,7 +109,9 @@ def read_tree(path: Path, origin: str, hooks: Callable[[], Any] | None = None) -
     setup_cfg = _read(path / "setup.cfg")
     setup_py = _read(path / "setup.py")
     if pyproject is None and setup_cfg is None and setup_py is None:
-        raise SourceError(f"{origin}: {path.name or path} is not a Python project (no pyproject.toml, setup.cfg or setup.py)")
+        raise SourceError(
+            f"{origin}: {path.name or path} is not a Python project (no pyproject.toml, setup.cfg or setup.py)"
+        )
     contents = SdistContents(pyproject=pyproject, setup_cfg=setup_cfg, setup_py=setup_py)
     requires, _backend, _path = build_system(contents)
     static = _pep621(pyproject, requires, origin) if pyproject is not None else None
@@ -130,7 +132,9 @@ def read_tree(path: Path, origin: str, hooks: Callable[[], Any] | None = None) -
     except MachNixError as error:  # the sandbox is unavailable
         raise SourceError(f"{origin}: cannot run the PEP 517 hook of {path.name or path}: {error}") from None
     if document is None:
-        raise SourceError(f"{origin}: the PEP 517 hook of {path.name or path} failed (its name and version are unknown)")
+        raise SourceError(
+            f"{origin}: the PEP 517 hook of {path.name or path} failed (its name and version are unknown)"
+        )
     name, version = _name_version(document)
     if not name or not version:
         raise SourceError(f"{origin}: the PEP 517 hook of {path.name or path} gave no Name and Version")
@@ -302,9 +306,7 @@ def read_archive(filename: str, data: bytes, origin: str, hooks: Callable[[], An
     if filename.endswith(".whl"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                member = next(
-                    n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-                )
+                member = next(n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
                 document = archive.read(member)
         except (zipfile.BadZipFile, StopIteration, OSError) as error:
             raise SourceError(f"{origin}: {filename} is not a wheel with a METADATA file ({error})") from None
@@ -451,7 +453,9 @@ class Materializer:
         filename = spec.location.rstrip("/").rsplit("/", 1)[-1]
         name = spec.name or _name_from_filename(filename)
         if name is None:
-            raise SourceError(f"{spec.origin}: cannot tell the project of {spec.location}: write 'name @ {spec.location}'")
+            raise SourceError(
+                f"{spec.origin}: cannot tell the project of {spec.location}: write 'name @ {spec.location}'"
+            )
         fragment = f"#sha256={spec.sha256}" if spec.sha256 else ""
         extras = f"[{','.join(sorted(spec.extras))}]" if spec.extras else ""
         marker = f" ; {spec.marker}" if spec.marker is not None else ""
@@ -495,12 +499,16 @@ def _candidate(info: ProjectInfo, provider: str, url: str, source: dict[str, Any
     try:
         version = Version(info.version)
     except InvalidVersion:
-        raise SourceError(f"{origin}: {info.name} has the version {info.version!r}, which is not a PEP 440 version") from None
+        raise SourceError(
+            f"{origin}: {info.name} has the version {info.version!r}, which is not a PEP 440 version"
+        ) from None
     meta = info.metadata
     if source.get("wheel"):
         meta = Metadata(meta.requires_dist, meta.requires_python, meta.provides_extras, (), meta.source)
     elif meta.build_requires is None:
-        meta = Metadata(meta.requires_dist, meta.requires_python, meta.provides_extras, DEFAULT_BUILD_REQUIRES, meta.source)
+        meta = Metadata(
+            meta.requires_dist, meta.requires_python, meta.provides_extras, DEFAULT_BUILD_REQUIRES, meta.source
+        )
     return Candidate(info.name, version, info.version, provider, None, meta, url=url, source=source)
 
 
@@ -515,14 +523,14 @@ def _git(args: Sequence[str], origin: str, cwd: Path | None) -> str:
     except subprocess.TimeoutExpired:
         raise SourceError(f"{origin}: git {args[0]} took longer than 10 minutes") from None
     if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["exit status %d" % result.returncode])[-1]
+        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
         raise SourceError(f"{origin}: git {args[0]} failed: {last}")
     return result.stdout.strip()
 
 
 def _resolve_rev(checkout: Path, rev: str | None, origin: str) -> str:
     """The commit of ``rev`` (a commit, tag or branch; ``None``: the default branch)."""
-    for candidate in ([rev, f"origin/{rev}", f"refs/tags/{rev}"] if rev else ["HEAD"]):
+    for candidate in [rev, f"origin/{rev}", f"refs/tags/{rev}"] if rev else ["HEAD"]:
         try:
             return _git(["rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], origin, checkout)
         except SourceError:
@@ -578,33 +586,43 @@ def check_hashes(requirements: RequirementSet, packages: dict[str, dict[str, Any
         if not root.hashes:
             if name in local_names:
                 continue  # pinned by path or commit instead
-            problems.append(f"{root.origin}: {root.requirement} has no --hash, but hash-checking mode is on"
-                            " (another line has --hash, or --require-hashes): add --hash=sha256:… for every file"
-                            " it may install (pip-compile --generate-hashes writes them)")
+            problems.append(
+                f"{root.origin}: {root.requirement} has no --hash, but hash-checking mode is on"
+                " (another line has --hash, or --require-hashes): add --hash=sha256:… for every file"
+                " it may install (pip-compile --generate-hashes writes them)"
+            )
             continue
         hashed.setdefault(name, []).append(root)
-    for name, entry in sorted(packages.items()):
-        roots = hashed.get(name)
+    for key, entry in sorted(packages.items()):
+        roots = hashed.get(key)
         provider = entry.get("provider")
         if provider in ("local", "vcs") and not (entry.get("source") or {}).get("sha256"):
             continue
         if roots is None:
-            problems.append(f"{name} {entry.get('version')} is in the lock but no requirement line with --hash names it:"
-                            " in hash-checking mode every package needs one (pip-compile --generate-hashes lists all)")
+            problems.append(
+                f"{key} {entry.get('version')} is in the lock but no requirement line with --hash names it:"
+                " in hash-checking mode every package needs one (pip-compile --generate-hashes lists all)"
+            )
             continue
         if provider == "nixpkgs":
-            problems.append(f"{roots[0].origin}: {name} comes from nixpkgs, whose sources --hash cannot check:"
-                            f" choose PyPI's files with --provider {name}=wheel,sdist")
+            problems.append(
+                f"{roots[0].origin}: {key} comes from nixpkgs, whose sources --hash cannot check:"
+                f" choose PyPI's files with --provider {key}=wheel,sdist"
+            )
             continue
         digest = (entry.get("artifact") or entry.get("source") or {}).get("sha256")
         for root in roots:
             if digest not in root.hashes:
-                problems.append(f"{root.origin}: the lock's {name} {entry.get('version')} file"
-                                f" ({(entry.get('artifact') or entry.get('source') or {}).get('filename', '?')}, sha256"
-                                f" {digest}) matches none of the line's --hash values: the file changed, or the line"
-                                " was generated for another platform or Python; regenerate it")
+                problems.append(
+                    f"{root.origin}: the lock's {key} {entry.get('version')} file"
+                    f" ({(entry.get('artifact') or entry.get('source') or {}).get('filename', '?')}, sha256"
+                    f" {digest}) matches none of the line's --hash values: the file changed, or the line"
+                    " was generated for another platform or Python; regenerate it"
+                )
     if problems:
-        raise UsageError("; ".join(problems[:20]) + (f"; (and {len(problems) - 20} more)" if len(problems) > 20 else ""))
+        raise UsageError(
+            "; ".join(problems[:20]) + (f"; (and {len(problems) - 20} more)" if len(problems) > 20 else "")
+        )
 
 
 def provider_options(requirements: RequirementSet) -> list[str]:

@@ -321,10 +321,12 @@ def _local_spec(
         except (InvalidRequirement, InvalidSpecifier, ValueError, RecursionError):
             return None  # parse_requirement explains it
         assert requirement.url is not None
-        scheme = urlsplit(requirement.url).scheme.lower() if "://" in requirement.url or ":" in requirement.url else ""
-        if not (scheme == "file" or scheme.startswith(_VCS_PREFIXES) or "+" in scheme):
-            if not editable:
-                return None
+        try:
+            scheme = urlsplit(requirement.url).scheme.lower()
+        except ValueError:
+            return None  # parse_requirement explains it
+        if not (scheme == "file" or "+" in scheme or editable):
+            return None
         name, location = requirement.name, requirement.url
         extras = frozenset(canonicalize_name(e) for e in requirement.extras)
         marker = requirement.marker
@@ -392,10 +394,10 @@ def _spec_of(
             raise UsageError(f"{origin}: invalid URL {shown}: {error}") from None
         if parts.scheme not in ("https", "http", "ssh", "git", "file"):
             raise UsageError(f"{origin}: {shown}: use git+https://, git+ssh:// or git+file://")
-        path, at, rev = parts.path.rpartition("@")
+        repo_path, at, rev = parts.path.rpartition("@")
         if not at:
-            path, rev = parts.path, ""
-        repository = parts._replace(path=path, fragment="", query=parts.query).geturl()
+            repo_path, rev = parts.path, ""
+        repository = parts._replace(path=repo_path, fragment="", query=parts.query).geturl()
         return LocalSpec("vcs", repository, rev=rev or None, subdirectory=subdirectory, **common)  # type: ignore[arg-type]
     if lowered.startswith(("https://", "http://")):
         sha256 = _check_url(location + (f"#{fragment}" if fragment else ""), origin)
@@ -417,7 +419,11 @@ def _spec_of(
     if not path.is_absolute():
         path = base / path
     return LocalSpec(
-        "local", os.path.normpath(str(path)), subdirectory=subdirectory, sha256=sha256, **common  # type: ignore[arg-type]
+        "local",
+        os.path.normpath(str(path)),
+        subdirectory=subdirectory,
+        sha256=sha256,
+        **common,  # type: ignore[arg-type]
     )
 
 
@@ -671,9 +677,13 @@ def _binary_option(result: RequirementSet, option: str, argument: str, where: st
     """``--only-binary`` / ``--no-binary`` NAMES: a comma list of names, ``:all:`` or ``:none:``."""
     if not argument:
         raise UsageError(f"{where}: {option} needs names, :all: or :none: (e.g. {option} :all:)")
-    own, other = (result.only_binary, result.no_binary) if option == "--only-binary" else (
-        result.no_binary,
-        result.only_binary,
+    own, other = (
+        (result.only_binary, result.no_binary)
+        if option == "--only-binary"
+        else (
+            result.no_binary,
+            result.only_binary,
+        )
     )
     for item in argument.replace(",", " ").split():
         if item == ":none:":

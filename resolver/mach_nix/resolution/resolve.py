@@ -48,6 +48,7 @@ from mach_nix.resolution.provider import ResolvelibProvider
 from mach_nix.resolution.versions import ProjectIndex, VersionLists
 from mach_nix.target import Target
 
+
 @dataclass
 class LocalCandidates:
     """What :mod:`mach_nix.local_projects` gives a resolution: the candidates of the user's
