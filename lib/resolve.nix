@@ -34,7 +34,8 @@ let
       ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras
         ++ builtins.concatMap (g: [ "--group" g ]) groups)
     ++ util.optionals (pyproject == null && groups != [ ])
-      (throw "mach-nix: `groups` (PEP 735 dependency groups) are read from a `pyproject`; pass pyproject = ./pyproject.toml;");
+      (throw ("mach-nix: `groups` (PEP 735 dependency groups) are read from a `pyproject`; "
+        + "pass pyproject = ./pyproject.toml;"));
   # A graph-only database (docs/db-format.md §1.1) names the file-index shards it lacks:
   # fetch them (fixed-output, hashes from its manifest), put them in a directory named by
   # hash, and resolve again with that cache. A direct reference (`name @ URL#sha256=…`)
