@@ -58,8 +58,8 @@ def test_local_projects_and_an_archive_are_built_from_their_sources(nix, pkgs_ex
     (tmp_path / "dist" / "archived-1.5.tar.gz").write_bytes(
         make_sdist(
             {
-                "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
-                '[project]\nname = "archived"\nversion = "1.5"\ndependencies = ["six"]\n',
+                "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\n'
+                'build-backend = "setuptools.build_meta"\n[project]\nname = "archived"\nversion = "1.5"\ndependencies = ["six"]\n',
                 "archived.py": "X = 15\n",
             },
             top="archived-1.5",
