@@ -59,7 +59,9 @@ def test_local_projects_and_an_archive_are_built_from_their_sources(nix, pkgs_ex
         make_sdist(
             {
                 "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\n'
-                'build-backend = "setuptools.build_meta"\n[project]\nname = "archived"\nversion = "1.5"\ndependencies = ["six"]\n',
+                'build-backend = "setuptools.build_meta"\n'
+                '[project]\nname = "archived"\nversion = "1.5"\n'
+                'dependencies = ["six"]\n',
                 "archived.py": "X = 15\n",
             },
             top="archived-1.5",
