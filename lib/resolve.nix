@@ -4,7 +4,7 @@
 # second resolution with more of nixpkgs).
 { util, surface }:
 /*
-  Type: resolve :: { requirements, pyproject, extras, groups, providers, pypiData, python, resolverPython }
+  Type: resolve :: { requirements, pyproject, extras, groups, providers, pypiData, python, resolverPython, hookEnv }
     -> { withInventory, reachableNames }
 */
 { requirements          # requirements.txt text
@@ -15,6 +15,7 @@
 , pypiData              # list of DB directories (layers, later wins)
 , python                # the interpreter resolved for (its exact version is used)
 , resolverPython        # an interpreter with resolvelib, packaging, distlib
+, hookEnv ? null        # site-packages of build tools for the PEP 517 hooks of local sources (no pip here)
 }:
 let
   requirementsFile = surface.writeText "requirements.txt" requirements;
@@ -23,6 +24,7 @@ let
   run = command: args: import ./run-resolver.nix { inherit util surface; } {
     name = "mach-nix-${command}.json";
     inherit resolverPython command args;
+    env = util.optionalAttrs (hookEnv != null) { MACH_NIX_HOOK_ENV = hookEnv; };
   };
   inputArgs = [ "-r" requirementsFile
       "--python" python.version

@@ -351,12 +351,18 @@ class Materializer:
         self.candidates: dict[str, Candidate] = {}
 
     def hooks(self) -> Any:
-        """The PEP 517 runner, made on first use."""
+        """The PEP 517 runner, made on first use. With ``$MACH_NIX_HOOK_ENV`` (a directory of
+        installed build tools: the Nix side's evaluation-time resolution, which has no
+        network, passes the interpreter's setuptools) hooks use that directory as their
+        build environment instead of installing their build requirements with pip."""
         if self._hooks is None:
-            if self._make_hooks is None:
-                self._hooks = HookRunner()
-            else:
+            if self._make_hooks is not None:
                 self._hooks = self._make_hooks()
+            else:
+                self._hooks = HookRunner()
+                fixed = os.environ.get("MACH_NIX_HOOK_ENV")
+                if fixed:
+                    self._hooks.envs = _FixedEnv(Path(fixed))
         return self._hooks
 
     def close(self) -> None:
@@ -484,6 +490,17 @@ class Materializer:
         candidate = _candidate(info, "url", url, source, origin)
         self.candidates[url] = candidate
         return candidate
+
+
+class _FixedEnv:
+    """A build environment that is one given directory, whatever the requirements (``$MACH_NIX_HOOK_ENV``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get(self, requires: Sequence[str]) -> Path:
+        """The directory (the requirements are the build tools it holds, or the hook fails naming them)."""
+        return self.path
 
 
 def _name_from_filename(filename: str) -> str | None:
