@@ -27,7 +27,12 @@ inputs:
   Requirements come from -r FILE (requirements.txt syntax: PEP 508 lines,
   comments, '\\' continuations, -r/-c includes, 'name @ URL#sha256=…'), from
   --pyproject FILE (PEP 621 dependencies, --extra NAME, --group NAME) and from
-  REQUIREMENT arguments, in that order.
+  REQUIREMENT arguments, in that order; with none of them ./requirements.txt,
+  else ./pyproject.toml. Local sources ('.', '-e ./lib', 'name @ file:///…'),
+  archive URLs and 'git+https://…@REV' are read from their own files and pinned
+  (paths relative to the lock); '--hash=sha256:…' is checked against the lock;
+  --only-binary/--no-binary become provider orders; other pip options are
+  honoured, ignored with a warning or refused, line by line.
 
 providers:
   wheel (PyPI wheels for the target), sdist (PyPI source, built by Nix) and
