@@ -15,7 +15,9 @@
 { surface }:
 let
   local = import ./local.nix { util = import ./util.nix; inherit surface; };
-  providerNames = [ "wheel" "sdist" "nixpkgs" ] ++ local.providers;
+  # The provider orders name these; a package's provider may also be one of its own sources.
+  orderNames = [ "wheel" "sdist" "nixpkgs" ];
+  providerNames = orderNames ++ local.providers;
 
   words = {
     int = "an integer";
@@ -172,8 +174,8 @@ let
       ++ field { path = ""; set = l; key = "providers"; type = "set"; optional = true;
         check = p: v: builtins.concatMap
           (k: field { path = p; set = v; key = k; type = "list";
-            check = strings (q: s: if builtins.elem s providerNames then [ ]
-              else [ "${q} is ${describe s}, not one of ${builtins.concatStringsSep ", " providerNames}" ]); })
+            check = strings (q: s: if builtins.elem s orderNames then [ ]
+              else [ "${q} is ${describe s}, not one of ${builtins.concatStringsSep ", " orderNames}" ]); })
           (builtins.attrNames v); }
       ++ field { path = ""; set = l; key = "roots"; type = "list";
         check = strings (p: r: if !(builtins.isAttrs packages) || packages ? ${r} then [ ]

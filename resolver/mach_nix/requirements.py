@@ -342,7 +342,8 @@ def _local_spec(
             try:
                 marker = Marker(marker_text.strip())
             except InvalidMarker as error:
-                raise UsageError(f"{origin}: invalid marker {quote(marker_text.strip())}: {error}") from None
+                reason = (str(error).splitlines() or ["invalid"])[0]
+                raise UsageError(f"{origin}: invalid marker {quote(marker_text.strip())}: {reason}") from None
         found = re.fullmatch(r"(.*?)\[([^\]]*)\]", location)
         if found and "://" not in location:
             location = found.group(1)
