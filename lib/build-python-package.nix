@@ -12,7 +12,8 @@ let
       src = args.src or (throw ("mach-nix.buildPythonPackage: `src` is missing: a project directory (src = ./.;), "
         + "an archive, or a tarball URL"));
       source =
-        if builtins.isString src && builtins.match "(https?|file)://.*" src != null then builtins.fetchTarball src else src;
+        if builtins.isString src && builtins.match "(https?|file)://.*" src != null then builtins.fetchTarball src
+        else src;
       stored = "${source}";
       machArgs = builtins.intersectAttrs (util.genAttrs knownArgs (_: null)) args;
       # Everything else is an attribute of the package (doCheck, nativeBuildInputs, …).
