@@ -19,12 +19,13 @@
 # packages form a cycle in the lock).
 { util, surface }:
 /*
-  Type: compose :: { lock :: Lock, tests :: Bool, basePackages :: AttrSet }
+  Type: compose :: { lock :: Lock, tests :: Bool, basePackages :: AttrSet, lockRoot :: Path | Null }
     -> { overrides :: Extension, select, selectRoots, plan }
 */
-{ lock, tests ? false, basePackages }:
+{ lock, tests ? false, basePackages, lockRoot ? null }:
 let
   graph = import ./graph.nix { };
+  local = import ./local.nix { inherit util surface; };
   packages = lock.packages;
   names = builtins.attrNames packages;
 
@@ -356,6 +357,13 @@ let
       then overridePython recipe (old: commonArgs entry deps old // wheelArgs self entry old
         // verdictsCleared { forWheel = true; } old)
       else fresh (wheelArgs self entry { })
+    else if local.isSource entry then
+      let
+        # Built as a wheel or an sdist is, from its own source: never nixpkgs' recipe.
+        asArtifact = entry // { artifact = { filename = local.filename entry; }; };
+        args = if local.isWheel entry then wheelArgs self asArtifact { } else sdistArgs self super asArtifact { };
+      in
+      fresh (args // { src = local.src lockRoot entry; })
     else if entry.provider == "sdist" then
       if recipe != null
       then overridePython recipe (old: commonArgs entry deps old // sdistArgs self super entry old

@@ -14,7 +14,10 @@
 # that this nixpkgs does not have) are made where the package is built, in compose.nix.
 { surface }:
 let
-  providerNames = [ "wheel" "sdist" "nixpkgs" ];
+  local = import ./local.nix { util = import ./util.nix; inherit surface; };
+  # The provider orders name these; a package's provider may also be one of its own sources.
+  orderNames = [ "wheel" "sdist" "nixpkgs" ];
+  providerNames = orderNames ++ local.providers;
 
   words = {
     int = "an integer";
@@ -128,9 +131,12 @@ let
       ++ field { inherit path; set = entry; key = "dependencies_known"; type = "bool"; optional = true; }
       ++ field { inherit path; set = entry; key = "nixpkgs_attr"; type = "string"; optional = provider != "nixpkgs";
         check = shaped "[A-Za-z_][A-Za-z0-9_'-]*" "an attribute name of the Python package set"; }
-      ++ (if knownProvider && provider != "nixpkgs" then
+      ++ (if provider == "wheel" || provider == "sdist" then
         field { inherit path; set = entry; key = "artifact"; type = "set";
           check = p: a: artifactProblems p provider a; }
+      else if knownProvider && provider != "nixpkgs" then
+        field { inherit path; set = entry; key = "source"; type = "set";
+          check = _: local.problems path provider; }
       else [ ]);
 
   targetProblems = t:
@@ -168,8 +174,8 @@ let
       ++ field { path = ""; set = l; key = "providers"; type = "set"; optional = true;
         check = p: v: builtins.concatMap
           (k: field { path = p; set = v; key = k; type = "list";
-            check = strings (q: s: if builtins.elem s providerNames then [ ]
-              else [ "${q} is ${describe s}, not one of ${builtins.concatStringsSep ", " providerNames}" ]); })
+            check = strings (q: s: if builtins.elem s orderNames then [ ]
+              else [ "${q} is ${describe s}, not one of ${builtins.concatStringsSep ", " orderNames}" ]); })
           (builtins.attrNames v); }
       ++ field { path = ""; set = l; key = "roots"; type = "list";
         check = strings (p: r: if !(builtins.isAttrs packages) || packages ? ${r} then [ ]

@@ -29,8 +29,11 @@ let
     { requirements ? ""                               # requirements.txt text
     , pyproject ? null                                # a pyproject.toml path
     , extras ? [ ]                                    # its optional-dependency groups
+    , groups ? [ ]                                    # its PEP 735 dependency groups
     , providers ? { _default = "wheel,sdist,nixpkgs"; }
-    , packagesExtra ? [ ]                             # modules join the env, programs' bin/ is linked
+    , packagesExtra ? [ ]                             # modules join the env, programs' bin/ is linked;
+                                                      # paths and tarball URLs are Python sources
+    , sources ? [ ]                                   # local projects (paths, archives), resolved too
     , _ ? { }                                         # small overrides (underscore.nix)
     , overridesPre ? [ ]                              # pythonOverrides before the generated ones
     , overridesPost ? [ ]                             # pythonOverrides after everything
@@ -61,12 +64,30 @@ let
       nixpkgsNamed = builtins.filter (n: n != "_default" && builtins.elem "nixpkgs" orders.${n})
         (builtins.attrNames orders);
       nixpkgsPreferred = defaultOrder != [ ] && builtins.head defaultOrder == "nixpkgs";
+      # packagesExtra's paths and tarball URLs, and `sources`: local sources of the resolution
+      # (`file://` lines; their metadata read by the resolver, setup.py through its PEP 517 hook
+      # with the interpreter's setuptools as build environment).
+      isSourceRef = p: builtins.isPath p || builtins.isString p;
+      sourceOf = p:
+        if builtins.isString p && builtins.match "(https?|file)://.*" p != null then builtins.fetchTarball p
+        else if builtins.isString p && builtins.match "/.*" p != null then /. + p
+        else if builtins.isString p then throw "mach-nix: ${p} in packagesExtra is neither a path nor a tarball URL"
+        else p;
+      # The build environment of their hooks: the set's setuptools and wheel, copied into one
+      # directory (the hook's sandbox sees it, not the store).
+      hookEnv = surface.runCommand "mach-nix-hook-env" { } (builtins.concatStringsSep "\n" ([ "mkdir -p $out" ]
+        ++ map (p: "cp -rL --no-preserve=mode ${p}/${basePython.sitePackages}/. $out/")
+          (builtins.filter (p: p != null) [ (prePython.pkgs.setuptools or null) (prePython.pkgs.wheel or null) ])));
+      allSources = map sourceOf (util.toList sources ++ builtins.filter isSourceRef (util.toList packagesExtra));
+      sourceLines = builtins.concatStringsSep "" (map (source: "file://${source}\n") allSources);
       resolution = resolve {
-        inherit requirements pyproject extras;
+        requirements = requirements + (if allSources == [ ] then "" else "\n" + sourceLines);
+        inherit pyproject extras groups;
         providers = orders;
         pypiData = util.toList pypiData;
         python = basePython;
         inherit (surface) resolverPython;
+        hookEnv = if allSources == [ ] then null else hookEnv;
       };
       byName = inventoryOf.index prePython.pkgs;
       inventoryFor = names: inventoryOf.forNames prePython.pkgs byName (names ++ nixpkgsNamed);
@@ -89,7 +110,9 @@ let
         else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
         else resolved;
 
-      generated = compose { lock = theLock; inherit tests; basePackages = prePython.pkgs; };
+      # Local sources of a lock are relative to its directory (the store, for the resolver's own).
+      lockRoot = if lock == null then builtins.storeDir else if builtins.isAttrs lock then null else dirOf lock;
+      generated = compose { lock = theLock; inherit tests lockRoot; basePackages = prePython.pkgs; };
       pythonOverrides = util.composeManyExtensions (pre ++ [
         generated.overrides
         (curated theLock)
@@ -100,7 +123,7 @@ let
       # packagesExtra: Python modules (derivations with `pythonModule`, e.g. built with
       # python.pkgs.buildPythonPackage) join the environment; any other derivation has its
       # bin/ linked into the environment's bin/ (and is in the docker image).
-      extraPackages = util.toList packagesExtra;
+      extraPackages = builtins.filter (p: !(isSourceRef p)) (util.toList packagesExtra);
       extraModules = builtins.filter util.isPythonPackage extraPackages;
       extraPrograms = builtins.filter (p: !(util.isPythonPackage p)) extraPackages;
       linkPrograms = builtins.concatStringsSep "\n" (map (p: ''
@@ -158,9 +181,11 @@ let
       views = { inherit (r) lock pythonOverrides python overlay nixpkgs dockerImage selectPkgs; };
     in
     r.env // views // { passthru = (r.env.passthru or { }) // views; };
+  fromSource = import ./build-python-package.nix { inherit util machNixWith knownArgs; };
 in
 {
   inherit mkPython;
+  inherit (fromSource) buildPythonPackage buildPythonApplication;
 
   /* A shell (nix-shell / mkShell) with the environment on PATH. With `editable = [ ./. ]`
      (paths, or { path; extras ? [ ]; root ? "src"; }), the projects are imported from their

@@ -4,16 +4,18 @@
 # second resolution with more of nixpkgs).
 { util, surface }:
 /*
-  Type: resolve :: { requirements, pyproject, extras, providers, pypiData, python, resolverPython }
+  Type: resolve :: { requirements, pyproject, extras, groups, providers, pypiData, python, resolverPython, hookEnv }
     -> { withInventory, reachableNames }
 */
 { requirements          # requirements.txt text
 , pyproject ? null      # path of a pyproject.toml, or null
 , extras ? [ ]          # extras of the pyproject to install
+, groups ? [ ]          # PEP 735 dependency groups of the pyproject to install
 , providers             # normalised, see providers.nix
 , pypiData              # list of DB directories (layers, later wins)
 , python                # the interpreter resolved for (its exact version is used)
 , resolverPython        # an interpreter with resolvelib, packaging, distlib
+, hookEnv ? null        # site-packages of build tools for the PEP 517 hooks of local sources (no pip here)
 }:
 let
   requirementsFile = surface.writeText "requirements.txt" requirements;
@@ -22,6 +24,7 @@ let
   run = command: args: import ./run-resolver.nix { inherit util surface; } {
     name = "mach-nix-${command}.json";
     inherit resolverPython command args;
+    env = util.optionalAttrs (hookEnv != null) { MACH_NIX_HOOK_ENV = hookEnv; };
   };
   inputArgs = [ "-r" requirementsFile
       "--python" python.version
@@ -30,7 +33,11 @@ let
     ++ providerArgs
     ++ builtins.concatMap (db: [ "--db" "${db}" ]) pypiData
     ++ util.optionals (pyproject != null)
-      ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras);
+      ([ "--pyproject" "${pyproject}" ] ++ builtins.concatMap (e: [ "--extra" e ]) extras
+        ++ builtins.concatMap (g: [ "--group" g ]) groups)
+    ++ util.optionals (pyproject == null && groups != [ ])
+      (throw ("mach-nix: `groups` (PEP 735 dependency groups) are read from a `pyproject`; "
+        + "pass pyproject = ./pyproject.toml;"));
   # A graph-only database (docs/db-format.md §1.1) names the file-index shards it lacks:
   # fetch them (fixed-output, hashes from its manifest), put them in a directory named by
   # hash, and resolve again with that cache. A direct reference (`name @ URL#sha256=…`)

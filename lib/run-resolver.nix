@@ -4,12 +4,13 @@
 # Only resolver/ is copied to the store, so edits elsewhere do not invalidate results.
 { util, surface }:
 /*
-  Type: runResolver :: { name, resolverPython, command, args } -> JSON value
+  Type: runResolver :: { name, resolverPython, command, args, env } -> JSON value
 */
 { name               # name of the output file
 , resolverPython     # an interpreter with resolvelib, packaging, distlib
 , command            # a command of resolver/mach_nix/nix_builder.py: "lock", "names", "db-names"
 , args               # its arguments (strings; paths are copied to the store)
+, env ? { }          # more environment variables of the builder
 }:
 let
   source = builtins.path {
@@ -18,7 +19,7 @@ let
     filter = path: type:
       !(builtins.elem (baseNameOf path) [ "__pycache__" ".pytest_cache" ]) && !(util.hasSuffix ".egg-info" path);
   };
-  output = derivation {
+  output = derivation (env // {
     inherit name;
     system = surface.system;
     builder = "${resolverPython}/bin/${resolverPython.executable or "python3"}";
@@ -27,6 +28,6 @@ let
     PYTHONPATH = source;
     PYTHONDONTWRITEBYTECODE = "1";
     args = [ "-m" "mach_nix.nix_builder" command ] ++ args;
-  };
+  });
 in
 builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile output))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from packaging.markers import Marker
@@ -133,6 +134,7 @@ def check_lock(
     roots: Sequence[str],
     db: Any,
     constraints: Iterable[str] = (),
+    local_requires: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """Return every problem found in ``lock`` (an empty list means valid).
 
@@ -141,6 +143,8 @@ def check_lock(
         roots: the root requirement strings (PEP 508) that were locked.
         db: a ProjectSource (``project(name) -> Project | None``).
         constraints: constraint strings that were applied.
+        local_requires: the Requires-Dist lines of the lock's local, archive and VCS sources,
+            by name, as the test knows them from the source's own files (not in the database).
     """
     problems: list[str] = []
     target = lock["target"]
@@ -245,6 +249,19 @@ def check_lock(
                 metas = [m for m in release.metadata]
             if not entry.get("dependencies_known", True):
                 metas = []
+        elif entry["provider"] in ("local", "url", "vcs"):
+            source = entry.get("source") or {}
+            path = source.get("path", "")
+            if entry["provider"] == "local" and (not path or path.startswith("/")):
+                problems.append(f"{who}: local source path {path!r} is not relative to the lock")
+            if entry["provider"] == "vcs" and len(source.get("rev", "")) != 40:
+                problems.append(f"{who}: vcs source without a full commit")
+            if entry["provider"] == "url" and len(source.get("sha256", "")) != 64:
+                problems.append(f"{who}: url source without its sha256")
+            if local_requires is None or name not in local_requires:
+                problems.append(f"{who}: no Requires-Dist given for the local source")
+                continue
+            metas = [SimpleNamespace(requires_dist=tuple(local_requires[name]))]
         else:
             problems.append(f"{who}: unknown provider {entry['provider']!r}")
             continue

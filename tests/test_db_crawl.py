@@ -49,7 +49,7 @@ def test_file_version_and_requirements(tmp_path: Path) -> None:
     reqs.write_text("# comment\nrequests[socks] >=2  # trailing\n\nflask==1.0\n")
     assert [str(r) for r in crawl_roots([], [str(reqs)])] == ["requests[socks]>=2", "flask==1.0"]
     reqs.write_text("-e git+https://example.org/x\n")
-    with pytest.raises(UsageError, match="pip option '-e' is not supported"):
+    with pytest.raises(UsageError, match="is a local or VCS source: db crawl reads PyPI projects only"):
         crawl_roots([], [str(reqs)])
     with pytest.raises(UsageError, match="argument 1: invalid requirement"):
         crawl_roots(["not a requirement!"], [])

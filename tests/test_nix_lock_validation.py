@@ -104,7 +104,7 @@ def test_plain_http_and_unknown_provider_are_refused(nix, pkgs_expr, tmp_path, w
     lock["packages"]["idna"]["provider"] = "conda"
     stderr = refused(nix, pkgs_expr, tmp_path, lock, version)
     assert "  packages.requests.artifact.url must be an https:// URL, not " in stderr
-    assert '  packages.idna.provider is "conda", not one of wheel, sdist, nixpkgs\n' in stderr
+    assert '  packages.idna.provider is "conda", not one of wheel, sdist, nixpkgs, local, url, vcs\n' in stderr
 
 
 def test_many_problems_are_counted(nix, pkgs_expr, tmp_path, written):

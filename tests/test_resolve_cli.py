@@ -114,7 +114,8 @@ def test_nixpkgs_inventory_option(db_dir, tmp_path, capsys):
         ([], ExitCode.USAGE, "no requirements given"),
     ],
 )
-def test_errors_have_exit_codes_and_no_traceback(db_dir, tmp_path, capsys, argv, code, fragment):
+def test_errors_have_exit_codes_and_no_traceback(db_dir, tmp_path, capsys, monkeypatch, argv, code, fragment):
+    monkeypatch.chdir(tmp_path)  # no ./requirements.txt or ./pyproject.toml to fall back on
     constraints = tmp_path / "c.txt"
     constraints.write_text("urllib3<2\n")
     argv = [arg.replace("{constraints}", str(constraints)) for arg in argv]

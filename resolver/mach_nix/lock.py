@@ -125,6 +125,10 @@ def package_entry(package: ResolvedPackage) -> dict[str, Any]:
     if candidate.provider == "nixpkgs":
         entry["nixpkgs_attr"] = candidate.nixpkgs_attr
         entry["dependencies_known"] = candidate.metadata is not None
+    elif candidate.source is not None:  # local, archive or VCS source (docs/lock-format.md)
+        entry["source"] = dict(candidate.source)
+        if package.build_requires or not candidate.source.get("wheel"):
+            entry["build_requires"] = list(package.build_requires)
     else:
         assert candidate.dist is not None
         entry["artifact"] = {

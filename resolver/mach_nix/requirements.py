@@ -8,14 +8,20 @@ Requirement lines are parsed with :class:`packaging.requirements.Requirement`
 * ``-r FILE`` / ``--requirement FILE`` and ``-c FILE`` / ``--constraint FILE``,
   with paths relative to the including file;
 * ``--pre`` (allow pre-releases everywhere);
-* ``name @ URL`` direct references, whose ``#sha256=…`` fragment pins the file.
+* ``name @ URL`` direct references, whose ``#sha256=…`` fragment pins the file;
+* local and VCS sources, as :class:`LocalSpec` (read and pinned by
+  :mod:`mach_nix.local_projects`; nothing is read here): ``.``, ``./path``,
+  ``-e PATH``, ``name @ file:///…``, bare archive URLs, ``git+URL@REV``;
+* ``--hash=sha256:…`` after a requirement (pip's hash-checking mode, checked
+  against the lock by :mod:`mach_nix.local_projects`);
+* the other pip options one by one (:data:`OPTION_RULES`): honoured
+  (``--only-binary``/``--no-binary`` become provider orders, ``--require-hashes``,
+  ``--index-url`` equal to the registry in use), ignored with a warning
+  (``--trusted-host``, ``--prefer-binary``, …) or refused with the reason and what to
+  do. Every refused line of a file is reported at once, not only the first.
 
 Every command reads requirements through this module (``lock``, ``resolve``,
 ``env`` and ``db crawl``), so they all accept the same syntax.
-
-pip options that do not make sense for an offline, hash-pinned resolution
-(``-e``, ``--index-url``, ``--hash``, ``--find-links``, …) raise a
-:class:`~mach_nix.errors.UsageError` naming the file and line.
 
 pyproject.toml: PEP 621 ``[project] dependencies`` and chosen
 ``optional-dependencies``, and PEP 735 ``[dependency-groups]``.
@@ -42,8 +48,9 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier
 from packaging.utils import canonicalize_name
@@ -58,25 +65,40 @@ _INCLUDE_OPTIONS = {
     "--constraint": "constraint",
 }
 
-#: pip options mach-nix rejects, with the reason shown to the user.
+#: pip options that mach-nix refuses, with the reason and what to do instead.
 _REJECTED_OPTIONS = {
-    "-e": "editable installs cannot be locked; use 'name @ https://…#sha256=…' or packagesExtra",
-    "--editable": "editable installs cannot be locked; use 'name @ https://…#sha256=…' or packagesExtra",
-    "-i": "mach-nix resolves against its PyPI database, not an index URL",
-    "--index-url": "mach-nix resolves against its PyPI database, not an index URL",
-    "--extra-index-url": "mach-nix resolves against its PyPI database; add packages to a DB layer (mach-nix db crawl)",
-    "--no-index": "mach-nix never talks to an index while resolving",
-    "-f": "mach-nix resolves against its PyPI database, not --find-links",
-    "--find-links": "mach-nix resolves against its PyPI database, not --find-links",
-    "--hash": "artifact hashes come from the database and are written to the lock",
-    "--trusted-host": "mach-nix never talks to an index while resolving",
-    "--only-binary": "choose wheels with --provider NAME=wheel instead",
-    "--no-binary": "choose sdists with --provider NAME=sdist instead",
-    "--prefer-binary": "choose wheels with --provider instead",
-    "--use-feature": "pip features do not apply to mach-nix",
+    "--extra-index-url": "mach-nix reads one registry (PyPI, or $MACH_NIX_INDEX_URL); give a package that only"
+    " this index has as 'name @ https://…/file#sha256=…', or put it in a DB layer (mach-nix db crawl)",
+    "-f": "mach-nix does not read --find-links directories; give each file as 'name @ file:///…/file' or"
+    " './path/to/file.whl'",
+    "--find-links": "mach-nix does not read --find-links directories; give each file as 'name @ file:///…/file'"
+    " or './path/to/file.whl'",
     "--global-option": "build options are set on the Nix side (the _ argument / overrides)",
     "--config-settings": "build options are set on the Nix side (the _ argument / overrides)",
+    "--install-option": "build options are set on the Nix side (the _ argument / overrides)",
 }
+
+#: pip options that do not change what mach-nix locks: ignored, with a warning saying why.
+_IGNORED_OPTIONS = {
+    "--trusted-host": "mach-nix checks every artifact by sha256",
+    "--prefer-binary": "wheels are preferred already (--provider _default=wheel,sdist,nixpkgs)",
+    "--use-feature": "pip features do not apply to mach-nix",
+    "--no-index": "mach-nix reads its databases and its registry; nothing else is an index",
+    "--use-pep517": "mach-nix always builds through PEP 517",
+    "--no-build-isolation": "Nix builds are isolated anyway",
+}
+
+#: pip options that take an index URL (checked against the registry in use by the caller).
+_INDEX_OPTIONS = ("-i", "--index-url")
+
+#: The option lines a requirements file may have, for the message of an unknown one.
+OPTION_RULES = (
+    "honoured: -r, -c, -e, --pre, --require-hashes, --hash, --only-binary, --no-binary, --index-url (the registry"
+    " in use); ignored: " + ", ".join(sorted(_IGNORED_OPTIONS)) + "; refused: " + ", ".join(sorted(_REJECTED_OPTIONS))
+)
+
+#: VCS URL prefixes pip knows; mach-nix builds git ones.
+_VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
 
 #: The largest input file mach-nix reads (requirements, constraints, pyproject.toml,
 #: nixpkgs inventory): far above any real one, small enough to parse in seconds.
@@ -107,11 +129,13 @@ class RootRequirement:
         requirement: the parsed PEP 508 requirement.
         origin: where it came from, for error messages (``reqs.txt:3``).
         sha256: the ``#sha256=`` fragment of a direct URL reference, lowercase.
+        hashes: the ``--hash=sha256:…`` values of its line (pip's hash-checking mode), lowercase.
     """
 
     requirement: Requirement
     origin: str
     sha256: str | None = None
+    hashes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -122,6 +146,42 @@ class RootRequirement:
         return str(self.requirement)
 
 
+@dataclass(frozen=True)
+class LocalSpec:
+    """A local or VCS source as the user wrote it (``.``, ``-e ./lib``, ``name @ file:///…``,
+    ``git+https://…@rev``, a bare archive URL). Nothing is read at parse time:
+    :func:`mach_nix.local_projects.materialize` reads its metadata and makes it a requirement.
+
+    Attributes:
+        kind: ``"local"`` (a directory or an archive on disk), ``"url"`` (an archive URL) or
+            ``"vcs"`` (a git repository).
+        location: ``local``: the path (absolute, or relative to the current directory);
+            ``url``: the URL without its fragment; ``vcs``: the repository URL without
+            ``git+``, ``@rev`` and fragment.
+        origin: where it was written (``reqs.txt:3``).
+        name: the name given (``name @ …``, ``#egg=name``), else ``None`` (read from the source).
+        extras: normalised extras (``.[test]``).
+        marker: its environment marker, or ``None``.
+        editable: written with ``-e``.
+        rev: ``vcs``: the revision after ``@`` (a commit, tag or branch), else ``None`` (HEAD).
+        subdirectory: the ``#subdirectory=`` fragment.
+        sha256: the ``#sha256=`` fragment.
+        hashes: ``--hash=sha256:…`` values of its line.
+    """
+
+    kind: str
+    location: str
+    origin: str
+    name: str | None = None
+    extras: frozenset[str] = frozenset()
+    marker: Marker | None = None
+    editable: bool = False
+    rev: str | None = None
+    subdirectory: str | None = None
+    sha256: str | None = None
+    hashes: tuple[str, ...] = ()
+
+
 @dataclass
 class RequirementSet:
     """Everything read from the user's input files.
@@ -130,20 +190,41 @@ class RequirementSet:
         requirements: the root requirements, in input order.
         constraints: ``-c`` constraints (restrict versions, never add packages).
         pre: ``--pre`` was given: pre-releases are allowed everywhere.
+        local: local and VCS sources (see :class:`LocalSpec`), in input order.
+        require_hashes: ``--require-hashes`` was given, or some line has ``--hash``.
+        only_binary / no_binary: normalised names (or ``:all:``) of ``--only-binary`` /
+            ``--no-binary``, with the line that named them.
+        index_urls: ``(line, URL)`` of every ``--index-url``, for the caller to compare
+            with the registry in use.
+        notes: warnings about ignored options, for the caller to print.
     """
 
     requirements: list[RootRequirement] = field(default_factory=list)
     constraints: list[RootRequirement] = field(default_factory=list)
     pre: bool = False
+    local: list[LocalSpec] = field(default_factory=list)
+    require_hashes: bool = False
+    only_binary: dict[str, str] = field(default_factory=dict)
+    no_binary: dict[str, str] = field(default_factory=dict)
+    index_urls: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def extend(self, other: RequirementSet) -> None:
         """Append the contents of ``other``."""
         self.requirements.extend(other.requirements)
         self.constraints.extend(other.constraints)
         self.pre = self.pre or other.pre
+        self.local.extend(other.local)
+        self.require_hashes = self.require_hashes or other.require_hashes
+        for name, where in other.only_binary.items():
+            self.only_binary.setdefault(name, where)
+        for name, where in other.no_binary.items():
+            self.no_binary.setdefault(name, where)
+        self.index_urls.extend(other.index_urls)
+        self.notes.extend(other.notes)
 
 
-def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
+def parse_requirement(text: str, origin: str = "<argument>", hashes: tuple[str, ...] = ()) -> RootRequirement:
     """Parse one PEP 508 requirement (``name[extras] spec ; marker`` or ``name @ URL``).
 
     Raises:
@@ -152,8 +233,8 @@ def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
     text = text.strip()
     if text.startswith("-"):
         option = text.split(None, 1)[0].split("=", 1)[0]
-        reason = _REJECTED_OPTIONS.get(option, "not a requirement")
-        raise UsageError(f"{origin}: pip option {quote(option)} is not supported: {reason}")
+        reason = _REJECTED_OPTIONS.get(option) or _IGNORED_OPTIONS.get(option) or "not a requirement"
+        raise UsageError(f"{origin}: pip option {quote(option)} is not a requirement: {reason}")
     try:
         requirement = Requirement(text)
     except (InvalidRequirement, InvalidSpecifier, ValueError, RecursionError) as error:
@@ -163,7 +244,188 @@ def parse_requirement(text: str, origin: str = "<argument>") -> RootRequirement:
     sha256 = None
     if requirement.url is not None:
         sha256 = _check_url(requirement.url, origin)
-    return RootRequirement(requirement=requirement, origin=origin, sha256=sha256)
+    return RootRequirement(requirement=requirement, origin=origin, sha256=sha256, hashes=hashes)
+
+
+def parse_line(
+    text: str, origin: str = "<argument>", base_dir: Path | None = None, *, editable: bool = False
+) -> RootRequirement | LocalSpec:
+    """One requirement line (or command-line argument): a PEP 508 requirement, or a local or
+    VCS source (:class:`LocalSpec`), with its ``--hash`` options.
+
+    Args:
+        base_dir: what relative paths are relative to (the including file's directory;
+            default: the current directory).
+        editable: the line was ``-e TEXT``: it must be a local or VCS source.
+
+    Raises:
+        UsageError: not a requirement, or a per-line option other than ``--hash``.
+    """
+    text, hashes = _line_options(text.strip(), origin)
+    local = _local_spec(text, origin, base_dir, editable, hashes)
+    if local is not None:
+        return local
+    if editable:
+        raise UsageError(
+            f"{origin}: -e {quote(text)}: an editable install needs a local directory ('-e ./path') or a VCS URL"
+            " ('-e git+https://…#egg=name')"
+        )
+    return parse_requirement(text, origin, hashes)
+
+
+def _line_options(text: str, origin: str) -> tuple[str, tuple[str, ...]]:
+    """Split ``req --hash=sha256:… --hash sha256:…`` into the requirement and its hashes.
+
+    Raises:
+        UsageError: another per-line option, or a hash that is not ``sha256:<64 hex digits>``.
+    """
+    match = re.search(r"(^|\s)--?[A-Za-z]", text)
+    if match is None or text.startswith("-"):
+        return text, ()
+    head, tail = text[: match.start()].strip(), text[match.start() :].split()
+    hashes: list[str] = []
+    index = 0
+    while index < len(tail):
+        token = tail[index]
+        option, sep, value = token.partition("=")
+        if option != "--hash":
+            reason = _REJECTED_OPTIONS.get(option) or "not an option of a requirement line (only --hash is)"
+            raise UsageError(f"{origin}: per-requirement pip option {quote(option)} is not supported: {reason}")
+        if not sep:
+            index += 1
+            value = tail[index] if index < len(tail) else ""
+        algorithm, _, digest = value.partition(":")
+        digest = digest.lower()
+        if algorithm != "sha256":
+            raise UsageError(f"{origin}: --hash {quote(value)}: only sha256 hashes are supported (--hash=sha256:…)")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise UsageError(f"{origin}: --hash {quote(value)} is not 'sha256:' and 64 hexadecimal digits")
+        if digest not in hashes:
+            hashes.append(digest)
+        index += 1
+    return head, tuple(hashes)
+
+
+def _local_spec(
+    text: str, origin: str, base_dir: Path | None, editable: bool, hashes: tuple[str, ...]
+) -> LocalSpec | None:
+    """``text`` as a local or VCS source, or ``None`` when it is a PEP 508 requirement (an
+    ``https://`` direct reference stays one: the database may know its file)."""
+    lowered = text.lower()
+    name: str | None = None
+    extras: frozenset[str] = frozenset()
+    marker: Marker | None = None
+    if re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@", text):  # name @ URL
+        try:
+            requirement = Requirement(text)
+        except (InvalidRequirement, InvalidSpecifier, ValueError, RecursionError):
+            return None  # parse_requirement explains it
+        assert requirement.url is not None
+        try:
+            scheme = urlsplit(requirement.url).scheme.lower()
+        except ValueError:
+            return None  # parse_requirement explains it
+        if not (scheme == "file" or "+" in scheme or editable):
+            return None
+        name, location = requirement.name, requirement.url
+        extras = frozenset(canonicalize_name(e) for e in requirement.extras)
+        marker = requirement.marker
+    else:
+        looks_local = lowered.startswith((".", "/", "~/", "file:", *_VCS_PREFIXES)) or (
+            lowered.startswith(("https://", "http://")) and " " not in text.split(";", 1)[0].strip()
+        )
+        if not looks_local and not editable and not re.match(r"[^\s;<>=!~\[]*/", text):
+            return None
+        location, _, marker_text = text.partition(";") if "://" not in text else _split_url_marker(text)
+        location = location.strip()
+        if marker_text.strip():
+            try:
+                marker = Marker(marker_text.strip())
+            except InvalidMarker as error:
+                reason = (str(error).splitlines() or ["invalid"])[0]
+                raise UsageError(f"{origin}: invalid marker {quote(marker_text.strip())}: {reason}") from None
+        found = re.fullmatch(r"(.*?)\[([^\]]*)\]", location)
+        if found and "://" not in location:
+            location = found.group(1)
+            extras = frozenset(canonicalize_name(e.strip()) for e in found.group(2).split(",") if e.strip())
+    return _spec_of(location, origin, base_dir, name, extras, marker, editable, hashes)
+
+
+def _split_url_marker(text: str) -> tuple[str, str, str]:
+    """``URL ; marker`` (pip needs a blank before the ``;`` of a URL)."""
+    match = re.search(r"\s;", text)
+    if match is None:
+        return text, "", ""
+    return text[: match.start()], ";", text[match.end() :]
+
+
+def _spec_of(
+    location: str,
+    origin: str,
+    base_dir: Path | None,
+    name: str | None,
+    extras: frozenset[str],
+    marker: Marker | None,
+    editable: bool,
+    hashes: tuple[str, ...],
+) -> LocalSpec:
+    """The :class:`LocalSpec` of a path or URL (``location``)."""
+    if not location:
+        raise UsageError(f"{origin}: empty path")
+    shown = quote(location)
+    lowered = location.lower()
+    base = base_dir if base_dir is not None else Path(".")
+    location, _, fragment = location.partition("#")
+    fields = dict(item.partition("=")[::2] for item in fragment.split("&") if item)
+    egg = fields.get("egg") or None
+    subdirectory = fields.get("subdirectory") or None
+    if subdirectory is not None and (subdirectory.startswith("/") or ".." in subdirectory.split("/")):
+        raise UsageError(f"{origin}: #subdirectory={quote(subdirectory)} must be a path inside the source")
+    name = name or (egg.split("[", 1)[0] if egg else None)
+    if name is not None:
+        name = canonicalize_name(name)
+    common = dict(origin=origin, name=name, extras=extras, marker=marker, editable=editable, hashes=hashes)
+    if lowered.startswith(_VCS_PREFIXES):
+        if not lowered.startswith("git+"):
+            raise UsageError(f"{origin}: {shown}: only git repositories are supported ('git+https://…@REV')")
+        url = location[len("git+") :]
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:
+            raise UsageError(f"{origin}: invalid URL {shown}: {error}") from None
+        if parts.scheme not in ("https", "http", "ssh", "git", "file"):
+            raise UsageError(f"{origin}: {shown}: use git+https://, git+ssh:// or git+file://")
+        repo_path, at, rev = parts.path.rpartition("@")
+        if not at:
+            repo_path, rev = parts.path, ""
+        repository = parts._replace(path=repo_path, fragment="", query=parts.query).geturl()
+        return LocalSpec("vcs", repository, rev=rev or None, subdirectory=subdirectory, **common)  # type: ignore[arg-type]
+    if lowered.startswith(("https://", "http://")):
+        sha256 = _check_url(location + (f"#{fragment}" if fragment else ""), origin)
+        return LocalSpec("url", location, subdirectory=subdirectory, sha256=sha256, **common)  # type: ignore[arg-type]
+    sha256 = None
+    if lowered.startswith("file:"):
+        sha256 = _check_url(location + (f"#{fragment}" if fragment else ""), origin)
+        parts = urlsplit(location)
+        if parts.netloc not in ("", "localhost"):
+            raise UsageError(f"{origin}: {shown}: a file: URL of another host; copy the file here")
+        path = Path(unquote(parts.path))
+    else:
+        path = Path(location)
+    if str(path).startswith("~"):
+        try:
+            path = path.expanduser()
+        except RuntimeError:  # no home directory
+            raise UsageError(f"{origin}: cannot expand {shown}: no home directory; write the full path") from None
+    if not path.is_absolute():
+        path = base / path
+    return LocalSpec(
+        "local",
+        os.path.normpath(str(path)),
+        subdirectory=subdirectory,
+        sha256=sha256,
+        **common,  # type: ignore[arg-type]
+    )
 
 
 def parse_dependency(text: str) -> Requirement | None:
@@ -186,19 +448,25 @@ def coerce_requirements(requirements: RequirementSet | Sequence[str] | str) -> R
         return parse_requirements_text(requirements)
     result = RequirementSet()
     for index, text in enumerate(requirements):
-        result.requirements.append(parse_requirement(text, f"<requirement {index + 1}>"))
+        add_line(result, text, f"<requirement {index + 1}>")
     return result
+
+
+def add_line(result: RequirementSet, text: str, origin: str, base_dir: Path | None = None) -> None:
+    """Add one requirement or local source (a command-line argument) to ``result``."""
+    parsed = parse_line(text, origin, base_dir)
+    if isinstance(parsed, LocalSpec):
+        result.local.append(parsed)
+    else:
+        result.requirements.append(parsed)
+    if parsed.hashes:
+        result.require_hashes = True
 
 
 def _explain_invalid(text: str, error: Exception) -> str:
     """A helpful reason why ``text`` is not a requirement."""
     if " --" in text or re.search(r"\s-[a-zA-Z]\b", text):
-        return "per-requirement pip options (--hash, --config-settings, …) are not supported"
-    lowered = text.lower()
-    if lowered.startswith(("git+", "hg+", "svn+", "bzr+")):
-        return "VCS references are not supported; use 'name @ https://…/archive.tar.gz#sha256=…'"
-    if "://" in text or text.startswith((".", "/", "~")):
-        return "a bare URL or path needs a name: write 'name @ URL#sha256=…'"
+        return "per-requirement pip options other than --hash are not supported"
     if isinstance(error, RecursionError):
         return "nested too deeply"
     lines = str(error).splitlines()
@@ -216,7 +484,7 @@ def _check_url(url: str, origin: str) -> str | None:
         raise UsageError(f"{origin}: invalid URL {shown}: {error}") from None
     scheme = parts.scheme.lower()
     if "+" in scheme:
-        raise UsageError(f"{origin}: VCS reference {shown} is not supported; use an archive URL with '#sha256=…'")
+        raise UsageError(f"{origin}: VCS reference {shown}: write it as 'git+https://…@REV' (git only)")
     if scheme not in ("https", "http", "file"):
         raise UsageError(f"{origin}: unsupported URL scheme in {shown} (use https://…#sha256=…)")
     if scheme != "file" and not parts.hostname:
@@ -315,37 +583,119 @@ def parse_requirements_text(
     result = RequirementSet()
     base = base_dir if base_dir is not None else Path(".")
     shown = shown_path(origin)
+    problems: list[str] = []
     for number, line in _logical_lines(text):
         where = f"{shown}:{number}"
-        if line.startswith("-"):
-            option, argument = _split_option(line)
-            if option in _INCLUDE_OPTIONS:
-                if not argument:
-                    raise UsageError(f"{where}: {option} needs a file name")
-                kind = _INCLUDE_OPTIONS[option]
-                included = parse_requirements_file(
-                    base / argument,
-                    as_constraints=as_constraints or kind == "constraint",
-                    display=_display_path(origin, argument),
-                    _stack=_stack,
-                    _where=where,
-                )
-                result.extend(included)
-                continue
-            if option == "--pre":
-                if argument:
-                    raise UsageError(f"{where}: --pre takes no argument (got {quote(argument)})")
-                result.pre = True
-                continue
-            reason = _REJECTED_OPTIONS.get(option, "unknown option")
-            raise UsageError(f"{where}: pip option {quote(option)} is not supported: {reason}")
-        parsed = parse_requirement(line, where)
-        if as_constraints:
-            _check_constraint(parsed, where)
-            result.constraints.append(parsed)
-        else:
-            result.requirements.append(parsed)
+        try:
+            _parse_line_into(result, line, where, base, origin, as_constraints, _stack)
+        except UsageError as error:
+            problems.append(error.message)
+    if problems:
+        shown_problems = problems[:_MAX_PROBLEMS]
+        more = len(problems) - len(shown_problems)
+        raise UsageError("; ".join(shown_problems) + (f"; (and {more} more)" if more > 0 else ""))
     return result
+
+
+#: At most this many refused lines of one file are shown.
+_MAX_PROBLEMS = 20
+
+
+def _parse_line_into(
+    result: RequirementSet,
+    line: str,
+    where: str,
+    base: Path,
+    origin: str,
+    as_constraints: bool,
+    stack: tuple[Path, ...],
+) -> None:
+    """Parse one logical line of a requirements file into ``result`` (see :func:`parse_requirements_text`)."""
+    if line.startswith("-"):
+        option, argument = _split_option(line)
+        if option in _INCLUDE_OPTIONS:
+            if not argument:
+                raise UsageError(f"{where}: {option} needs a file name")
+            kind = _INCLUDE_OPTIONS[option]
+            included = parse_requirements_file(
+                base / argument,
+                as_constraints=as_constraints or kind == "constraint",
+                display=_display_path(origin, argument),
+                _stack=stack,
+                _where=where,
+            )
+            result.extend(included)
+            return
+        if option in ("--pre", "--require-hashes"):
+            if argument:
+                raise UsageError(f"{where}: {option} takes no argument (got {quote(argument)})")
+            if option == "--pre":
+                result.pre = True
+            else:
+                result.require_hashes = True
+            return
+        if option in ("-e", "--editable"):
+            if not argument:
+                raise UsageError(f"{where}: {option} needs a path or VCS URL (-e ., -e ./lib, -e git+https://…)")
+            if as_constraints:
+                raise UsageError(f"{where}: constraints cannot be editable sources")
+            parsed = parse_line(argument, where, base, editable=True)
+            assert isinstance(parsed, LocalSpec)
+            result.local.append(parsed)
+            return
+        if option in ("--only-binary", "--no-binary"):
+            _binary_option(result, option, argument, where)
+            return
+        if option in _INDEX_OPTIONS:
+            if not argument:
+                raise UsageError(f"{where}: {option} needs a URL")
+            result.index_urls.append((where, argument))
+            return
+        if option in _IGNORED_OPTIONS:
+            result.notes.append(f"{where}: ignoring {option}: {_IGNORED_OPTIONS[option]}")
+            return
+        if option in _REJECTED_OPTIONS:
+            raise UsageError(f"{where}: pip option {quote(option)} is not supported: {_REJECTED_OPTIONS[option]}")
+        raise UsageError(f"{where}: pip option {quote(option)} is not supported: unknown option ({OPTION_RULES})")
+    parsed = parse_line(line, where, base)
+    if isinstance(parsed, LocalSpec):
+        if as_constraints:
+            raise UsageError(f"{where}: constraints cannot be local or VCS sources ({line})")
+        result.local.append(parsed)
+        if parsed.hashes:
+            result.require_hashes = True
+        return
+    if parsed.hashes:
+        result.require_hashes = True
+    if as_constraints:
+        _check_constraint(parsed, where)
+        result.constraints.append(parsed)
+    else:
+        result.requirements.append(parsed)
+
+
+def _binary_option(result: RequirementSet, option: str, argument: str, where: str) -> None:
+    """``--only-binary`` / ``--no-binary`` NAMES: a comma list of names, ``:all:`` or ``:none:``."""
+    if not argument:
+        raise UsageError(f"{where}: {option} needs names, :all: or :none: (e.g. {option} :all:)")
+    own, other = (
+        (result.only_binary, result.no_binary)
+        if option == "--only-binary"
+        else (
+            result.no_binary,
+            result.only_binary,
+        )
+    )
+    for item in argument.replace(",", " ").split():
+        if item == ":none:":
+            own.clear()
+            continue
+        if item != ":all:":
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", item):
+                raise UsageError(f"{where}: {option} {quote(item)} is not a project name")
+            item = canonicalize_name(item)
+        own[item] = where
+        other.pop(item, None)
 
 
 def _display_path(origin: str, argument: str) -> str:

@@ -104,7 +104,7 @@ in
     "packages.click.version must be a version (letters, digits, `._+!-`), not \"8.1.8; rm -rf ~\"";
   providerMissing = case (without [ "packages" "click" "provider" ]) "packages.click.provider is missing";
   providerUnknown = case (with' [ "packages" "click" "provider" ] "conda")
-    "packages.click.provider is \"conda\", not one of wheel, sdist, nixpkgs";
+    "packages.click.provider is \"conda\", not one of wheel, sdist, nixpkgs, local, url, vcs";
   providerList = case (with' [ "packages" "click" "provider" ] [ "wheel" ])
     "packages.click.provider must be a string, not a list";
   dependenciesMissing = case (without [ "packages" "click" "dependencies" ])

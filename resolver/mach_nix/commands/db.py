@@ -408,6 +408,12 @@ def crawl_roots(names: Sequence[str], files: Sequence[str]) -> list[Requirement]
         requirements.extend(parse_requirements_file(path))
     for index, text in enumerate(names):
         requirements.requirements.append(parse_requirement(text, f"argument {index + 1}"))
+    if requirements.local:
+        spec = requirements.local[0]
+        raise UsageError(
+            f"{spec.origin}: {spec.location} is a local or VCS source: db crawl reads PyPI projects only"
+            " (mach-nix lock reads local sources from their own files)"
+        )
     return [root.requirement for root in requirements.requirements]
 
 

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mach_nix.errors import MachNixError, UsageError, describe_exit_codes
@@ -18,6 +19,7 @@ from mach_nix.platforms import SYSTEMS, python_range
 
 if TYPE_CHECKING:
     from mach_nix.lock import Lock
+    from mach_nix.requirements import RequirementSet
     from mach_nix.resolution.versions import VersionLists
 
 COMMON_EPILOG = """\
@@ -25,7 +27,12 @@ inputs:
   Requirements come from -r FILE (requirements.txt syntax: PEP 508 lines,
   comments, '\\' continuations, -r/-c includes, 'name @ URL#sha256=…'), from
   --pyproject FILE (PEP 621 dependencies, --extra NAME, --group NAME) and from
-  REQUIREMENT arguments, in that order.
+  REQUIREMENT arguments, in that order; with none of them ./requirements.txt,
+  else ./pyproject.toml. Local sources ('.', '-e ./lib', 'name @ file:///…'),
+  archive URLs and 'git+https://…@REV' are read from their own files and pinned
+  (paths relative to the lock); '--hash=sha256:…' is checked against the lock;
+  --only-binary/--no-binary become provider orders; other pip options are
+  honoured, ignored with a warning or refused, line by line.
 
 providers:
   wheel (PyPI wheels for the target), sdist (PyPI source, built by Nix) and
@@ -106,6 +113,11 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="with --pyproject: include this PEP 735 dependency group (repeatable)",
+    )
+    parser.add_argument(
+        "--install-project",
+        action="store_true",
+        help="with --pyproject: lock the project itself too (a local source, as '.' in a requirements file)",
     )
     parser.add_argument("--pre", action="store_true", help="allow pre-releases everywhere")
     parser.add_argument(
@@ -387,34 +399,30 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
     """
     from mach_nix.inventory import Inventory, load_inventory
     from mach_nix.providers import ProviderConfig
-    from mach_nix.requirements import (
-        RequirementSet,
-        parse_pyproject,
-        parse_requirement,
-        parse_requirements_file,
-    )
     from mach_nix.resolution.resolve import resolve
     from mach_nix.target import Target
 
     target = Target.create(args.python, args.system, glibc=args.glibc, macos=args.macos_target)
-    providers = ProviderConfig.from_options(args.provider)
-    requirements = RequirementSet(pre=args.pre)
-    for path in args.requirements:
-        requirements.extend(parse_requirements_file(path))
-    for path in args.constraints:
-        requirements.extend(parse_requirements_file(path, as_constraints=True))
-    if args.pyproject:
-        requirements.extend(parse_pyproject(args.pyproject, args.extra, args.group))
-    elif args.extra or args.group:
-        raise UsageError("--extra and --group need --pyproject FILE")
-    for index, text in enumerate(args.requirement):
-        requirements.requirements.append(parse_requirement(text, f"argument {index + 1}"))
-    if not requirements.requirements:
-        raise UsageError("no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments")
+    requirements = read_requirements(args)
+    providers = ProviderConfig.from_options(_file_providers(requirements, args.provider) + list(args.provider))
+    local = materializer = None
+    if requirements.local or any(r.requirement.url for r in requirements.requirements):
+        from mach_nix.local_projects import materialize
+
+        local, materializer = materialize(requirements, lock_directory(args), offline=getattr(args, "offline", False))
     inventory = load_inventory(args.nixpkgs_inventory) if args.nixpkgs_inventory else Inventory()
     db, version_lists = open_db(args)
     try:
-        lock = resolve(requirements, target, providers, db, inventory, artifacts=artifacts, version_lists=version_lists)
+        lock = resolve(
+            requirements,
+            target,
+            providers,
+            db,
+            inventory,
+            artifacts=artifacts,
+            version_lists=version_lists,
+            local=local,
+        )
     except MachNixError:
         db.stop(wait=False)
         save_now(db)  # what was fetched is kept: whole projects only
@@ -422,6 +430,9 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
     except BaseException:
         db.stop(wait=False)
         raise
+    finally:
+        if materializer is not None:
+            materializer.close()
     db.stop()
     save_in_background(db)
     summary = db.summary()
@@ -429,4 +440,94 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
         print(f"mach-nix: {summary}", file=sys.stderr)
     for warning in lock.warnings:
         print(f"mach-nix: warning: {warning}", file=sys.stderr)
+    if requirements.require_hashes and artifacts:
+        from mach_nix.local_projects import check_hashes
+
+        check_hashes(requirements, lock.packages)
     return lock
+
+
+#: The inputs ``lock`` and ``resolve`` read when none is given, in this order.
+DEFAULT_INPUTS = ("requirements.txt", "pyproject.toml")
+
+
+def read_requirements(args: argparse.Namespace) -> RequirementSet:
+    """The requirements of the command line: ``-r``, ``-c``, ``--pyproject`` (with
+    ``--install-project``: the project itself, as ``.`` would), REQUIREMENT arguments; with
+    none of them ``./requirements.txt``, else ``./pyproject.toml`` (said on stderr). Ignored
+    options are warned about; ``--index-url`` lines are checked against the registry.
+
+    Raises:
+        UsageError: bad input, or nothing to resolve.
+    """
+    from mach_nix.requirements import LocalSpec, RequirementSet, add_line, parse_pyproject, parse_requirements_file
+
+    requirements = RequirementSet(pre=args.pre)
+    pyproject = args.pyproject
+    files = list(args.requirements)
+    if not files and not pyproject and not args.requirement:
+        for name in DEFAULT_INPUTS:
+            if os.path.isfile(name):
+                print(f"mach-nix: reading ./{name} (no -r, --pyproject or REQUIREMENT given)", file=sys.stderr)
+                if name == "requirements.txt":
+                    files = [name]
+                else:
+                    pyproject = name
+                break
+    for path in files:
+        requirements.extend(parse_requirements_file(path))
+    for path in args.constraints:
+        requirements.extend(parse_requirements_file(path, as_constraints=True))
+    install_project = getattr(args, "install_project", False)
+    if pyproject:
+        if install_project:  # the project's groups; its dependencies come with the project
+            dependencies = len(parse_pyproject(pyproject).requirements)
+            grouped = parse_pyproject(pyproject, (), args.group)
+            grouped.requirements = grouped.requirements[dependencies:]
+            requirements.extend(grouped)
+            directory = os.path.dirname(pyproject) or "."
+            extras = frozenset(args.extra)
+            requirements.local.append(LocalSpec("local", directory, f"{pyproject} (--install-project)", extras=extras))
+        else:
+            requirements.extend(parse_pyproject(pyproject, args.extra, args.group))
+    elif args.extra or args.group or install_project:
+        raise UsageError("--extra, --group and --install-project need --pyproject FILE")
+    for index, text in enumerate(args.requirement):
+        add_line(requirements, text, f"argument {index + 1}")
+    if not requirements.requirements and not requirements.local:
+        raise UsageError(
+            "no requirements given: use -r FILE, --pyproject FILE or REQUIREMENT arguments"
+            " (or run it where a requirements.txt or pyproject.toml is)"
+        )
+    for note in requirements.notes:
+        print(f"mach-nix: warning: {note}", file=sys.stderr)
+    if requirements.index_urls:
+        from mach_nix.db.cache_layer import index_url
+        from mach_nix.local_projects import check_index_urls
+
+        check_index_urls(requirements, index_url())
+    return requirements
+
+
+def lock_directory(args: argparse.Namespace) -> Path:
+    """The directory local paths are written relative to: the lock's (``-o FILE``), else the current one."""
+    output = getattr(args, "output", None)
+    if output and output != "-":
+        return Path(os.path.dirname(os.path.abspath(output)))
+    return Path.cwd()
+
+
+def _file_providers(requirements: RequirementSet, options: list[str]) -> list[str]:
+    """The provider orders of ``--only-binary`` / ``--no-binary`` lines, for names the command
+    line's ``--provider`` does not set (the command line wins)."""
+    if not requirements.only_binary and not requirements.no_binary:
+        return []
+    from packaging.utils import canonicalize_name
+
+    from mach_nix.local_projects import provider_options
+
+    given = set()
+    for option in options:
+        key = option.partition("=")[0].strip()
+        given.add(key if key == "_default" else canonicalize_name(key))
+    return [option for option in provider_options(requirements) if option.partition("=")[0] not in given]

@@ -23,6 +23,11 @@ examples:
   mach-nix lock -r requirements.txt --offline           (only what is pinned or cached)
   mach-nix lock -r requirements.txt --refresh-package boto3 --exclude-newer 2024-06-01
   mach-nix lock --pyproject pyproject.toml --extra test --group dev
+  mach-nix lock                       (reads ./requirements.txt, else ./pyproject.toml)
+  mach-nix lock . 'git+https://github.com/org/lib@v1.2' -o mach-nix.lock.json
+      (the project itself and a git source: read from their own files, pinned by path
+       relative to the lock and by commit)
+  mach-nix lock --pyproject pyproject.toml --install-project --extra test
   mach-nix lock 'requests[socks]' 'flask==1.0' --provider _default=wheel,sdist \\
       --provider numba=wheel --python 3.8
 """

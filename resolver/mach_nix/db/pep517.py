@@ -169,6 +169,15 @@ class HookRunner:
         Raises:
             ExtractError: kind ``hook-error``, ``python2-only``, ``timeout``, ``memory`` or ``invalid``.
         """
+        return self.core_metadata(filename, data)[0]
+
+    def core_metadata(self, filename: str, data: bytes) -> tuple[Metadata, bytes | None]:
+        """:meth:`metadata`, and the METADATA document the hook wrote (``None`` when a static
+        read stood in): its ``Name`` and ``Version`` name a local project.
+
+        Raises:
+            ExtractError: see :meth:`metadata`.
+        """
         contents = read_sdist(filename, data)
         requires, backend, backend_path = build_system(contents)
         if backend is None:
@@ -197,7 +206,7 @@ class HookRunner:
         if failure.kind == "hook-error" and environmental(last_log or failure.reason):
             meta = static_metadata(contents, requires)
             if meta is not None:
-                return meta
+                return meta, None
         raise failure
 
     def _run(
@@ -208,7 +217,7 @@ class HookRunner:
         backend: str,
         backend_path: tuple[str, ...],
         requires: tuple[str, ...],
-    ) -> Metadata:
+    ) -> tuple[Metadata, bytes]:
         try:
             env_dir = self.envs.get(attempt.requires)
         except ExtractError as error:
@@ -246,7 +255,7 @@ class HookRunner:
             if result.returncode != 0 or not result.result or result.result_overflow:
                 raise _Failed(self._failure(result.returncode, log, attempt), log, local_modules(src), inside)
             meta, _, _ = parse_core_metadata(result.result, "pep517", requires)
-            return meta
+            return meta, result.result
         finally:
             remove_tree(build)
 

@@ -101,6 +101,10 @@ class Finder:
         self.fetching = True
         #: Versions per name skipped because their metadata is not cached and fetching is forbidden.
         self.unfetched: dict[str, set[Version]] = {}
+        #: Candidates of local, archive and VCS sources by their URL (:mod:`mach_nix.local_projects`).
+        self.local: dict[str, Candidate] = {}
+        #: Makes the candidate of an archive URL the database does not know (``None``: not found).
+        self.url_fallback: Callable[[Req], Candidate | None] | None = None
 
     # -- the database -----------------------------------------------------
 
@@ -414,6 +418,13 @@ class Finder:
             if candidate is not None:
                 yield candidate
 
+    def local_named(self, name: str) -> Candidate | None:
+        """The candidate of the user's local, archive or VCS source of project ``name``, if any."""
+        for candidate in self.local.values():
+            if candidate.name == name:
+                return candidate
+        return None
+
     def direct_candidate(self, req: Req) -> Candidate:
         """The candidate for ``name @ URL``: the DB file with that hash or file name.
 
@@ -423,6 +434,9 @@ class Finder:
             UsageError: the URL has no ``#sha256=`` and the file is not in the DB.
         """
         assert req.url is not None
+        local = self.local.get(req.url.split("#", 1)[0])
+        if local is not None:
+            return local
         db = self.index.db
         filename = req.url.split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         hashes: dict[str, str | None] = {}
@@ -454,6 +468,11 @@ class Finder:
                             )
                     url = req.url.split("#", 1)[0]
                     return Candidate(req.name, version, version_str, provider, dist, meta, url=url)
+        if self.url_fallback is not None:
+            candidate = self.url_fallback(req)
+            if candidate is not None:
+                self.local[candidate.url or req.url] = candidate
+                return candidate
         if not req.sha256:
             raise UsageError(
                 f"{req.origin or req.text}: direct reference {req.url} needs a '#sha256=…' fragment"

@@ -35,7 +35,10 @@ class Candidate:
         nixpkgs_attr: the nixpkgs attribute (nixpkgs only).
         extras: the extras this candidate stands for (empty for the base).
         yanked: the chosen artifact is yanked.
-        url: the download URL (a direct reference's own URL, else the DB's).
+        url: the download URL (a direct reference's own URL, else the DB's); for a local,
+            archive or VCS source (provider ``local``/``url``/``vcs``) the URL that identifies it.
+        source: the lock's ``source`` object of a local, archive or VCS source
+            (:mod:`mach_nix.local_projects`), else ``None``.
         key: identity of the base choice (shared by the base and its extras candidates).
     """
 
@@ -50,6 +53,7 @@ class Candidate:
         "extras",
         "yanked",
         "url",
+        "source",
         "key",
         "_hash",
     )
@@ -66,6 +70,7 @@ class Candidate:
         extras: frozenset[str] = frozenset(),
         yanked: bool = False,
         url: str | None = None,
+        source: dict | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -77,7 +82,8 @@ class Candidate:
         self.extras = extras
         self.yanked = yanked
         self.url = url if url is not None else (dist.url if dist is not None and provider != "nixpkgs" else None)
-        self.key = (name, version_str, provider, dist.filename if dist is not None else nixpkgs_attr)
+        self.source = source
+        self.key = (name, version_str, provider, dist.filename if dist is not None else nixpkgs_attr or self.url)
         self._hash = hash((self.key, extras))
 
     def with_extras(self, extras: frozenset[str]) -> Candidate:
@@ -93,6 +99,7 @@ class Candidate:
             extras,
             self.yanked,
             self.url,
+            self.source,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -158,6 +165,8 @@ def satisfies(requirement: Req, candidate: Candidate) -> bool:
     if requirement.base_key is not None:
         return candidate.key == requirement.base_key
     if requirement.url is not None:
+        if candidate.source is not None:  # a local, archive or VCS source: the URL it was made for
+            return candidate.url == requirement.url.split("#", 1)[0]
         if candidate.dist is None:
             return False
         if requirement.sha256:

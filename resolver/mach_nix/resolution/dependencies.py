@@ -142,9 +142,10 @@ class Dependencies:
         return result
 
     def build_requirements(self, candidate: Candidate) -> list[str]:
-        """Target-filtered build requirements of an sdist, as normalised PEP 508 strings."""
+        """Target-filtered build requirements of an sdist (or a local, archive or VCS source built
+        from source), as normalised PEP 508 strings."""
         meta = candidate.metadata
-        if candidate.provider != "sdist" or meta is None:
+        if (candidate.provider != "sdist" and candidate.source is None) or meta is None:
             return []
         if meta.build_requires is None:  # unknown: PEP 517's default backend
             return list(DEFAULT_BUILD_REQUIRES)

@@ -126,8 +126,10 @@ class ResolvelibProvider(_ProviderBase):
         bad = {candidate.key for candidate in incompatibilities[identifier]}
 
         direct = [req for req in reqs if req.url is not None]
-        if direct:
-            candidate = finder.direct_candidate(direct[0])
+        local = finder.local_named(name) if not direct and finder.local else None
+        if direct or local is not None:  # a local source also stands for its name (as pip's)
+            candidate = finder.direct_candidate(direct[0]) if direct else local
+            assert candidate is not None
             if extras:
                 candidate = candidate.with_extras(extras)
             ok = candidate.key not in bad and all(satisfies(r, candidate) for r in reqs + constraints)

@@ -24,10 +24,13 @@ only; :func:`resolve` does both and builds the :class:`~mach_nix.lock.Lock`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import resolvelib
+from packaging.utils import canonicalize_name
 
 from mach_nix.db.files_cache import MissingFilesError
 from mach_nix.db.model import ProjectSource
@@ -45,6 +48,17 @@ from mach_nix.resolution.provider import ResolvelibProvider
 from mach_nix.resolution.versions import ProjectIndex, VersionLists
 from mach_nix.target import Target
 
+
+@dataclass
+class LocalCandidates:
+    """What :mod:`mach_nix.local_projects` gives a resolution: the candidates of the user's
+    local, archive and VCS sources by URL, and ``url_fallback``, which makes the candidate
+    of an archive URL the database does not know (reading the archive), or ``None``."""
+
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    url_fallback: Callable[[Req], Candidate | None] | None = None
+
+
 #: Safety net against pathological inputs; far above anything real (mach-nix used 1000).
 MAX_ROUNDS = 500_000
 
@@ -56,12 +70,15 @@ def resolve_packages(
     db: ProjectSource,
     inventory: Inventory | None = None,
     version_lists: VersionLists | None = None,
+    local: LocalCandidates | None = None,
 ) -> tuple[dict[str, ResolvedPackage], list[str]]:
     """Resolve; return ``{normalised name: ResolvedPackage}`` and the warnings met.
 
     Args:
         version_lists: version lists of ``db`` kept from earlier resolutions
             (see :mod:`mach_nix.resolution.versions`).
+        local: the candidates of local, archive and VCS sources and the maker of the
+            candidate of an archive URL the database lacks (:mod:`mach_nix.local_projects`).
 
     Raises:
         ResolutionError: the requirements conflict (chains of requirements shown).
@@ -71,6 +88,9 @@ def resolve_packages(
     requirement_set = coerce_requirements(requirements)
     roots, constraints = root_reqs(requirement_set, target)
     finder = Finder(ProjectIndex(db, version_lists), target, providers, inventory)
+    if local is not None:
+        finder.local.update(local.candidates)
+        finder.url_fallback = local.url_fallback
     dependencies = Dependencies(target)
     prefetcher = None
     if finder.source is not None:  # the database fetches: ask for every root's page at once
@@ -127,7 +147,7 @@ def resolve_packages(
                     package.required_by.add(parent_name)
     for package in packages.values():
         package.build_requires = dependencies.build_requirements(package.candidate)
-    warnings = list(dependencies.warnings)
+    warnings = list(dependencies.warnings) + unknown_extras(packages)
     for name, skipped in sorted(finder.unfetched.items()):
         chosen = packages.get(name)
         newer = sorted(v for v in skipped if chosen is not None and v > chosen.candidate.version)
@@ -137,6 +157,26 @@ def resolve_packages(
                 f" it; without --offline the resolution may choose it instead of {chosen.candidate.version_str}"
             )
     return dict(sorted(packages.items())), warnings
+
+
+def unknown_extras(packages: Mapping[str, ResolvedPackage]) -> list[str]:
+    """pip's warning for every active extra a package does not provide (``requests[nosuch]``):
+    neither ``Provides-Extra`` names it nor a ``Requires-Dist`` marker mentions it."""
+    warnings = []
+    for name, package in sorted(packages.items()):
+        meta = package.candidate.metadata
+        if meta is None or not package.extras:
+            continue
+        known = {canonicalize_name(e) for e in meta.provides_extras}
+        for text in meta.requires_dist:
+            known.update(canonicalize_name(a or b) for a, b in _EXTRA_MARKER.findall(text))
+        for extra in sorted(package.extras - known):
+            warnings.append(f"WARNING: {name} {package.candidate.version_str} does not provide the extra '{extra}'")
+    return warnings
+
+
+#: ``extra == "name"`` in a Requires-Dist marker (either quote, either order).
+_EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*extra""")
 
 
 def _complete_missing(finder: Finder, dependencies: Dependencies, missing: dict[str, list[Req]]) -> None:
@@ -202,6 +242,7 @@ def resolve(
     inventory: Inventory | None = None,
     artifacts: bool = True,
     version_lists: VersionLists | None = None,
+    local: LocalCandidates | None = None,
 ) -> Lock:
     """Resolve requirements for a target and return the :class:`~mach_nix.lock.Lock`.
 
@@ -218,6 +259,7 @@ def resolve(
             ``url`` and ``sha256`` in the lock); ``False`` leaves them ``None``,
             for a display that needs no file index.
         version_lists: version lists of ``db`` kept from earlier resolutions.
+        local: local, archive and VCS sources (see :func:`resolve_packages`).
 
     Raises:
         ResolutionError, NotFoundError, UsageError: see :func:`resolve_packages`.
@@ -230,7 +272,7 @@ def resolve(
     elif not isinstance(providers, ProviderConfig):
         providers = ProviderConfig.from_mapping(providers)
     requirement_set = coerce_requirements(requirements)
-    packages, warnings = resolve_packages(requirement_set, target, providers, db, inventory, version_lists)
+    packages, warnings = resolve_packages(requirement_set, target, providers, db, inventory, version_lists, local)
     if artifacts:
         complete_artifacts(packages, db)
     lock_sources = getattr(db, "lock_sources", None)

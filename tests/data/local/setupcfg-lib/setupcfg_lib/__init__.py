@@ -1,0 +1,3 @@
+"""setupcfg-lib: a test project (tests/data/local/README.md)."""
+
+VALUE = 42
