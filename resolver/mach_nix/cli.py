@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from mach_nix import __version__
-from mach_nix.commands import db, env, gen, resolve, server
+from mach_nix.commands import db, env, gen, resolve, run, server
 from mach_nix.errors import ExitCode, MachNixError, describe_exit_codes
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
-ALL_COMMAND_MODULES = (resolve, env, gen, db, server)
+ALL_COMMAND_MODULES = (resolve, env, gen, run, db, server)
 
 #: The module that registers each command (see :func:`build_parser`).
-COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "gen": gen, "db": db, "server": server}
+COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "gen": gen, "run": run, "db": db, "server": server}
 
 DESCRIPTION = """\
 Turn Python requirements into a reproducible, Nix-built Python environment.
