@@ -98,12 +98,20 @@ rec {
       satisfies "3.11.2" ">=3.9, <3.13" => true
       satisfies "3.11.2" "==3.12.*" => false
   */
-  satisfies = version: specifiers:
+  satisfies = satisfiesAt "";
+
+  /*
+    `satisfies`, with `where` (e.g. "pylock.toml: requires-python: ") before the error of a
+    specifier that cannot be read.
+
+    Type: satisfiesAt :: String -> String -> String -> Bool
+  */
+  satisfiesAt = where: version: specifiers:
     let
       clauses = builtins.filter (c: c != "") (map trim (builtins.filter builtins.isString (builtins.split "," specifiers)));
       check = clause:
         let m = builtins.match "(===|==|!=|<=|>=|~=|<|>)[[:space:]]*([^[:space:]]+)" clause; in
-        if m == null then throw "mach-nix: cannot read the version specifier '${specifiers}'"
+        if m == null then throw "mach-nix: ${where}cannot read the version specifier '${specifiers}'"
         else versionOp (builtins.elemAt m 0) version (builtins.elemAt m 1);
     in
     builtins.all check clauses;
@@ -147,11 +155,19 @@ rec {
     Example:
       evaluate env "sys_platform == 'win32' or python_version >= '3.10'" => true
   */
-  evaluate = env: marker:
+  evaluate = evaluateAt "";
+
+  /*
+    `evaluate`, with `where` (e.g. "pylock.toml: packages[3].marker: ") before the error of a
+    marker that cannot be read.
+
+    Type: evaluateAt :: String -> AttrSet -> String -> Bool
+  */
+  evaluateAt = where: env: marker:
     let
       tokens = tokenize marker;
       n = builtins.length tokens;
-      bad = why: throw "mach-nix: cannot read the marker \"${marker}\": ${why}";
+      bad = why: throw "mach-nix: ${where}cannot read the marker \"${marker}\": ${why}";
       at = i: if i < n then builtins.elemAt tokens i else null;
       value = t:
         if isQuoted t then unquote t

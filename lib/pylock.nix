@@ -172,9 +172,11 @@ in
       tool = (l.tool or { }).mach-nix or { };
 
       # The entries for this target (markers hold), each checked against requires-python.
-      selected = builtins.filter (e: !(e.v ? marker) || pep508.evaluate env e.v.marker) (indexed l.packages);
+      at = e: key: "${source}: packages[${toString e.i}] (${e.v.name}).${key}: ";
+      selected = builtins.filter (e: !(e.v ? marker) || pep508.evaluateAt (at e "marker") env e.v.marker)
+        (indexed l.packages);
       checkPython = e:
-        if e.v ? requires-python && !(pep508.satisfies python e.v.requires-python) then
+        if e.v ? requires-python && !(pep508.satisfiesAt (at e "requires-python") python e.v.requires-python) then
           fail "packages[${toString e.i}] (${e.v.name}) requires Python ${e.v.requires-python}, not ${here}"
         else e;
       named = map (e: checkPython e // { name = util.normalizeName e.v.name; }) selected;
@@ -246,9 +248,9 @@ in
           (builtins.genList (builtins.elemAt found) (if count < shown then count else shown)))
         + (if count > shown then "  (and ${toString (count - shown)} more)\n" else "")
         + "Regenerate it with the tool that wrote it (`created-by`), or with `mach-nix lock --format pylock`.")
-    else if l ? requires-python && !(pep508.satisfies python l.requires-python) then
+    else if l ? requires-python && !(pep508.satisfiesAt "${source}: requires-python: " python l.requires-python) then
       fail "requires-python is ${l.requires-python}, but this build is ${here}; choose another `python`"
-    else if l ? environments && !(builtins.any (pep508.evaluate env) l.environments) then
+    else if l ? environments && !(builtins.any (pep508.evaluateAt "${source}: environments: " env) l.environments) then
       fail ("none of its environments holds for ${here}: "
         + builtins.concatStringsSep "; " l.environments + ". Lock for this target (e.g. `mach-nix lock --format "
         + "pylock --python ${python} --system ${surface.system}`)")
