@@ -65,7 +65,9 @@ let
     else if op == "===" then v == spec
     else null;
 
-  trim = s: let m = builtins.match "[[:space:]]*(.*[^[:space:]])[[:space:]]*" s; in if m == null then "" else builtins.head m;
+  trim = s:
+    let m = builtins.match "[[:space:]]*(.*[^[:space:]])[[:space:]]*" s; in
+    if m == null then "" else builtins.head m;
 
   tokenRe = "('[^']*'|\"[^\"]*\"|[(]|[)]|===|==|!=|<=|>=|~=|<|>|not[[:space:]]+in|[A-Za-z_][A-Za-z0-9_.]*)";
 
@@ -108,7 +110,8 @@ rec {
   */
   satisfiesAt = where: version: specifiers:
     let
-      clauses = builtins.filter (c: c != "") (map trim (builtins.filter builtins.isString (builtins.split "," specifiers)));
+      pieces = builtins.filter builtins.isString (builtins.split "," specifiers);
+      clauses = builtins.filter (c: c != "") (map trim pieces);
       check = clause:
         let m = builtins.match "(===|==|!=|<=|>=|~=|<|>)[[:space:]]*([^[:space:]]+)" clause; in
         if m == null then throw "mach-nix: ${where}cannot read the version specifier '${specifiers}'"
@@ -121,7 +124,8 @@ rec {
     resolver/mach_nix/platforms.py defines it, plus PEP 751's `extras` and
     `dependency_groups` (lists).
 
-    Type: environment :: { python :: String, system :: String, extras ? [String], dependencyGroups ? [String] } -> AttrSet
+    Type: environment :: { python :: String, system :: String, extras ? [String], dependencyGroups ? [String] }
+      -> AttrSet
   */
   environment = { python, system, extras ? [ ], dependencyGroups ? [ ] }:
     let
@@ -177,7 +181,8 @@ rec {
         let
           lv = value l;
           rv = value r;
-          versionish = (!(isQuoted l) && builtins.elem l versionVariables) || (!(isQuoted r) && builtins.elem r versionVariables);
+          isVersionVariable = t: !(isQuoted t) && builtins.elem t versionVariables;
+          versionish = isVersionVariable l || isVersionVariable r;
           asVersion = if versionish && builtins.isString lv && builtins.isString rv then versionOp op lv rv else null;
         in
         if op == "in" || op == "not in" then

@@ -30,7 +30,8 @@ let
       arch = builtins.head (builtins.split "-" target.system);
       pep600 = builtins.match "manylinux_([0-9]+)_([0-9]+)_(.*)" tag;
       old = builtins.match "(manylinux1|manylinux2010|manylinux2014)_(.*)" tag;
-      glibcMinor = if target.glibc == null then null else toInt (builtins.elemAt (builtins.splitVersion target.glibc) 1);
+      glibcMinor =
+        if target.glibc == null then null else toInt (builtins.elemAt (builtins.splitVersion target.glibc) 1);
       linuxRank = x: isLegacy:
         if glibcMinor == null || x > glibcMinor || x < (floor.${arch} or 0) then null
         else (glibcMinor - x) * 2 + (if isLegacy then 1 else 0);

@@ -53,7 +53,9 @@ def double_target(nix, pkgs_expr) -> Target:
 
 def test_pip_written_pylock_builds_and_imports(nix, pkgs_expr, double_target):
     env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {DATA}/pylock.pip.toml; }}"))
-    code = "import requests, attrs, charset_normalizer; print(requests.__version__, attrs.__version__, requests.__file__)"
+    code = (
+        "import requests, attrs, charset_normalizer; print(requests.__version__, attrs.__version__, requests.__file__)"
+    )
     out = subprocess.run([f"{env}/bin/python", "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["2.34.2", "26.1.0"] and out[2].startswith(env + "/")
     lock = lock_of(nix, pkgs_expr, f"{DATA}/pylock.pip.toml")
@@ -71,7 +73,7 @@ def test_uv_written_pylock_picks_what_packaging_picks_and_builds_the_same_env(ni
     target = double_target
     tags = sorted(target.tag_ranks, key=target.tag_ranks.__getitem__)
     env = {**marker_environment(target.python, target.system), "extra": ""}
-    expected = {p.name: (a.filename, a.hashes["sha256"]) for p, a in parsed.select(environment=env, tags=tags)}  # type: ignore[arg-type]
+    expected = {p.name: (a.filename, a.hashes["sha256"]) for p, a in parsed.select(environment=env, tags=tags)}
     got = {n: (e["artifact"]["filename"], e["artifact"]["sha256"]) for n, e in lock["packages"].items()}
     assert got == expected
     assert lock["packages"]["charset-normalizer"]["artifact"]["filename"].startswith(
@@ -117,7 +119,7 @@ def _edited(tmp_path, edit, source="pylock.uv.toml") -> str:
         (lambda t: t.replace('created-by = "uv"\n', ""), "created-by is missing"),
         (lambda t: t.replace('requires-python = ">=3.11"', 'requires-python = ">=3.12"'), "requires-python is >=3.12"),
         (
-            lambda t: t.replace('created-by = "uv"', "created-by = \"uv\"\nenvironments = [\"sys_platform == 'win32'\"]"),
+            lambda t: t.replace('created-by = "uv"', 'created-by = "uv"\nenvironments = ["sys_platform == \'win32\'"]'),
             "none of its environments holds",
         ),
         (
@@ -125,27 +127,59 @@ def _edited(tmp_path, edit, source="pylock.uv.toml") -> str:
             "packages[0] (attrs).wheels[0].hashes has no sha256",
         ),
         (
-            lambda t: t.replace('sha256 = "c647aa4a12dfbad9333ca4e71fe62ddc36f4e63b2d260a37a8b83d2f043ac309"', 'sha256 = "xyz"'),
+            lambda t: t.replace(
+                'sha256 = "c647aa4a12dfbad9333ca4e71fe62ddc36f4e63b2d260a37a8b83d2f043ac309"', 'sha256 = "xyz"'
+            ),
             "packages[0] (attrs).wheels[0].hashes.sha256 must be 64 hexadecimal digits",
         ),
         (
-            lambda t: t + '\n[[packages]]\nname = "mine"\nvcs = { type = "git", url = "https://example.org/x", commit-id = "a" }\n',
+            lambda t: (
+                t
+                + '\n[[packages]]\nname = "mine"\n'
+                + 'vcs = { type = "git", url = "https://example.org/x", commit-id = "a" }\n'
+            ),
             "packages[7] (mine) is a `vcs` package",
         ),
         (
-            lambda t: t + '\n[[packages]]\nname = "six"\nversion = "1"\nwheels = [{ path = "six-1-py3-none-any.whl", hashes = { sha256 = "'
-            + "a" * 64
-            + '" } }]\n',
+            lambda t: (
+                t
+                + '\n[[packages]]\nname = "six"\nversion = "1"\n'
+                + 'wheels = [{ path = "six-1-py3-none-any.whl", hashes = { sha256 = "'
+                + "a" * 64
+                + '" } }]\n'
+            ),
             "has a `path` and no `url`",
         ),
         (
-            lambda t: t.replace('name = "idna"\nversion = "3.20"', 'name = "idna"\nversion = "3.20"\nrequires-python = ">=3.13"'),
+            lambda t: t.replace(
+                'name = "idna"\nversion = "3.20"', 'name = "idna"\nversion = "3.20"\nrequires-python = ">=3.13"'
+            ),
             "(idna) requires Python >=3.13",
         ),
-        (lambda t: t.replace('name = "colorama"', 'name = "idna"').replace("marker = \"sys_platform == 'win32'\"\n", ""), "idna is listed more than once"),
-        (lambda t: t.replace("marker = \"sys_platform == 'win32'\"", 'marker = "sys_platform = win32"'), "cannot read the marker"),
+        (
+            lambda t: t.replace('name = "colorama"', 'name = "idna"').replace(
+                "marker = \"sys_platform == 'win32'\"\n", ""
+            ),
+            "idna is listed more than once",
+        ),
+        (
+            lambda t: t.replace("marker = \"sys_platform == 'win32'\"", 'marker = "sys_platform = win32"'),
+            "cannot read the marker",
+        ),
     ],
-    ids=["version", "created-by", "requires-python", "environments", "no-sha256", "bad-sha256", "vcs", "path", "pkg-python", "duplicate", "marker"],
+    ids=[
+        "version",
+        "created-by",
+        "requires-python",
+        "environments",
+        "no-sha256",
+        "bad-sha256",
+        "vcs",
+        "path",
+        "pkg-python",
+        "duplicate",
+        "marker",
+    ],
 )
 def test_bad_pylock_files_are_refused_naming_the_file_and_field(nix, pkgs_expr, double_target, tmp_path, edit, message):
     path = _edited(tmp_path, edit)
@@ -166,10 +200,15 @@ def test_no_fitting_wheel_falls_back_to_the_sdist_else_fails(nix, pkgs_expr, dou
     # Only a Windows wheel and no sdist: refused, naming the wheels there are.
     windows = _edited(
         tmp_path,
-        lambda t: drop(t, "attrs-26.1.0.tar.gz").replace("attrs-26.1.0-py3-none-any.whl", "attrs-26.1.0-cp311-cp311-win_amd64.whl"),
+        lambda t: drop(t, "attrs-26.1.0.tar.gz").replace(
+            "attrs-26.1.0-py3-none-any.whl", "attrs-26.1.0-cp311-cp311-win_amd64.whl"
+        ),
     )
     stderr = eval_error(nix, pkgs_expr, windows)
-    assert "(attrs) has no wheel for CPython" in stderr and "attrs-26.1.0-cp311-cp311-win_amd64.whl) and no sdist" in stderr
+    assert (
+        "(attrs) has no wheel for CPython" in stderr
+        and "attrs-26.1.0-cp311-cp311-win_amd64.whl) and no sdist" in stderr
+    )
     # Neither: nothing to build it from.
     neither = _edited(tmp_path, lambda t: drop(drop(t, "attrs-26.1.0.tar.gz"), "attrs-26.1.0-py3-none-any.whl"))
     assert "packages[0] (attrs) has no wheels, sdist or archive" in eval_error(nix, pkgs_expr, neither)

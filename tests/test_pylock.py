@@ -49,14 +49,14 @@ def test_golden_lock_as_pylock_validates_and_selects_the_same_files(path):
     env = dict(target.marker_environment)
     chosen = {
         package.name: (artifact.filename, artifact.hashes["sha256"])
-        for package, artifact in parsed.select(environment=env, tags=tags)  # type: ignore[arg-type]
+        for package, artifact in parsed.select(environment=env, tags=tags)
     }
     expected = {name: (e["artifact"]["filename"], e["artifact"]["sha256"]) for name, e in data["packages"].items()}
     assert chosen == expected
     # Another target's environment is refused by the installer side: `environments` says where it holds.
     other = dict(env, sys_platform="win32")
     with pytest.raises(pylock.PylockSelectError):
-        list(parsed.select(environment=other, tags=tags))  # type: ignore[arg-type]
+        list(parsed.select(environment=other, tags=tags))
     # What the standard has no field for is kept in tool.mach-nix, as the Nix side reads it back.
     for package in document["packages"]:
         entry = data["packages"][package["name"]]

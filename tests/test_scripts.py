@@ -37,8 +37,8 @@ def parse(text: str):
 
 
 SCRIPTS = {
-    "basic": '# /// script\n# requires-python = ">=3.11"\n# dependencies = [\n#   "requests<3",\n#   "rich",\n# ]\n# ///\n'
-    "import requests\n",
+    "basic": '# /// script\n# requires-python = ">=3.11"\n# dependencies = [\n#   "requests<3",\n'
+    '#   "rich",\n# ]\n# ///\nimport requests\n',
     "bare-hash-lines": '#!/usr/bin/env python3\n# /// script\n#\n# dependencies = ["six"]\n#\n# ///\nprint(1)\n',
     # The specification's example: `# ///` lines inside a TOML string; the last one ends the block.
     "end-precedence": '# /// script\n# dependencies = ["six"]\n# [tool.x]\n# text = """\n# /// <summary>\n# ///\n'
@@ -84,10 +84,18 @@ def test_no_block_means_no_dependencies(text):
     ("text", "where", "words"),
     [
         ("x = 1\n# /// script\n# dependencies = [\n#   'six',,\n# ]\n# ///\n", "s.py:4:", "not valid TOML"),
-        ("# /// script\n# dependencies = ['six']\n# ///\n\n# /// script\n# dependencies = []\n# ///\n", "s.py:5:", "second"),
+        (
+            "# /// script\n# dependencies = ['six']\n# ///\n\n# /// script\n# dependencies = []\n# ///\n",
+            "s.py:5:",
+            "second",
+        ),
         ("# /// script\n# dependency = ['six']\n# ///\n", "s.py:2:", "unknown key 'dependency'"),
         ("# /// script\n# dependencies = 'six'\n# ///\n", "s.py:2:", "must be a list of strings"),
-        ("# /// script\n# dependencies = [\n#  'six',\n#  'requests >= ;',\n# ]\n# ///\n", "s.py:4:", "invalid requirement"),
+        (
+            "# /// script\n# dependencies = [\n#  'six',\n#  'requests >= ;',\n# ]\n# ///\n",
+            "s.py:4:",
+            "invalid requirement",
+        ),
         ("# /// script\n# requires-python = '3.11 or newer'\n# ///\n", "s.py:2:", "not a version specifier"),
         ("# /// script\n# /// script\n# dependencies = []\n# ///\n", "s.py:2:", "inside an open metadata block"),
         ("# /// script\n# dependencies = ['six']\n# ///\n", None, None),
@@ -116,7 +124,9 @@ def test_requires_python_is_checked_against_the_target():
 
 def test_encoding_declaration_is_respected(tmp_path):
     script = tmp_path / "latin.py"
-    script.write_bytes('# -*- coding: latin-1 -*-\n# /// script\n# dependencies = ["six"]\n# ///\nx = "é"\n'.encode("latin-1"))
+    script.write_bytes(
+        '# -*- coding: latin-1 -*-\n# /// script\n# dependencies = ["six"]\n# ///\nx = "é"\n'.encode("latin-1")
+    )
     assert read_script(script).dependencies[0].name == "six"
 
 

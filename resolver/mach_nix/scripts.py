@@ -149,7 +149,9 @@ def parse_script(text: str, path: Path, shown: str | None = None) -> ScriptMetad
     dependencies = data.get("dependencies", [])
     if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
         line = _line_of(lines, start + 1, end - 1, "dependencies", block_line)
-        raise UsageError(f'{shown}:{line}: `dependencies` must be a list of strings, e.g. dependencies = ["requests<3"]')
+        raise UsageError(
+            f'{shown}:{line}: `dependencies` must be a list of strings, e.g. dependencies = ["requests<3"]'
+        )
     searched = start + 1
     for dependency in dependencies:
         line = _line_of(lines, searched, end - 1, dependency, block_line)
@@ -164,7 +166,7 @@ def parse_script(text: str, path: Path, shown: str | None = None) -> ScriptMetad
             metadata.requires_python = SpecifierSet(value)
         except InvalidSpecifier:
             raise UsageError(
-                f"{shown}:{line}: `requires-python` {value!r} is not a version specifier (e.g. \">=3.11\")"
+                f'{shown}:{line}: `requires-python` {value!r} is not a version specifier (e.g. ">=3.11")'
             ) from None
         metadata.requires_python_line = line
     return metadata

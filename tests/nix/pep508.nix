@@ -22,7 +22,9 @@ in
 {
   environmentLinux = {
     expr = { inherit (linux) python_version sys_platform platform_machine platform_system; };
-    expected = { python_version = "3.11"; sys_platform = "linux"; platform_machine = "x86_64"; platform_system = "Linux"; };
+    expected = {
+      python_version = "3.11"; sys_platform = "linux"; platform_machine = "x86_64"; platform_system = "Linux";
+    };
   };
   environmentDarwin = {
     expr = { inherit (mac) python_version sys_platform platform_machine; };
@@ -42,7 +44,8 @@ in
   unclosed = { expr = (builtins.tryEval (p.evaluate linux "(os_name == 'posix'")).success; expected = false; };
   garbage = { expr = (builtins.tryEval (p.evaluate linux "os_name = 'posix'")).success; expected = false; };
   specifiers = {
-    expr = map (p.satisfies "3.11.2") [ ">=3.11" "==3.11.*" "<3.11" "~=3.10" "~=3.10.1" "==3.11" ">=3.9, <3.13" "!=3.11.*" "" "===3.11.2" ];
+    expr = map (p.satisfies "3.11.2")
+      [ ">=3.11" "==3.11.*" "<3.11" "~=3.10" "~=3.10.1" "==3.11" ">=3.9, <3.13" "!=3.11.*" "" "===3.11.2" ];
     expected = [ true true false true false false true false true true ];
   };
   paddedEquality = { expr = p.satisfies "3.11.0" "==3.11"; expected = true; };

@@ -25,16 +25,26 @@ let
   ];
 in
 {
-  fitsLinux = { expr = fits linux names; expected = [ true true true true false false false false false false false false true ]; };
+  fitsLinux = {
+    expr = fits linux names;
+    expected = [ true true true true false false false false false false false false true ];
+  };
   # glibc 2.17: manylinux_2_28 does not load.
   fitsOldGlibc = { expr = oldGlibc (builtins.elemAt names 2); expected = null; };
-  fitsArm = { expr = fits arm names; expected = [ true false false false false false false false false true false false false ]; };
-  fitsMac = { expr = fits mac names; expected = [ true false false false false false false false false false true false false ]; };
+  fitsArm = {
+    expr = fits arm names;
+    expected = [ true false false false false false false false false true false false false ];
+  };
+  fitsMac = {
+    expr = fits mac names;
+    expected = [ true false false false false false false false false false true false false ];
+  };
   # The newest manylinux first, then older; the exact interpreter before abi3 before py3.
   bestLinux = { expr = best linux names; expected = builtins.elemAt names 2; };
   bestOldGlibc = { expr = best oldGlibc names; expected = builtins.elemAt names 1; };
   abi3BeforePure = {
-    expr = best linux [ "x-1-py3-none-any.whl" "x-1-cp36-abi3-manylinux2010_x86_64.whl" "x-1-py3-none-manylinux_2_17_x86_64.whl" ];
+    expr = best linux
+      [ "x-1-py3-none-any.whl" "x-1-cp36-abi3-manylinux2010_x86_64.whl" "x-1-py3-none-manylinux_2_17_x86_64.whl" ];
     expected = "x-1-cp36-abi3-manylinux2010_x86_64.whl";
   };
   notAWheel = { expr = linux "x-1.tar.gz"; expected = null; };

@@ -185,7 +185,9 @@ def built_environment(lock: Lock, args: argparse.Namespace, script: Path) -> Pat
         raise UsageError("mach-nix run needs Nix's `nix-build` on PATH: install Nix") from None
     if proc.returncode != 0:
         detail = (proc.stderr or b"").decode(errors="replace").strip()[-3000:]
-        raise UsageError(f"building the environment of {script} failed ({' '.join(command)})" + (f":\n{detail}" if detail else ""))
+        raise UsageError(
+            f"building the environment of {script} failed ({' '.join(command)})" + (f":\n{detail}" if detail else "")
+        )
     return result.resolve()
 
 
