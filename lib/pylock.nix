@@ -54,7 +54,7 @@ let
       (if f ? path && !(f ? url) then
         [ "${p} has a `path` and no `url`: mach-nix fetches files by URL (with their sha256)" ]
       else field { path = p; set = f; key = "url"; type = "string";
-        check = shaped "https?://[^[:space:]]+" "an http(s) URL"; })
+        check = shaped "https://[^[:space:]]+" "an https:// URL"; })
       ++ field { path = p; set = f; key = "name"; type = "string"; optional = true;
         check = shaped "[A-Za-z0-9][A-Za-z0-9._+-]*" "a file name"; }
       ++ field { path = p; set = f; key = "size"; type = "int"; optional = true; }
