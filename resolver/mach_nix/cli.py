@@ -41,6 +41,8 @@ EPILOG = """\
 typical use:
   mach-nix resolve -r requirements.txt          show what would be installed
   mach-nix lock -r requirements.txt             write mach-nix.lock.json
+  mach-nix lock -r requirements.txt --format pylock   write pylock.toml (PEP 751)
+  mach-nix run script.py ARGS...                run a PEP 723 script in its Nix environment
   mach-nix db crawl --db ./my-db --closure NAME add a package the pinned DB lacks
   mach-nix db info --db tests/data/pypi-db requests
   mach-nix server start                         keep the resolver warm: lock/resolve in ~15-40 ms
