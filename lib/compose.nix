@@ -135,7 +135,9 @@ let
     dontCheckRuntimeDeps = true;
     # nixpkgs' passthru (e.g. numpy.blas) is kept, plus what mach-nix chose.
     passthru = (old.passthru or { }) // { machNix = { inherit (entry) provider; root = entry.root or false; }; };
-  } // util.optionalAttrs (hasCutEdge entry.name) {
+  } // util.optionalAttrs (hasCutEdge entry.name || !(entry.dependencies_listed or true)) {
+    # A cut edge, or dependencies the lock does not list (a pip-written pylock.toml): the
+    # build cannot import the package before the environment has its dependencies.
     dontUsePythonImportsCheck = true;
   } // util.optionalAttrs (!tests) {
     nativeCheckInputs = [ ];

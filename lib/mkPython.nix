@@ -9,6 +9,7 @@ let
   resolve = import ./resolve.nix { inherit util surface; };
   compose = import ./compose.nix { inherit util surface; };
   checkLock = (import ./lock.nix { inherit surface; }).check;
+  pylock = import ./pylock.nix { inherit util surface; };
   editable = import ./editable.nix { inherit util; };
   underscoreOverrides = import ./underscore.nix { inherit util; };
   curated = import ../overrides { inherit util surface; };
@@ -41,7 +42,7 @@ let
     , python ? defaultPython                          # interpreter attribute name
     , ignoreCollisions ? false
     , postBuild ? ""
-    , lock ? null                                     # a lock file (path or parsed): no resolution
+    , lock ? null                                     # a lock file or pylock.toml (path or parsed): no resolution
     , pypiData ? defaultPypiData                      # database layers
     }:
     let
@@ -106,7 +107,9 @@ let
           else first;
 
       theLock =
-        if lock != null then checkLock { inherit lock basePython; pythonAttr = python; }
+        if lock != null && pylock.isPylock lock then
+          checkLock { lock = pylock.toLock { inherit lock basePython; }; inherit basePython; pythonAttr = python; }
+        else if lock != null then checkLock { inherit lock basePython; pythonAttr = python; }
         else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
         else resolved;
 

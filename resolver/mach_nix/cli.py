@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from mach_nix import __version__
-from mach_nix.commands import db, env, gen, resolve, server
+from mach_nix.commands import db, env, gen, resolve, run, server
 from mach_nix.errors import ExitCode, MachNixError, describe_exit_codes
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in ``--help`` order.
-ALL_COMMAND_MODULES = (resolve, env, gen, db, server)
+ALL_COMMAND_MODULES = (resolve, env, gen, run, db, server)
 
 #: The module that registers each command (see :func:`build_parser`).
-COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "gen": gen, "db": db, "server": server}
+COMMAND_MODULES = {"lock": resolve, "resolve": resolve, "env": env, "gen": gen, "run": run, "db": db, "server": server}
 
 DESCRIPTION = """\
 Turn Python requirements into a reproducible, Nix-built Python environment.
@@ -41,6 +41,8 @@ EPILOG = """\
 typical use:
   mach-nix resolve -r requirements.txt          show what would be installed
   mach-nix lock -r requirements.txt             write mach-nix.lock.json
+  mach-nix lock -r requirements.txt --format pylock   write pylock.toml (PEP 751)
+  mach-nix run script.py ARGS...                run a PEP 723 script in its Nix environment
   mach-nix db crawl --db ./my-db --closure NAME add a package the pinned DB lacks
   mach-nix db info --db tests/data/pypi-db requests
   mach-nix server start                         keep the resolver warm: lock/resolve in ~15-40 ms

@@ -85,11 +85,15 @@ def add_requirement_files(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
-def add_inputs(parser: argparse.ArgumentParser) -> None:
-    """Add the options shared by ``lock`` and ``resolve``."""
-    parser.add_argument(
-        "requirement", nargs="*", metavar="REQUIREMENT", help="a PEP 508 requirement, e.g. 'requests[socks]>=2.28'"
-    )
+def add_inputs(parser: argparse.ArgumentParser, positional: bool = True) -> None:
+    """Add the options shared by ``lock`` and ``resolve`` (``positional=False``: without the
+    REQUIREMENT arguments, for ``run``, whose positional arguments are the script's)."""
+    if positional:
+        parser.add_argument(
+            "requirement", nargs="*", metavar="REQUIREMENT", help="a PEP 508 requirement, e.g. 'requests[socks]>=2.28'"
+        )
+    else:
+        parser.set_defaults(requirement=[])
     add_requirement_files(parser, "a requirements.txt file (repeatable)")
     parser.add_argument(
         "-c",

@@ -30,6 +30,8 @@ examples:
   mach-nix lock --pyproject pyproject.toml --install-project --extra test
   mach-nix lock 'requests[socks]' 'flask==1.0' --provider _default=wheel,sdist \\
       --provider numba=wheel --python 3.8
+  mach-nix lock -r requirements.txt --format pylock     (PEP 751: writes pylock.toml)
+  mach-nix lock --script script.py                      (PEP 723: writes script.py.lock.json)
 """
 
 RESOLVE_EXAMPLES = """\
@@ -57,9 +59,21 @@ def register(subparsers) -> None:
     lock.add_argument(
         "-o",
         "--output",
-        default="mach-nix.lock.json",
+        default=None,
         metavar="FILE",
-        help="where to write the lock ('-' for stdout; default: mach-nix.lock.json)",
+        help="where to write the lock ('-' for stdout; default: mach-nix.lock.json, pylock.toml with --format "
+        "pylock, SCRIPT.lock.json beside a --script)",
+    )
+    lock.add_argument(
+        "--format",
+        choices=("json", "pylock"),
+        default="json",
+        help="json: the mach-nix lock (docs/lock-format.md, default); pylock: PEP 751 pylock.toml (docs/pylock.md)",
+    )
+    lock.add_argument(
+        "--script",
+        metavar="SCRIPT",
+        help="lock the dependencies of a PEP 723 script's `# /// script` block (see `mach-nix run --help`)",
     )
     lock.add_argument(
         "--native-needs",
@@ -126,15 +140,49 @@ def record_native_needs(lock, args: argparse.Namespace) -> None:
 
 
 def run_lock(args: argparse.Namespace) -> int:
-    """``mach-nix lock``: write the lock file."""
-    lock = lock_from_args(args)
+    """``mach-nix lock``: write the lock file (``--format pylock``: as pylock.toml, :mod:`mach_nix.pylock`)."""
+    from mach_nix.commands import run
+
+    pylock = args.format == "pylock"
+    if args.script:
+        lock = run.script_lock(args, Path(args.script))
+        default = str(run.script_lock_path(Path(args.script), pylock))
+    else:
+        lock = lock_from_args(args)
+        default = "pylock.toml" if pylock else "mach-nix.lock.json"
     record_native_needs(lock, args)
-    if args.output == "-":
+    output = args.output or default
+    if pylock:
+        write_pylock(lock, output)
+    elif output == "-":
         sys.stdout.write(lock.dumps())
     else:
-        lock.write(Path(args.output))
-        print(f"mach-nix: wrote {args.output} ({len(lock.packages)} packages)", file=sys.stderr)
+        lock.write(Path(output))
+    if output != "-":
+        print(f"mach-nix: wrote {output} ({len(lock.packages)} packages)", file=sys.stderr)
     return 0
+
+
+def write_pylock(lock, output: str) -> None:
+    """Write the lock as pylock.toml to ``output`` ('-': stdout); whole or not at all (the text is
+    made first), and a warning when the name is not one PEP 751 allows."""
+    import re
+
+    from mach_nix.pylock import to_pylock
+
+    text = to_pylock(lock.data)
+    if output == "-":
+        sys.stdout.write(text)
+        return
+    if not re.fullmatch(r"pylock\.([^.]+\.)?toml", Path(output).name):
+        print(
+            f"mach-nix: warning: {output}: PEP 751 names lock files pylock.toml or pylock.NAME.toml",
+            file=sys.stderr,
+        )
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
 
 
 def format_table(lock) -> str:
