@@ -670,3 +670,9 @@ def test_fuzz_db_info_name(name: str, json_: bool) -> None:
     assert_clean(code, err, {ExitCode.OK, ExitCode.USAGE, ExitCode.NOT_FOUND})
     if code == ExitCode.OK:
         assert out
+
+
+def test_a_control_character_in_an_unknown_argument_keeps_the_error_one_line() -> None:
+    code, _out, err = run(["resolve", "--db", SNAPSHOT, "--offline", "six", "--hash=sha256:00", "\r"])
+    assert_clean(code, err, {ExitCode.USAGE})
+    assert "\\r" in err, err

@@ -53,6 +53,12 @@ Run 'mach-nix COMMAND --help' for the options of one command.
 """
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control characters (a stray ``\\r`` in an argument) shown escaped:
+    a usage error stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse's parser with its errors in mach-nix's form: one line, the fix, exit code 2.
 
@@ -68,7 +74,7 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``mach-nix: error: MESSAGE (see 'PROG --help')`` and exit with :attr:`ExitCode.USAGE`."""
         message = " ".join(message.split())  # one line, whatever argparse or the user's text holds
-        self.exit(ExitCode.USAGE, f"mach-nix: error: {message} (see '{self.prog} --help')\n")
+        self.exit(ExitCode.USAGE, f"mach-nix: error: {one_line(message)} (see '{self.prog} --help')\n")
 
 
 #: Parsers built by this process, by the command modules registered in them.
@@ -117,7 +123,7 @@ def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], 
         prog = getattr(args, "help_prog", parser.prog)
         parser.exit(
             ExitCode.USAGE,
-            f"mach-nix: error: unrecognized arguments: {' '.join(unknown)} (see '{prog} --help')\n",
+            f"mach-nix: error: unrecognized arguments: {one_line(' '.join(unknown))} (see '{prog} --help')\n",
         )
     func = getattr(args, "func", None)
     if func is None:
