@@ -26,8 +26,8 @@ in
   vcsCommit = case (first (entry "vcs" { url = "https://example.org/app.git"; inherit rev; ref = "v0.1";
     subdirectory = "python"; })) null;
 
-  absolutePath = case (first (entry "local" { path = "/home/me/app"; }))
-    ("packages.app.source.path is the absolute path \"/home/me/app\": a lock names local sources relative to "
+  absolutePath = case (first (entry "local" { path = "/srv/app"; }))
+    ("packages.app.source.path is the absolute path \"/srv/app\": a lock names local sources relative to "
       + "its own directory");
   sneakyUpwards = case (first (entry "local" { path = "lib/../../etc"; }))
     "packages.app.source.path must be a normalised relative path (`lib`, `../shared/lib`), not \"lib/../../etc\"";
