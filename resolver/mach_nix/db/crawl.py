@@ -257,6 +257,27 @@ class NeedsHook(Exception):
         self.data = data
 
 
+def assemble_release(
+    version: str, results: list[tuple[DistFile, Metadata | None, Any]], extra_failures: tuple[Failure, ...] = ()
+) -> Release:
+    """The :class:`Release` of ``version`` from its files in order, each with its extraction
+    result (metadata or a failure with ``kind`` and ``reason``): equal metadata stored once,
+    files pointing at it by index; ``extra_failures`` (of unlisted files) kept at the end."""
+    metas: list[Metadata] = []
+    files: list[DistFile] = []
+    failures: list[Failure] = []
+    for dist, meta, fail in results:
+        index = None
+        if meta is not None:
+            if meta not in metas:
+                metas.append(meta)
+            index = metas.index(meta)
+        if fail is not None:
+            failures.append(Failure(dist.filename, fail.kind, fail.reason))
+        files.append(dist._replace(metadata=index))
+    return Release(version, tuple(files), tuple(metas), (*failures, *extra_failures))
+
+
 class Crawler:
     """Crawl projects (optionally their dependency closure) into a database directory."""
 
@@ -529,20 +550,10 @@ class Crawler:
         """A project from its files (by release) and their results (by sha256 + filename), files sorted by name."""
         out: dict[str, Release] = {}
         for version, dists in releases.items():
-            metas: list[Metadata] = []
-            files: list[DistFile] = []
-            failures: list[Failure] = []
-            for dist in sorted(dists, key=lambda item: item.filename):
-                meta, fail = results[_sha256(dist) + dist.filename]
-                index = None
-                if meta is not None:
-                    if meta not in metas:
-                        metas.append(meta)
-                    index = metas.index(meta)
-                if fail is not None:
-                    failures.append(Failure(dist.filename, fail.kind, fail.reason))
-                files.append(dist._replace(metadata=index))
-            out[version] = Release(version, tuple(files), tuple(metas), tuple(failures))
+            ordered = sorted(dists, key=lambda item: item.filename)
+            out[version] = assemble_release(
+                version, [(dist, *results[_sha256(dist) + dist.filename]) for dist in ordered]
+            )
         return Project(name=name, releases=out, last_serial=serial)
 
     # -- the main loop -------------------------------------------------------

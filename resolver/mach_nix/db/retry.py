@@ -24,10 +24,10 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from mach_nix.db.crawl import SPOOL, Crawler, CrawlOptions, Progress
+from mach_nix.db.crawl import SPOOL, Crawler, CrawlOptions, Progress, assemble_release
 from mach_nix.db.http import Registry
 from mach_nix.db.journal import FileResult, Journal
-from mach_nix.db.model import DistFile, Failure, Metadata, Project, Release
+from mach_nix.db.model import DistFile, Project, Release
 from mach_nix.db.spool import Spool
 from mach_nix.errors import UsageError
 
@@ -57,25 +57,20 @@ class RetrySummary:
 def _rebuilt(release: Release, results: dict[str, FileResult]) -> Release:
     """``release`` with the results of some of its files replaced (same order, same encoding)."""
     old_failures = {f.filename: f for f in release.failures}
-    metas: list[Metadata] = []
-    files: list[DistFile] = []
-    failures: list[Failure] = []
-    for dist in release.files:
-        if dist.filename in results:
-            meta, fail = results[dist.filename]
-        else:
-            meta, fail = release.metadata_of(dist), old_failures.get(dist.filename)
-        index = None
-        if meta is not None:
-            if meta not in metas:
-                metas.append(meta)
-            index = metas.index(meta)
-        if fail is not None:
-            failures.append(Failure(dist.filename, fail.kind, fail.reason))
-        files.append(dist._replace(metadata=index))
+    rows = [
+        (
+            dist,
+            *(
+                results[dist.filename]
+                if dist.filename in results
+                else (release.metadata_of(dist), old_failures.get(dist.filename))
+            ),
+        )
+        for dist in release.files
+    ]
     known = {d.filename for d in release.files}
-    failures.extend(f for f in release.failures if f.filename not in known)  # failures of unlisted files
-    return Release(release.version, tuple(files), tuple(metas), tuple(failures))
+    unlisted = tuple(f for f in release.failures if f.filename not in known)  # failures of unlisted files
+    return assemble_release(release.version, rows, unlisted)
 
 
 def retry_failures(
