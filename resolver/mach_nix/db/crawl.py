@@ -39,11 +39,7 @@ from typing import Any, TextIO
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
@@ -56,10 +52,11 @@ from mach_nix.db.extract import (
     read_sdist_stream,
     wheel_metadata,
 )
+from mach_nix.db.fetch import file_version
 from mach_nix.db.format import FILES_DIR, MANIFEST, decompress
 from mach_nix.db.http import Client, NotFound, Registry
 from mach_nix.db.journal import FileResult, Journal
-from mach_nix.db.model import FILES_HOST, SDIST_SUFFIXES, DistFile, Failure, Metadata, Project, Release
+from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
 from mach_nix.db.reader import DatabaseLayer
 from mach_nix.db.scope import dependency_possible, file_in_scope, python_minors
@@ -154,23 +151,6 @@ class Summary:
 
 
 # --------------------------------------------------------------------------- crawl state
-
-
-def file_version(filename: str) -> Version | None:
-    """The version encoded in a wheel or sdist file name, or ``None``."""
-    try:
-        if filename.endswith(".whl"):
-            return parse_wheel_filename(filename)[1]
-        for suffix in SDIST_SUFFIXES:
-            if filename.endswith(suffix):
-                stem = filename[: -len(suffix)]
-                try:
-                    return parse_sdist_filename(stem + ".tar.gz")[1]
-                except InvalidSdistFilename:
-                    return Version(stem.rpartition("-")[2])
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return None
 
 
 def _sha256(dist: DistFile) -> str:
