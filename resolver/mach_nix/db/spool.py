@@ -36,9 +36,6 @@ from mach_nix.db.codec import decode_files, decode_project, encode_files, encode
 from mach_nix.db.format import (
     FILES_DIR,
     FILES_PREFIX_EXTRA,
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    SHARDS_TABLE,
     ZDICT_FILE,
     ZDICT_SAMPLE_MAX,
     ZDICT_SIZE,
@@ -51,14 +48,12 @@ from mach_nix.db.format import (
 from mach_nix.db.model import Project
 from mach_nix.db.reader import DatabaseLayer
 from mach_nix.db.writer import (
-    _fsync_dir,
     _fsync_write,
     _generation_dir,
-    _install_generation,
     _remove_old_generations,
     _write_shards,
     count_project,
-    crawl_time_now,
+    seal_generation,
 )
 
 #: Hex digits of the name hash that choose a project's bucket file (256 buckets).
@@ -330,31 +325,20 @@ class Spool:
                 del records
                 graph_table.update(_shards(tmp, graph_shards, durable))
                 files_table.update(_shards(tmp / FILES_DIR, files_shards, durable))
-            graph_bytes = sum(entry["bytes"] for entry in graph_table.values())
-            files_bytes = sum(entry["bytes"] for entry in files_table.values())
-            table = (json.dumps({"graph": graph_table, "files": files_table}, sort_keys=True, indent=0) + "\n").encode()
-            _fsync_write(tmp / SHARDS_TABLE, table)
-            table_hash = hashlib.sha256(table).hexdigest()
-            generation = f"shards-{table_hash[:16]}"
-            _fsync_dir(tmp / FILES_DIR)
-            _fsync_dir(tmp)
-            manifest: dict[str, Any] = {
-                "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
-                "crawl_time": crawl_time or crawl_time_now(),
-                "shard_prefix_length": prefix_length,
-                "files_prefix_length": files_prefix,
-                "shards_dir": generation,
-                "graph_zdict_sha256": hashlib.sha256(zdict).hexdigest(),
-                "counts": counts,
-                "failures_by_kind": dict(sorted(kinds.items())),
-                "bytes": {"graph": graph_bytes, "files": files_bytes, "total": graph_bytes + files_bytes},
-                "crawl": dict(crawl or {}),
-                "shard_counts": {"graph": len(graph_table), "files": len(files_table)},
-                "shards_sha256": table_hash,
-            }
-            _install_generation(root, tmp, manifest)
-        _remove_old_generations(root, generation)
+            manifest = seal_generation(
+                root,
+                tmp,
+                zdict=zdict,
+                graph=graph_table,
+                files=files_table,
+                prefix_length=prefix_length,
+                files_prefix=files_prefix,
+                counts=counts,
+                kinds=kinds,
+                crawl_time=crawl_time,
+                crawl=crawl,
+            )
+        _remove_old_generations(root, manifest["shards_dir"])
         return manifest
 
     def close(self) -> None:

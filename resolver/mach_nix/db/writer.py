@@ -138,33 +138,72 @@ def write_database(
         _fsync_write(tmp / ZDICT_FILE, zdict)
         shards = _write_shards(tmp, graph_shards)
         file_shards = _write_shards(tmp / FILES_DIR, files_shards)
-        graph_bytes = sum(entry["bytes"] for entry in shards.values())
-        files_bytes = sum(entry["bytes"] for entry in file_shards.values())
-        table = (json.dumps({"graph": shards, "files": file_shards}, sort_keys=True, indent=0) + "\n").encode()
-        _fsync_write(tmp / SHARDS_TABLE, table)
-        table_hash = hashlib.sha256(table).hexdigest()
-        generation = f"shards-{table_hash[:16]}"
-        _fsync_dir(tmp / FILES_DIR)
-        _fsync_dir(tmp)
-        manifest: dict[str, Any] = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "crawl_time": crawl_time or crawl_time_now(),
-            "shard_prefix_length": prefix_length,
-            "files_prefix_length": files_prefix,
-            "shards_dir": generation,
-            "graph_zdict_sha256": hashlib.sha256(zdict).hexdigest(),
-            "counts": counts,
-            "failures_by_kind": dict(sorted(kinds.items())),
-            "bytes": {"graph": graph_bytes, "files": files_bytes, "total": graph_bytes + files_bytes},
-            "crawl": dict(crawl or {}),
-            "shard_counts": {"graph": len(shards), "files": len(file_shards)},
-            "shards_sha256": table_hash,
-        }
-        if files_url:
-            manifest["files_url"] = files_url
-        _install_generation(root, tmp, manifest)
-    _remove_old_generations(root, generation)
+        manifest = seal_generation(
+            root,
+            tmp,
+            zdict=zdict,
+            graph=shards,
+            files=file_shards,
+            prefix_length=prefix_length,
+            files_prefix=files_prefix,
+            counts=counts,
+            kinds=kinds,
+            crawl_time=crawl_time,
+            crawl=crawl,
+            files_url=files_url,
+        )
+    _remove_old_generations(root, manifest["shards_dir"])
+    return manifest
+
+
+def seal_generation(
+    root: Path,
+    tmp: Path,
+    *,
+    zdict: bytes,
+    graph: Mapping[str, Mapping[str, Any]],
+    files: Mapping[str, Mapping[str, Any]],
+    prefix_length: int,
+    files_prefix: int,
+    counts: Mapping[str, int],
+    kinds: Mapping[str, int],
+    crawl_time: str | None,
+    crawl: Mapping[str, Any] | None,
+    files_url: str | None = None,
+) -> dict[str, Any]:
+    """Finish the generation whose shards are written in ``tmp``: write its shard table,
+    name it by the table's hash, fsync, and switch the manifest to it (atomically).
+
+    ``graph`` and ``files`` are the shard tables (:func:`_write_shards`' results). Returns
+    the new manifest. Every writer (one-shot and spooled crawl) ends through here, so the
+    manifest's keys are defined once.
+    """
+    graph_bytes = sum(entry["bytes"] for entry in graph.values())
+    files_bytes = sum(entry["bytes"] for entry in files.values())
+    table = (json.dumps({"graph": graph, "files": files}, sort_keys=True, indent=0) + "\n").encode()
+    _fsync_write(tmp / SHARDS_TABLE, table)
+    table_hash = hashlib.sha256(table).hexdigest()
+    generation = f"shards-{table_hash[:16]}"
+    _fsync_dir(tmp / FILES_DIR)
+    _fsync_dir(tmp)
+    manifest: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "crawl_time": crawl_time or crawl_time_now(),
+        "shard_prefix_length": prefix_length,
+        "files_prefix_length": files_prefix,
+        "shards_dir": generation,
+        "graph_zdict_sha256": hashlib.sha256(zdict).hexdigest(),
+        "counts": dict(counts),
+        "failures_by_kind": dict(sorted(kinds.items())),
+        "bytes": {"graph": graph_bytes, "files": files_bytes, "total": graph_bytes + files_bytes},
+        "crawl": dict(crawl or {}),
+        "shard_counts": {"graph": len(graph), "files": len(files)},
+        "shards_sha256": table_hash,
+    }
+    if files_url:
+        manifest["files_url"] = files_url
+    _install_generation(root, tmp, manifest)
     return manifest
 
 
