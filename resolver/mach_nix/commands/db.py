@@ -225,9 +225,10 @@ def register(subparsers: Any) -> None:
     info.add_argument(
         "--db",
         action="append",
-        required=True,
+        default=[],
         metavar="DIR",
-        help="database directory; repeat to layer databases (later ones win)",
+        help="database directory; repeat to layer databases (later ones win); 'default' names the published"
+        " database; default: the one 'lock' uses (the published pin's database and the cache of fetched metadata)",
     )
     info.add_argument(
         "name", nargs="?", metavar="NAME[==VERSION]", help="a project (any spelling), optionally one version"
@@ -490,6 +491,21 @@ def _release_json(release: Any) -> dict[str, Any]:
     }
 
 
+def _info_layers(args: argparse.Namespace) -> list[str]:
+    """The layers ``db info`` shows: ``--db`` (``default`` expanded), else the default of ``lock``:
+    the published pin's database and the cache of fetched metadata (when it exists), said on stderr."""
+    from mach_nix.commands import defaults
+
+    if args.db:
+        return defaults.expand(list(args.db), fetch=not args.offline)
+    from mach_nix.db.cache_layer import default_cache_dir, index_url
+
+    cache = default_cache_dir(index_url())
+    print(f"mach-nix: {defaults.describe(str(cache))}", file=sys.stderr)
+    layers = defaults.default_layers(fetch=not args.offline)
+    return layers + ([str(cache)] if (cache / "manifest.json").is_file() else [])
+
+
 def run_info(args: argparse.Namespace) -> int:
     """``mach-nix db info``."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -499,12 +515,24 @@ def run_info(args: argparse.Namespace) -> int:
     from mach_nix.db.store import MissingFilesError, default_files_cache, open_database
     from mach_nix.requirements import quote
 
-    db = open_database(args.db, files_cache=[default_files_cache()], fetch=not args.offline)
+    paths = _info_layers(args)
+    if not paths:
+        if args.json:
+            print("[]")
+            return ExitCode.OK
+        if args.name is None:
+            print("no database yet: no published pin, and the cache of fetched metadata is empty")
+            return ExitCode.OK
+        raise NotFoundError(
+            f"{args.name!r}: there is no database yet (no published pin, an empty cache of fetched metadata);"
+            " pass --db DIR, or pin one with 'mach-nix db pin --url URL'"
+        )
+    db = open_database(paths, files_cache=[default_files_cache()], fetch=not args.offline)
     if args.name is None:
         if args.json:
             print(json.dumps(db.manifests if len(db.manifests) > 1 else db.manifest, indent=1, sort_keys=True))
         else:
-            for path, manifest in zip(args.db, db.manifests, strict=True):
+            for path, manifest in zip(paths, db.manifests, strict=True):
                 counts = manifest["counts"]
                 print(f"database {path}")
                 print(f"  format:      {manifest['format']} v{manifest['format_version']}")

@@ -159,6 +159,39 @@ def check_pin(pin: Any, where: str) -> dict[str, Any]:
     return pin
 
 
+def download(pinned: dict[str, Any], where: str, http: Client) -> bytes:
+    """The tarball the pin ``pinned`` (read from ``where``) names, checked against its sha256.
+
+    Raises:
+        UsageError: not there, or other bytes than pinned.
+        NetworkError: unreachable.
+    """
+    try:
+        data = http.request(pinned["url"]).body
+    except NotFound:
+        raise UsageError(f"{where} names {pinned['url']}, which is not there") from None
+    if hashlib.sha256(data).hexdigest() != pinned["sha256"]:
+        raise UsageError(f"{pinned['url']} does not have the sha256 {where} pins; the release is damaged")
+    return data
+
+
+def unpack_checked(data: bytes, dest: Path, pinned: dict[str, Any], where: str) -> Path:
+    """Unpack the tarball ``data`` of the pin ``pinned`` into ``dest``; return its database
+    (``dest/pypi-data``) once its manifest is the one the pin describes.
+
+    Raises:
+        UsageError: not a mach-nix database tarball, or another database than pinned.
+    """
+    try:
+        unpack(data, dest)
+        manifest = read_manifest(dest / TOP)
+    except (tarfile.TarError, OSError, DatabaseError) as error:
+        raise UsageError(f"{pinned['url']} is not a mach-nix database tarball ({error})") from None
+    if manifest.get("format") != FORMAT_NAME or manifest.get("counts") != pinned["counts"]:
+        raise UsageError(f"{pinned['url']} does not hold the database {where} describes")
+    return dest / TOP
+
+
 def pin(url: str, file: str | os.PathLike[str] = PIN_FILE, client: Client | None = None) -> dict[str, Any]:
     """Point the pin file ``file`` at the release whose ``pypi-data.json`` is at ``url``.
 
@@ -178,19 +211,8 @@ def pin(url: str, file: str | os.PathLike[str] = PIN_FILE, client: Client | None
         raise UsageError(f"{url}: not found; give the URL of a release's {PIN_FILE}") from None
     except ValueError:
         raise UsageError(f"{url} is not JSON; give the URL of a release's {PIN_FILE}") from None
-    try:
-        data = http.request(pinned["url"]).body
-    except NotFound:
-        raise UsageError(f"{url} names {pinned['url']}, which is not there") from None
-    if hashlib.sha256(data).hexdigest() != pinned["sha256"]:
-        raise UsageError(f"{pinned['url']} does not have the sha256 {url} pins; the release is damaged")
+    data = download(pinned, url, http)
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            unpack(data, Path(tmp))
-            manifest = read_manifest(Path(tmp) / TOP)
-        except (tarfile.TarError, OSError, DatabaseError) as error:
-            raise UsageError(f"{pinned['url']} is not a mach-nix database tarball ({error})") from None
-    if manifest.get("format") != FORMAT_NAME or manifest.get("counts") != pinned["counts"]:
-        raise UsageError(f"{pinned['url']} does not hold the database {url} describes")
+        unpack_checked(data, Path(tmp), pinned, url)
     _write_atomic(Path(file), (json.dumps(pinned, indent=1, sort_keys=True) + "\n").encode())
     return pinned
