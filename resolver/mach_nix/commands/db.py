@@ -14,6 +14,7 @@ from mach_nix.commands.values import integer, seconds
 from mach_nix.db.retry import RETRYABLE_KINDS
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
 from mach_nix.platforms import SYSTEMS, python_range
+from mach_nix.progress import Progress
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -332,25 +333,19 @@ examples:
 """
 
 
-def _say(args: argparse.Namespace) -> Any:
-    """Progress lines on stderr (a terminal only, and not with --no-progress)."""
-    if args.no_progress or not sys.stderr.isatty():
-        return None
-    return lambda text: print(text, file=sys.stderr, flush=True)
-
-
 def _distributed(args: argparse.Namespace, update: bool) -> int:
     from mach_nix.db.distributed import crawl_all
 
-    summary = crawl_all(
-        args.db,
-        _crawl_options(args),
-        scheduler=args.scheduler,
-        local_workers=args.local_workers,
-        work_dir=args.work_dir,
-        update=update,
-        progress=_say(args),
-    )
+    with Progress("update" if update else "crawl --all", not args.no_progress) as line:
+        summary = crawl_all(
+            args.db,
+            _crawl_options(args),
+            scheduler=args.scheduler,
+            local_workers=args.local_workers,
+            work_dir=args.work_dir,
+            update=update,
+            progress=lambda text: line.update(text, force=True),
+        )
     print(summary.text())
     return ExitCode.OK
 
@@ -359,7 +354,9 @@ def run_publish(args: argparse.Namespace) -> int:
     """``mach-nix db publish``."""
     from mach_nix.db.publish import publish
 
-    pinned = publish(args.db, args.out, args.base_url)
+    with Progress("publishing") as line:
+        line.update(f"writing a release of {args.db} into {args.out} …", force=True)
+        pinned = publish(args.db, args.out, args.base_url)
     print(
         f"wrote a release of {pinned['counts']['projects']} projects into {args.out}: {pinned['url']} "
         f"({pinned['bytes']} bytes, sha256 {pinned['sha256']}), pin {args.out}/pypi-data.json"
@@ -371,7 +368,9 @@ def run_pin(args: argparse.Namespace) -> int:
     """``mach-nix db pin``."""
     from mach_nix.db.publish import pin
 
-    pinned = pin(args.url, args.file)
+    with Progress("pinning") as line:
+        line.update(f"downloading and checking the release {args.url} names …", force=True)
+        pinned = pin(args.url, args.file)
     counts = pinned["counts"]
     print(f"{args.file}: {pinned['url']} (sha256 {pinned['sha256']}, {counts['projects']} projects, {pinned['date']})")
     return ExitCode.OK

@@ -102,11 +102,6 @@ def describe(cache: str | None) -> str:
             if os.environ.get("MACH_NIX_PIN") is not None
             else f"no $MACH_NIX_PIN, ./{PIN_FILE} or pin shipped with mach-nix"
         )
-        return (
-            f"database: no published pin ({why}):"
-            f" {fetched}, filled from the registry on demand"
-        )
+        return f"database: no published pin ({why}): {fetched}, filled from the registry on demand"
     pin = read_pin(found.path)
-    return (
-        f"database: {found.origin} ({pin['date']}, {pin['counts']['projects']} projects) plus {fetched}"
-    )
+    return f"database: {found.origin} ({pin['date']}, {pin['counts']['projects']} projects) plus {fetched}"
