@@ -279,10 +279,6 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
     paths = [os.path.abspath(p) for p in database_paths(args)]
     offline = getattr(args, "offline", False)
     cache = cache_layer(args)
-    if uses_default(args):
-        from mach_nix.commands.defaults import describe
-
-        print(f"mach-nix: {describe(None if cache is None else str(cache.path))}", file=sys.stderr)
     if not paths and cache is None and offline:
         raise UsageError(
             "no PyPI database: --no-cache --offline leaves none (neither the cache nor the registry);"
@@ -454,6 +450,10 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
             materializer.close()
     db.stop()
     save_in_background(db)
+    if uses_default(args):  # said once the resolution succeeded: an error stays the first line
+        from mach_nix.commands.defaults import describe
+
+        print(f"mach-nix: {describe(None if db.cache is None else str(db.cache.path))}", file=sys.stderr)
     summary = db.summary()
     if summary:
         print(f"mach-nix: {summary}", file=sys.stderr)
