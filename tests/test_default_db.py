@@ -24,7 +24,7 @@ import pytest
 from fakepypi import LoopbackRegistry
 from mach_nix.db.publish import publish
 from mach_nix.db.reader import read_manifest
-from mach_nix.db.store import open_database
+from mach_nix.db.store import open_database, write_database
 from nixhelpers import CLI, REPO
 from static_site import serve_directory
 
@@ -222,3 +222,28 @@ def test_resolve_json_is_the_resolution(tmp_path: Path) -> None:
     assert by_name["requests"]["root"] and by_name["pysocks"]["required_by"] == ["requests"]
     both = cli("resolve", *args, "--json", "--format", "json", cwd=tmp_path, env=env)
     assert both.returncode == 2 and "two outputs" in both.stderr
+
+
+@pytest.mark.nix
+def test_gen_python_has_every_name_of_the_pinned_database(tmp_path: Path, nix, pkgs_expr: str) -> None:
+    """``gen.python.<name>`` of a checkout whose pypi-data.json pins a release: the names are the
+    release's (two projects, not the bundled snapshot's 293), and one builds and imports."""
+    snapshot = open_database([SNAPSHOT])
+    db = tmp_path / "db"
+    write_database(db, [snapshot.project(n, details=True) for n in ("six", "idna")], crawl_time="2024-01-01T00:00:00Z")
+    site = tmp_path / "site"
+    site.mkdir()
+    checkout = tmp_path / "mach-nix"
+    for part in ("lib", "overrides", "resolver"):
+        shutil.copytree(REPO / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("default.nix", "VERSION"):
+        shutil.copy(REPO / part, checkout / part)
+    with serve_directory(site) as base:
+        publish(db, site, base)
+        shutil.copy(site / "pypi-data.json", checkout / "pypi-data.json")
+        machnix = f"(import {checkout} {{ pkgs = {pkgs_expr}; }})"
+        assert nix.eval_json(f"builtins.attrNames {machnix}.gen.python") == ["idna", "six"]
+        env = nix.build(f"{machnix}.gen.python.six")
+    code = "import six, sys; print(six.__file__.startswith(sys.prefix))"
+    out = subprocess.run([f"{env}/bin/python", "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["True"], out.stderr
