@@ -74,6 +74,8 @@ when interrupted, like a crawl.
 
 INFO_EPILOG = """\
 examples:
+  mach-nix db info                                          the default: the published pin's DB and the cache
+  mach-nix db info --json                                   the same, as JSON (a manifest, or a list of them)
   mach-nix db info --db tests/data/pypi-db                  the manifest
   mach-nix db info --db tests/data/pypi-db requests         versions of requests
   mach-nix db info --db tests/data/pypi-db requests==2.31.0 files and dependencies
