@@ -83,9 +83,12 @@ def test_lock_from_graph_only_db_fetches_few_shards_and_equals_the_full_lock(
     monkeypatch.setenv("MACH_NIX_CACHE", str(tmp_path / "cache"))
     fetched: list[str] = []  # the downloads (their progress is drawn on a terminal only)
     download = FilesCache.download
-    monkeypatch.setattr(
-        FilesCache, "download", lambda self, url, sha256: (fetched.append(url), download(self, url, sha256))[1]
-    )
+
+    def counted(self: FilesCache, url: str, sha256: str) -> Path:
+        fetched.append(url)
+        return download(self, url, sha256)
+
+    monkeypatch.setattr(FilesCache, "download", counted)
     assert lock(SNAPSHOT, tmp_path / "full.json") == 0
     assert fetched == []
     assert lock(slim, tmp_path / "slim.json") == 0

@@ -230,7 +230,8 @@ def test_gen_python_has_every_name_of_the_pinned_database(tmp_path: Path, nix, p
     release's (two projects, not the bundled snapshot's 293), and one builds and imports."""
     snapshot = open_database([SNAPSHOT])
     db = tmp_path / "db"
-    write_database(db, [snapshot.project(n, details=True) for n in ("six", "idna")], crawl_time="2024-01-01T00:00:00Z")
+    projects = [snapshot.project(n, details=True) for n in ("six", "idna")]
+    write_database(db, [p for p in projects if p is not None], crawl_time="2024-01-01T00:00:00Z")
     site = tmp_path / "site"
     site.mkdir()
     checkout = tmp_path / "mach-nix"
