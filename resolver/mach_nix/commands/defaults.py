@@ -40,11 +40,13 @@ class PinFile:
 
 
 def shipped_pin() -> Path | None:
-    """The pin shipped with this mach-nix: ``pypi-data.json`` beside its Nix library, if any."""
-    from mach_nix.commands.nixsource import package_dir, source_checkout
-
-    for root in (source_checkout(), package_dir() / "nix"):
-        if root is not None and (root / PIN_FILE).is_file():
+    """The pin shipped with this mach-nix: ``pypi-data.json`` beside its Nix library (the
+    checkout's ``default.nix``, or the package's ``mach_nix/nix/``), if any. The places are
+    :func:`mach_nix.commands.nixsource.library_root`'s, found here without importing that
+    module (it costs every lock ~6 ms)."""
+    package = Path(__file__).resolve().parents[1]
+    for root in (package.parents[1], package / "nix"):
+        if (root / "default.nix").is_file() and (root / PIN_FILE).is_file():
             return root / PIN_FILE
     return None
 
@@ -73,12 +75,18 @@ def find_pin() -> PinFile | None:
 
 def default_layers(fetch: bool = True) -> list[str]:
     """The default pinned layers: the published database :func:`find_pin` names, or none."""
-    from mach_nix.db.published import published_database, read_pin
+    from mach_nix.db.published import cached_database, read_pin
 
     found = find_pin()
     if found is None:
         return []
-    return [str(published_database(read_pin(found.path), str(found.path), fetch=fetch))]
+    pin = read_pin(found.path)
+    cached = cached_database(pin)
+    if cached is None:  # the first use: download it (HTTP and tar are imported then only)
+        from mach_nix.db.publish import published_database
+
+        cached = published_database(pin, str(found.path), fetch=fetch)
+    return [str(cached)]
 
 
 def expand(given: list[str], fetch: bool = True) -> list[str]:
