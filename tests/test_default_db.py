@@ -248,3 +248,16 @@ def test_gen_python_has_every_name_of_the_pinned_database(tmp_path: Path, nix, p
     code = "import six, sys; print(six.__file__.startswith(sys.prefix))"
     out = subprocess.run([f"{env}/bin/python", "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["True"], out.stderr
+
+
+def test_db_publish_progress_on_a_terminal_and_lock_json_needs_a_file(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    args = ("db", "publish", "--db", str(SNAPSHOT), "--out", str(tmp_path / "site"), "--base-url", "http://x.invalid")
+    code, seen = on_terminal(*args, cwd=tmp_path, env=env)
+    assert code == 0, seen
+    status = seen.index(b"\rmach-nix: publishing: writing a release of ")
+    assert b"\r\x1b[K" in seen[status:]  # erased when done
+    piped = cli(*args, cwd=tmp_path, env=env)
+    assert piped.returncode == 0 and "publishing" not in piped.stderr and "wrote a release" in piped.stdout
+    refused = cli("lock", "six", "--db", str(SNAPSHOT), "--json", "-o", "-", cwd=tmp_path, env=env)
+    assert refused.returncode == 2 and "--json prints a summary on stdout" in refused.stderr
