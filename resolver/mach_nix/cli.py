@@ -78,6 +78,12 @@ class ArgumentParser(argparse.ArgumentParser):
             help="no progress line on stderr (there is none anyway when stderr is not a terminal)",
         )
 
+    def _print_message(self, message: str, file=None) -> None:
+        """Write help and usage like argparse, but let a closed output raise (argparse swallows
+        ``OSError``: a help text longer than the pipe's buffer then exited 0, not 141)."""
+        if message:
+            (file or sys.stderr).write(message)
+
     def error(self, message: str) -> NoReturn:
         """Print ``mach-nix: error: MESSAGE (see 'PROG --help')`` and exit with :attr:`ExitCode.USAGE`."""
         message = " ".join(message.split())  # one line, whatever argparse or the user's text holds
