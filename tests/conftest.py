@@ -31,6 +31,11 @@ _REAL_INDEX = os.environ.get("MACH_NIX_INDEX_URL", "https://pypi.org/simple/")
 os.environ.setdefault("MACH_NIX_CACHE", tempfile.mkdtemp(prefix="mach-nix-test-cache-"))
 os.environ["MACH_NIX_INDEX_URL"] = "http://127.0.0.1:9/simple/"
 os.environ.setdefault("MACH_NIX_HTTP_RETRIES", "0")
+# Nor a published database by accident (a pin in the working directory or the checkout): with no
+# --db the default is the cache alone; tests of the default set MACH_NIX_PIN to a loopback pin.
+os.environ["MACH_NIX_PIN"] = "none"
+# Progress lines are drawn only on a terminal; a developer's MACH_NIX_QUIET must not change that.
+os.environ.pop("MACH_NIX_QUIET", None)
 
 
 @pytest.fixture(autouse=True)

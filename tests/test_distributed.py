@@ -10,16 +10,12 @@ and ``db pin``; and Nix fetches the published release over HTTP and builds again
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +32,7 @@ from mach_nix.db.distributed import crawl_all
 from mach_nix.db.publish import publish, unpack
 from mach_nix.db.reader import DatabaseLayer
 from nixhelpers import CLI, REPO
+from static_site import serve_directory
 
 SNAPSHOT = REPO / "tests" / "data" / "pypi-db"
 PROJECTS = 2000
@@ -78,25 +75,6 @@ def crawled(
     assert summary.projects_total == PROJECTS + 1 and summary.partitions == 16
     assert {r.key for r in summary.results} == {f"{i:x}" for i in range(16)}
     return db
-
-
-@contextlib.contextmanager
-def serve_directory(root: Path) -> Iterator[str]:
-    """``root`` served over HTTP on 127.0.0.1 (a static host); yields its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
 
 
 def test_a_cluster_crawl_writes_what_one_process_writes(

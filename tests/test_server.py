@@ -40,9 +40,14 @@ def env(tmp_path: Path):
 
 
 def served(env: dict[str, str], cwd: Path) -> int:
+    """Requests the running server served, read from ``server status`` and checked against ``--json``."""
     result = cli("server", "status", cwd=cwd, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    return int(result.stdout.split(" requests served")[0].rsplit(", ", 1)[1])
+    count = int(result.stdout.split(" requests served")[0].rsplit(", ", 1)[1])
+    status = json.loads(cli("server", "status", "--json", cwd=cwd, env=env).stdout)
+    assert status["running"] is True and status["served"] == count
+    assert f"pid {status['pid']}, socket {status['socket']}," in result.stdout
+    return count
 
 
 def test_server_gives_byte_identical_results_in_the_clients_cwd_and_env(env, tmp_path: Path) -> None:
@@ -54,6 +59,9 @@ def test_server_gives_byte_identical_results_in_the_clients_cwd_and_env(env, tmp
     assert plain.returncode == 0, plain.stderr
 
     assert cli("server", "status", cwd=tmp_path, env=env).returncode == 1
+    stopped = cli("server", "status", "--json", cwd=tmp_path, env=env)
+    assert stopped.returncode == 1 and json.loads(stopped.stdout)["running"] is False
+    assert json.loads(stopped.stdout)["socket"].startswith(env["XDG_RUNTIME_DIR"])
     started = cli("server", "start", "--idle", "120", cwd=tmp_path, env=env)
     assert started.returncode == 0 and "server started" in started.stderr, started.stderr
     assert served(env, tmp_path) == 0

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from mach_nix import __version__
+from mach_nix import __version__, progress
 from mach_nix.commands import db, env, gen, resolve, run, server
 from mach_nix.errors import ExitCode, MachNixError, describe_exit_codes
 
@@ -70,6 +70,19 @@ class ArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.set_defaults(help_prog=self.prog)
+        self.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="no progress line on stderr (there is none anyway when stderr is not a terminal)",
+        )
+
+    def _print_message(self, message: str, file=None) -> None:
+        """Write help and usage like argparse, but let a closed output raise (argparse swallows
+        ``OSError``: a help text longer than the pipe's buffer then exited 0, not 141)."""
+        if message:
+            (file or sys.stderr).write(message)
 
     def error(self, message: str) -> NoReturn:
         """Print ``mach-nix: error: MESSAGE (see 'PROG --help')`` and exit with :attr:`ExitCode.USAGE`."""
@@ -125,6 +138,7 @@ def main(argv: Sequence[str] | None = None, reraise: tuple[type[BaseException], 
             ExitCode.USAGE,
             f"mach-nix: error: unrecognized arguments: {one_line(' '.join(unknown))} (see '{prog} --help')\n",
         )
+    progress.set_quiet(bool(getattr(args, "quiet", False)))
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

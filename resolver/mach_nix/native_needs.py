@@ -33,7 +33,6 @@ import json
 import os
 import re
 import struct
-import sys
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from mach_nix.db.http import Client, NotFound
+from mach_nix.progress import Progress
 
 #: ``(start, end_inclusive) -> bytes`` of one remote (or local) file.
 FetchRange = Callable[[int, int], bytes]
@@ -629,8 +629,7 @@ def record_needs(
         if reader is None:
             reader = http_reader()
         fetching[0] += 1
-        if progress:
-            print(f"mach-nix: reading the ELF files of {artifact['filename']}", file=sys.stderr)
+        line.update(f"reading the ELF files of {artifact['filename']}", force=True)
         try:
             found = reader(artifact["url"])
         except NativeNeedsError as error:
@@ -638,7 +637,9 @@ def record_needs(
         cache.put(artifact["sha256"], found)
         return found
 
-    missing = annotate_lock(data, facts_of)
+    line = Progress("native needs", progress)
+    with line:
+        missing = annotate_lock(data, facts_of)
     if not missing:
         return []
     return [

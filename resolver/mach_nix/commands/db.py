@@ -14,6 +14,7 @@ from mach_nix.commands.values import integer, seconds
 from mach_nix.db.retry import RETRYABLE_KINDS
 from mach_nix.errors import ExitCode, NotFoundError, UsageError
 from mach_nix.platforms import SYSTEMS, python_range
+from mach_nix.progress import Progress
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -73,6 +74,8 @@ when interrupted, like a crawl.
 
 INFO_EPILOG = """\
 examples:
+  mach-nix db info                                          the default: the published pin's DB and the cache
+  mach-nix db info --json                                   the same, as JSON (a manifest, or a list of them)
   mach-nix db info --db tests/data/pypi-db                  the manifest
   mach-nix db info --db tests/data/pypi-db requests         versions of requests
   mach-nix db info --db tests/data/pypi-db requests==2.31.0 files and dependencies
@@ -225,9 +228,10 @@ def register(subparsers: Any) -> None:
     info.add_argument(
         "--db",
         action="append",
-        required=True,
+        default=[],
         metavar="DIR",
-        help="database directory; repeat to layer databases (later ones win)",
+        help="database directory; repeat to layer databases (later ones win); 'default' names the published"
+        " database; default: the one 'lock' uses (the published pin's database and the cache of fetched metadata)",
     )
     info.add_argument(
         "name", nargs="?", metavar="NAME[==VERSION]", help="a project (any spelling), optionally one version"
@@ -331,25 +335,19 @@ examples:
 """
 
 
-def _say(args: argparse.Namespace) -> Any:
-    """Progress lines on stderr (a terminal only, and not with --no-progress)."""
-    if args.no_progress or not sys.stderr.isatty():
-        return None
-    return lambda text: print(text, file=sys.stderr, flush=True)
-
-
 def _distributed(args: argparse.Namespace, update: bool) -> int:
     from mach_nix.db.distributed import crawl_all
 
-    summary = crawl_all(
-        args.db,
-        _crawl_options(args),
-        scheduler=args.scheduler,
-        local_workers=args.local_workers,
-        work_dir=args.work_dir,
-        update=update,
-        progress=_say(args),
-    )
+    with Progress("update" if update else "crawl --all", not args.no_progress) as line:
+        summary = crawl_all(
+            args.db,
+            _crawl_options(args),
+            scheduler=args.scheduler,
+            local_workers=args.local_workers,
+            work_dir=args.work_dir,
+            update=update,
+            progress=lambda text: line.update(text, force=True),
+        )
     print(summary.text())
     return ExitCode.OK
 
@@ -358,7 +356,9 @@ def run_publish(args: argparse.Namespace) -> int:
     """``mach-nix db publish``."""
     from mach_nix.db.publish import publish
 
-    pinned = publish(args.db, args.out, args.base_url)
+    with Progress("publishing") as line:
+        line.update(f"writing a release of {args.db} into {args.out} …", force=True)
+        pinned = publish(args.db, args.out, args.base_url)
     print(
         f"wrote a release of {pinned['counts']['projects']} projects into {args.out}: {pinned['url']} "
         f"({pinned['bytes']} bytes, sha256 {pinned['sha256']}), pin {args.out}/pypi-data.json"
@@ -370,7 +370,9 @@ def run_pin(args: argparse.Namespace) -> int:
     """``mach-nix db pin``."""
     from mach_nix.db.publish import pin
 
-    pinned = pin(args.url, args.file)
+    with Progress("pinning") as line:
+        line.update(f"downloading and checking the release {args.url} names …", force=True)
+        pinned = pin(args.url, args.file)
     counts = pinned["counts"]
     print(f"{args.file}: {pinned['url']} (sha256 {pinned['sha256']}, {counts['projects']} projects, {pinned['date']})")
     return ExitCode.OK
@@ -490,6 +492,21 @@ def _release_json(release: Any) -> dict[str, Any]:
     }
 
 
+def _info_layers(args: argparse.Namespace) -> list[str]:
+    """The layers ``db info`` shows: ``--db`` (``default`` expanded), else the default of ``lock``:
+    the published pin's database and the cache of fetched metadata (when it exists), said on stderr."""
+    from mach_nix.commands import defaults
+
+    if args.db:
+        return defaults.expand(list(args.db), fetch=not args.offline)
+    from mach_nix.db.cache_layer import default_cache_dir, index_url
+
+    cache = default_cache_dir(index_url())
+    print(f"mach-nix: {defaults.describe(str(cache))}", file=sys.stderr)
+    layers = defaults.default_layers(fetch=not args.offline)
+    return layers + ([str(cache)] if (cache / "manifest.json").is_file() else [])
+
+
 def run_info(args: argparse.Namespace) -> int:
     """``mach-nix db info``."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -499,12 +516,24 @@ def run_info(args: argparse.Namespace) -> int:
     from mach_nix.db.store import MissingFilesError, default_files_cache, open_database
     from mach_nix.requirements import quote
 
-    db = open_database(args.db, files_cache=[default_files_cache()], fetch=not args.offline)
+    paths = _info_layers(args)
+    if not paths:
+        if args.json:
+            print("[]")
+            return ExitCode.OK
+        if args.name is None:
+            print("no database yet: no published pin, and the cache of fetched metadata is empty")
+            return ExitCode.OK
+        raise NotFoundError(
+            f"{args.name!r}: there is no database yet (no published pin, an empty cache of fetched metadata);"
+            " pass --db DIR, or pin one with 'mach-nix db pin --url URL'"
+        )
+    db = open_database(paths, files_cache=[default_files_cache()], fetch=not args.offline)
     if args.name is None:
         if args.json:
             print(json.dumps(db.manifests if len(db.manifests) > 1 else db.manifest, indent=1, sort_keys=True))
         else:
-            for path, manifest in zip(args.db, db.manifests, strict=True):
+            for path, manifest in zip(paths, db.manifests, strict=True):
                 counts = manifest["counts"]
                 print(f"database {path}")
                 print(f"  format:      {manifest['format']} v{manifest['format_version']}")

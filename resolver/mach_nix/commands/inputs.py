@@ -50,13 +50,21 @@ target:
   10.12 on x86_64-darwin).
 
 database:
-  --db DIR (repeatable: later layers win per release); default: $MACH_NIX_DB
-  (directories separated by ':'). A project none of them holds is fetched from
+  Given nothing, the database is the published one a pin file names, plus the
+  cache of fetched metadata. The pin is $MACH_NIX_PIN (MACH_NIX_PIN=none: no pin),
+  else ./pypi-data.json, else the one shipped with mach-nix (written by
+  'mach-nix db pin --url URL'); its release is downloaded once, checked against
+  the pin's sha256 and kept in ~/.cache/mach-nix/published. With no pin at all
+  the cache alone is the database. Which one is used is said on stderr.
+  --db DIR (repeatable: later layers win per release) replaces the published
+  database; '--db default' names it, so '--db default --db ./mine' adds ./mine
+  above it. $MACH_NIX_DB (directories separated by ':', 'default' allowed) is
+  used when no --db is given. A project none of them holds is fetched from
   the registry (PyPI, or $MACH_NIX_INDEX_URL): its PEP 691 page, then the
   metadata of exactly the files the resolution tries, in parallel. What was
   fetched is kept in the cache of fetched metadata ($MACH_NIX_CACHE/db, else
   $XDG_CACHE_HOME/mach-nix/db), so that the same lock again needs no request.
-  With no --db and no $MACH_NIX_DB that cache is the only database. A --db
+  A --db
   stays the source of truth for the projects it holds (--refresh and
   --refresh-package NAME fetch them, or anything cached, again). Files
   uploaded after --exclude-newer DATE are not seen (default: the newest --db's
@@ -150,7 +158,8 @@ def add_inputs(parser: argparse.ArgumentParser, positional: bool = True) -> None
         action="append",
         default=[],
         metavar="DIR",
-        help="a pinned PyPI database directory (repeatable; later layers win)",
+        help="a PyPI database directory (repeatable; later layers win); replaces the published default,"
+        " which 'default' names: --db default --db ./mine adds ./mine",
     )
     parser.add_argument(
         "--offline",
@@ -194,22 +203,23 @@ def add_inputs(parser: argparse.ArgumentParser, positional: bool = True) -> None
     )
 
 
-def default_pinned_databases() -> list[str]:
-    """The pinned databases used when neither ``--db`` nor ``$MACH_NIX_DB`` names one.
-
-    None yet; the published database of mach-nix goes here.
-    """
-    return []
-
-
 def database_paths(args: argparse.Namespace) -> list[str]:
     """The pinned database layers, lowest priority first: ``--db``, else ``$MACH_NIX_DB``,
-    else :func:`default_pinned_databases`."""
+    else the default (:mod:`mach_nix.commands.defaults`: the published database the pin
+    names, or none); ``default`` among ``--db``/``$MACH_NIX_DB`` stands for the default."""
+    from mach_nix.commands import defaults
+
+    fetch = not getattr(args, "offline", False)
     if args.db:
-        return list(args.db)
+        return defaults.expand(list(args.db), fetch)
     env = os.environ.get("MACH_NIX_DB", "")
     paths = [p for p in env.split(os.pathsep) if p]
-    return paths or default_pinned_databases()
+    return defaults.expand(paths, fetch) if paths else defaults.default_layers(fetch)
+
+
+def uses_default(args: argparse.Namespace) -> bool:
+    """Whether the database is the default one (no ``--db``, no ``$MACH_NIX_DB``)."""
+    return not args.db and not [p for p in os.environ.get("MACH_NIX_DB", "").split(os.pathsep) if p]
 
 
 def cache_layer(args: argparse.Namespace) -> Any:
@@ -272,7 +282,8 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
     if not paths and cache is None and offline:
         raise UsageError(
             "no PyPI database: --no-cache --offline leaves none (neither the cache nor the registry);"
-            " pass --db DIR (e.g. --db tests/data/pypi-db) or set MACH_NIX_DB"
+            " pass --db DIR (e.g. --db tests/data/pypi-db), set MACH_NIX_DB, or pin a published database"
+            " (mach-nix db pin --url URL)"
         )
     pinned, version_lists = _open_pinned(args, paths, not offline) if paths else (None, {})
     source = OnDemandSource(
@@ -439,6 +450,10 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
             materializer.close()
     db.stop()
     save_in_background(db)
+    if uses_default(args):  # said once the resolution succeeded: an error stays the first line
+        from mach_nix.commands.defaults import describe
+
+        print(f"mach-nix: {describe(None if db.cache is None else str(db.cache.path))}", file=sys.stderr)
     summary = db.summary()
     if summary:
         print(f"mach-nix: {summary}", file=sys.stderr)

@@ -49,6 +49,7 @@ from pathlib import Path
 
 from mach_nix import __version__
 from mach_nix.errors import UsageError
+from mach_nix.progress import Progress
 
 #: The repository mach-nix is published from: the one place that names it. Until it is
 #: public this is a placeholder; the flake template (``examples/flake-template/flake.nix``)
@@ -154,7 +155,9 @@ def _nix(command: list[str], what: str) -> str:
     """Run a Nix tool; its stdout, or a UsageError saying what failed."""
     if shutil.which(command[0]) is None:
         raise UsageError(f"{what} needs Nix's `{command[0]}` on PATH: install Nix, or pass --mach-nix URL|PATH")
-    proc = subprocess.run(command, capture_output=True, text=True)
+    with Progress() as line:
+        line.update(what + " …", force=True)
+        proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         raise UsageError(f"{what} failed: {' '.join(command)}:\n{proc.stderr.strip()[-2000:]}")
     return proc.stdout.strip()

@@ -6,12 +6,19 @@ Both take the same inputs (:mod:`mach_nix.commands.inputs`); see ``mach-nix lock
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
 from mach_nix.errors import UsageError
+
+if TYPE_CHECKING:
+    from mach_nix.lock import Lock
 
 LOCK_EXAMPLES = """\
 examples:
@@ -32,6 +39,7 @@ examples:
       --provider numba=wheel --python 3.8
   mach-nix lock -r requirements.txt --format pylock     (PEP 751: writes pylock.toml)
   mach-nix lock --script script.py                      (PEP 723: writes script.py.lock.json)
+  mach-nix lock -r requirements.txt --json | jq .providers   (a summary on stdout, for scripts)
 """
 
 RESOLVE_EXAMPLES = """\
@@ -40,6 +48,19 @@ examples:
   mach-nix resolve 'boto3' 'botocore<1.30' --python 3.12     (fetches what it lacks)
   mach-nix resolve 'dask[complete]==2.22.0' --python 3.8 --db tests/data/pypi-db --offline
   mach-nix resolve -r requirements.txt --format json     (the lock, on stdout)
+  mach-nix resolve -r requirements.txt --json | jq -r '.packages[] | "\\(.name)==\\(.version)"'
+      (the resolved set as JSON, keys below)
+
+resolve --json prints one object: {"target": {"python", "system", ...: the lock's
+target}, "packages": [{"name", "version", "provider", "extras", "root",
+"required_by", "nixpkgs_attr" (nixpkgs only)}, ...] (sorted by name),
+"warnings": [...]}.
+"""
+
+LOCK_JSON = """lock --json prints one object on stdout when the lock is written: {"path": FILE,
+"format": "json"|"pylock", "targets": [{"python", "system", "packages": N,
+"providers": {"wheel": N, "sdist": N, "nixpkgs": N, ...}}], "packages": N (all
+targets), "providers": {...} (all targets), "warnings": [...]}.
 """
 
 
@@ -52,7 +73,7 @@ def register(subparsers) -> None:
         "databases (fetching what they lack, unless --offline), and write the lock file "
         "(docs/lock-format.md) that mkPython { lock = ./mach-nix.lock.json; } builds without "
         "import-from-derivation.",
-        epilog=LOCK_EXAMPLES + "\n" + COMMON_EPILOG,
+        epilog=LOCK_EXAMPLES + "\n" + LOCK_JSON + "\n" + COMMON_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_inputs(lock)
@@ -90,6 +111,9 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="more directories of recorded wheel facts, laid out like ~/.cache/mach-nix/native (read-only)",
     )
+    lock.add_argument(
+        "--json", action="store_true", help="print a summary of the written lock as JSON on stdout (keys: see below)"
+    )
     lock.set_defaults(func=run_lock)
 
     resolve = subparsers.add_parser(
@@ -103,6 +127,9 @@ def register(subparsers) -> None:
     add_inputs(resolve)
     resolve.add_argument(
         "--format", choices=("table", "json"), default="table", help="table (default) or json (the lock document)"
+    )
+    resolve.add_argument(
+        "--json", action="store_true", help="print the resolved set as JSON (keys: see below; no hashes or URLs)"
     )
     resolve.set_defaults(func=run_resolve)
 
@@ -122,14 +149,14 @@ def native_needs_mode(args: argparse.Namespace) -> str:
     return mode
 
 
-def record_native_needs(lock, args: argparse.Namespace) -> None:
+def record_native_needs(lock, args: argparse.Namespace) -> list[str]:
     """The lock's post-pass: ``artifact.needed`` of its native wheels (:mod:`mach_nix.native_needs`)."""
     from mach_nix.errors import NetworkError
     from mach_nix.native_needs import NativeNeedsError, NeedsCache, default_cache_dir, record_needs
 
     cache = NeedsCache(default_cache_dir(), [Path(d) for d in args.needs_cache])
     try:
-        warnings = record_needs(lock.data, native_needs_mode(args), cache, progress=sys.stderr.isatty())
+        warnings = record_needs(lock.data, native_needs_mode(args), cache, progress=True)
     except NativeNeedsError as error:
         raise NetworkError(
             f"cannot read the shared libraries a wheel needs: {error}. Lock with --native-needs cache "
@@ -137,6 +164,7 @@ def record_native_needs(lock, args: argparse.Namespace) -> None:
         ) from None
     for warning in warnings:
         print(f"mach-nix: warning: {warning}", file=sys.stderr)
+    return warnings
 
 
 def run_lock(args: argparse.Namespace) -> int:
@@ -144,13 +172,15 @@ def run_lock(args: argparse.Namespace) -> int:
     from mach_nix.commands import run
 
     pylock = args.format == "pylock"
+    if args.json and args.output == "-":
+        raise UsageError("--json prints a summary on stdout, where -o - would print the lock: give -o FILE")
     if args.script:
         lock = run.script_lock(args, Path(args.script))
         default = str(run.script_lock_path(Path(args.script), pylock))
     else:
         lock = lock_from_args(args)
         default = "pylock.toml" if pylock else "mach-nix.lock.json"
-    record_native_needs(lock, args)
+    needs_warnings = record_native_needs(lock, args)
     output = args.output or default
     if pylock:
         write_pylock(lock, output)
@@ -160,7 +190,58 @@ def run_lock(args: argparse.Namespace) -> int:
         lock.write(Path(output))
     if output != "-":
         print(f"mach-nix: wrote {output} ({len(lock.packages)} packages)", file=sys.stderr)
+    if args.json:
+        print(json.dumps(lock_summary([lock], output, args.format, needs_warnings), indent=1, sort_keys=True))
     return 0
+
+
+def lock_summary(locks: Sequence[Lock], path: str, fmt: str, warnings: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``lock --json`` summary of the written lock(s) ``locks`` (one per target) at ``path``
+    (keys: :data:`LOCK_JSON`); ``warnings``: more than the locks' own (e.g. native needs)."""
+    targets = []
+    names: set[str] = set()
+    providers: Counter[str] = Counter()
+    for lock in locks:
+        counts = Counter(entry["provider"] for entry in lock.packages.values())
+        target = lock.data["target"]
+        targets.append(
+            {
+                "python": target["python"],
+                "system": target["system"],
+                "packages": len(lock.packages),
+                "providers": dict(sorted(counts.items())),
+            }
+        )
+        names.update(lock.packages)
+        providers.update(counts)
+    return {
+        "path": path,
+        "format": fmt,
+        "targets": targets,
+        "packages": len(names),
+        "providers": dict(sorted(providers.items())),
+        "warnings": sorted({*(w for lock in locks for w in lock.warnings), *warnings}),
+    }
+
+
+def resolution_json(lock: Lock) -> dict[str, Any]:
+    """The ``resolve --json`` object of a resolution (keys: :data:`RESOLVE_EXAMPLES`)."""
+    required_by = lock.required_by()
+    packages = []
+    for name in sorted(lock.packages):
+        entry = lock.packages[name]
+        item = {
+            "name": name,
+            "version": entry["version"],
+            "provider": entry["provider"],
+            "extras": list(entry["extras"]),
+            "root": bool(entry["root"]),
+            "required_by": [parent for parent in required_by[name] if parent != "<root>"],
+        }
+        if entry.get("nixpkgs_attr"):
+            item["nixpkgs_attr"] = entry["nixpkgs_attr"]
+        packages.append(item)
+    return {"target": lock.data["target"], "packages": packages, "warnings": list(lock.warnings)}
 
 
 def write_pylock(lock, output: str) -> None:
@@ -208,8 +289,12 @@ def format_table(lock) -> str:
 
 def run_resolve(args: argparse.Namespace) -> int:
     """``mach-nix resolve``: print the resolution."""
+    if args.json and args.format == "json":
+        raise UsageError("--json and --format json are two outputs: --json the resolved set, --format json the lock")
     lock = lock_from_args(args, artifacts=args.format == "json")
-    if args.format == "json":
+    if args.json:
+        print(json.dumps(resolution_json(lock), indent=1, sort_keys=True))
+    elif args.format == "json":
         sys.stdout.write(lock.dumps())
     else:
         sys.stdout.write(format_table(lock))

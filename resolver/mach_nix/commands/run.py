@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mach_nix import progress
 from mach_nix.commands import nixsource
 from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
 from mach_nix.errors import UsageError
@@ -180,7 +181,7 @@ def built_environment(lock: Lock, args: argparse.Namespace, script: Path) -> Pat
     )
     command = ["nix-build", str(directory / "default.nix"), "--out-link", str(result)]
     try:
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=None if sys.stderr.isatty() else subprocess.PIPE)
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=None if progress.wanted() else subprocess.PIPE)
     except FileNotFoundError:
         raise UsageError("mach-nix run needs Nix's `nix-build` on PATH: install Nix") from None
     if proc.returncode != 0:

@@ -15,6 +15,7 @@ import time
 
 from mach_nix.commands.values import seconds
 from mach_nix.errors import ExitCode, UsageError
+from mach_nix.progress import Progress
 from mach_nix.server.client import DEFAULT_IDLE, send, socket_path, unsafe_directory_message
 
 #: How the daemon is started: its own entry point, not this command line.
@@ -41,6 +42,7 @@ examples:
   mach-nix server start              start it (idle timeout {idle_minutes} minutes)
   mach-nix lock -r requirements.txt  handled by the server now
   mach-nix server status             pid, socket, requests served, uptime
+  mach-nix server status --json      the same as one JSON object (for scripts)
   mach-nix server stop
 """
 
@@ -66,7 +68,14 @@ def register(subparsers) -> None:
     run.set_defaults(func=run_foreground)
     stop = sub.add_parser("stop", help="stop the server")
     stop.set_defaults(func=run_stop)
-    status = sub.add_parser("status", help="show whether it runs (exit code 0) or not (1)")
+    status = sub.add_parser(
+        "status",
+        help="show whether it runs (exit code 0) or not (1)",
+        description="Show whether the server of this mach-nix runs (exit code 0) or not (1). With --json: one"
+        ' object, {"running": true, "pid": N, "socket": PATH, "served": N, "uptime": SECONDS}'
+        ' or {"running": false, "socket": PATH} (the socket it would listen on).',
+    )
+    status.add_argument("--json", action="store_true", help="one JSON object on stdout (keys: see above)")
     status.set_defaults(func=run_status)
 
 
@@ -119,10 +128,12 @@ def run_start(args: argparse.Namespace) -> int:
     )
     os.close(write_end)
     log.close()
-    deadline = time.monotonic() + 30
+    started = time.monotonic()
     ready = b""
-    while time.monotonic() < deadline and not ready and process.poll() is None:
-        ready = os.read(read_end, 2)
+    with Progress("server") as line:
+        line.update("starting (it loads the resolver once)", force=True)
+        while time.monotonic() < started + 30 and not ready and process.poll() is None:
+            ready = os.read(read_end, 2)
     os.close(read_end)
     if ready != b"ok":
         raise UsageError(f"the server did not start; see {log_path}")
@@ -154,6 +165,10 @@ def run_status(args: argparse.Namespace) -> int:
     """``mach-nix server status``."""
     path = _address()
     status = _status(path)
+    if args.json:
+        found = {"running": False, "socket": path} if status is None else {"running": True, **status}
+        print(json.dumps(found, sort_keys=True))
+        return ExitCode.OK if status is not None else 1
     if status is None:
         print(f"no server running for this mach-nix (it would listen on {path})")
         return 1

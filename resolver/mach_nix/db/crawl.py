@@ -27,7 +27,6 @@ import io
 import os
 import queue
 import shutil
-import sys
 import threading
 import time
 from collections import deque
@@ -43,6 +42,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from mach_nix import progress
 from mach_nix.db.extract import (
     ExtractError,
     build_system,
@@ -181,14 +181,11 @@ def _upload_time(value: str | None) -> str:
 
 
 class Progress:
-    """A one-line progress bar on stderr (plain periodic lines when not a terminal)."""
+    """The crawl's progress line (:class:`mach_nix.progress.Progress`: a terminal only)."""
 
-    def __init__(self, enabled: bool, stream: TextIO = sys.stderr) -> None:
-        """Create the bar; nothing is drawn when ``enabled`` is false."""
-        self.enabled = enabled
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = 0.0
+    def __init__(self, enabled: bool, stream: TextIO | None = None, label: str = "crawling") -> None:
+        """Create the line; nothing is drawn when ``enabled`` is false."""
+        self.line = progress.Progress(label, enabled, stream, interval=0.2)
 
     def update(
         self,
@@ -199,30 +196,14 @@ class Progress:
         failures: int,
         force: bool = False,
     ) -> None:
-        """Redraw (at most 5 times a second on a terminal, every 10 s otherwise)."""
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self.last < (0.2 if self.tty else 10.0):
-            return
-        self.last = now
-        fraction = (done_files + done_projects) / max(1, total_files + total_projects)
-        bar = "#" * int(fraction * 30)
-        text = (
-            f"[{bar:<30}] projects {done_projects}/{total_projects}  files {done_files}/{total_files}"
-            f"  failures {failures}"
-        )
-        if self.tty:
-            self.stream.write("\r" + text + "\x1b[K")
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        """Redraw (at most 5 times a second)."""
+        bar = progress.bar(done_files + done_projects, total_files + total_projects, 30)
+        text = f"{bar} projects {done_projects}/{total_projects}  files {done_files}/{total_files}  failures {failures}"
+        self.line.update(text, force)
 
     def done(self) -> None:
-        """End the bar's line."""
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        """Erase the line."""
+        self.line.done()
 
 
 class NeedsHook(Exception):

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mach_nix import progress
 from mach_nix.errors import DatabaseError
 
 #: One shard file to obtain: ``{"file": "<shards_dir>/files/<q>.idx", "sha256": …, "url": …}``
@@ -71,9 +71,21 @@ class MissingFilesError(DatabaseError):
         return earlier
 
 
+#: The status line of :func:`report_on_stderr` (made on the first report).
+_LINE: list[progress.Progress] = []
+
+
 def report_on_stderr(message: str) -> None:
-    """The default report of a :class:`FilesCache`: one ``mach-nix: …`` line on stderr."""
-    print(f"mach-nix: {message}", file=sys.stderr)
+    """The default report of a :class:`FilesCache`: the progress line on stderr (a terminal only),
+    erased when the lookup that fetched is done."""
+    if not _LINE:
+        _LINE.append(progress.Progress())
+    _LINE[0].update(message, force=True)
+
+
+def _end_report() -> None:
+    if _LINE:
+        _LINE[0].done()
 
 
 class FilesCache:
@@ -115,13 +127,16 @@ class FilesCache:
             DatabaseError: a download failed or has another sha256.
         """
         found: list[Path] = []
-        for source in sources:
-            hit = self.find(source["sha256"])
-            if hit is None and self.fetch and source["url"] and self.directories:
-                hit = self.download(source["url"], source["sha256"])
-            if hit is None:
-                raise MissingFilesError(database, files_url, sources)
-            found.append(hit)
+        try:
+            for source in sources:
+                hit = self.find(source["sha256"])
+                if hit is None and self.fetch and source["url"] and self.directories:
+                    hit = self.download(source["url"], source["sha256"])
+                if hit is None:
+                    raise MissingFilesError(database, files_url, sources)
+                found.append(hit)
+        finally:
+            _end_report()
         return found
 
     def download(self, url: str, sha256: str) -> Path:

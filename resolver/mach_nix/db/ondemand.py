@@ -30,9 +30,7 @@ not import them).
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
+from mach_nix import progress
 from mach_nix.db.cache_layer import NOT_FETCHED, CacheLayer, build_release
 from mach_nix.db.format import version_sort_key
 from mach_nix.db.model import DistFile, Failure, Metadata, Project, ProjectSource, Release
@@ -114,32 +113,16 @@ class _Promise:
 
 
 class _Progress:
-    """One line on stderr while fetching: pages and metadata done of requested (a terminal only)."""
+    """The fetching line (:class:`mach_nix.progress.Progress`): pages and metadata done of requested."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
-        self.drawn = False
+        self.line = progress.Progress("fetching metadata", enabled)
 
     def update(self, pages: int, pages_wanted: int, files: int, files_wanted: int, requests: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self.last < 0.1:
-            return
-        self.last = now
-        self.drawn = True
-        sys.stderr.write(
-            f"\rmach-nix: fetching metadata: projects {pages}/{pages_wanted}, files {files}/{files_wanted},"
-            f" {requests} requests\x1b[K"
-        )
-        sys.stderr.flush()
+        self.line.update(f"projects {pages}/{pages_wanted}, files {files}/{files_wanted}, {requests} requests")
 
     def done(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self.drawn = False
+        self.line.done()
 
 
 Result = tuple[Metadata | None, Failure | None]

@@ -1,4 +1,4 @@
-"""Publishing a database for Nix users (``db publish``) and pinning a release (``db pin``).
+"""Publishing a database for Nix users (``db publish``), pinning a release (``db pin``), fetching one.
 
 A **release** is a directory any static host can serve (GitHub Pages or releases, S3):
 
@@ -17,6 +17,8 @@ are left in place (their pins keep working).
 ``db pin --url URL`` reads a release's ``pypi-data.json``, downloads the tarball it
 names and checks its sha256 and manifest, and only then writes the pin file (by
 default ``pypi-data.json`` here): the one the Nix library's default reads.
+:func:`published_database` downloads the release of a pin for the CLI's default database,
+checked the same way, into the cache :mod:`mach_nix.db.published` describes.
 """
 
 from __future__ import annotations
@@ -32,18 +34,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mach_nix.db.format import FILES_DIR, FORMAT_NAME, FORMAT_VERSION
+from mach_nix.db.format import FILES_DIR, FORMAT_NAME
 from mach_nix.db.http import Client, NotFound
+from mach_nix.db.published import TOP, cached_database, check_pin, published_dir
 from mach_nix.db.reader import DatabaseLayer, read_manifest
 from mach_nix.db.writer import write_graph_only
 from mach_nix.errors import DatabaseError, UsageError
 
 #: The pin file's name (in a release, and in a project that pins one).
 PIN_FILE = "pypi-data.json"
-#: The directory the tarball unpacks to.
-TOP = "pypi-data"
-#: Fields every pin has.
-PIN_FIELDS = ("url", "sha256", "date", "counts", "files_url", "format_version")
 
 
 def _tar_bytes(root: Path) -> bytes:
@@ -145,18 +144,37 @@ def unpack(data: bytes, dest: Path) -> None:
                 raise tarfile.TarError(f"unexpected member {member.name!r} (not a file)")
 
 
-def check_pin(pin: Any, where: str) -> dict[str, Any]:
-    """``pin`` if it is a pin of a database this mach-nix reads, else a :class:`UsageError` naming ``where``."""
-    if not isinstance(pin, dict) or any(field not in pin for field in PIN_FIELDS):
-        raise UsageError(f"{where} is not a mach-nix pin (it needs {', '.join(PIN_FIELDS)})")
-    if not isinstance(pin["sha256"], str) or len(pin["sha256"]) != 64:
-        raise UsageError(f"{where}: sha256 must be 64 hex digits")
-    if pin["format_version"] != FORMAT_VERSION:
-        raise UsageError(
-            f"{where} pins a database of format {pin['format_version']}; this mach-nix reads format "
-            f"{FORMAT_VERSION}: use a release made by this version"
-        )
-    return pin
+def download(pinned: dict[str, Any], where: str, http: Client) -> bytes:
+    """The tarball the pin ``pinned`` (read from ``where``) names, checked against its sha256.
+
+    Raises:
+        UsageError: not there, or other bytes than pinned.
+        NetworkError: unreachable.
+    """
+    try:
+        data = http.request(pinned["url"]).body
+    except NotFound:
+        raise UsageError(f"{where} names {pinned['url']}, which is not there") from None
+    if hashlib.sha256(data).hexdigest() != pinned["sha256"]:
+        raise UsageError(f"{pinned['url']} does not have the sha256 {where} pins; the release is damaged")
+    return data
+
+
+def unpack_checked(data: bytes, dest: Path, pinned: dict[str, Any], where: str) -> Path:
+    """Unpack the tarball ``data`` of the pin ``pinned`` into ``dest``; return its database
+    (``dest/pypi-data``) once its manifest is the one the pin describes.
+
+    Raises:
+        UsageError: not a mach-nix database tarball, or another database than pinned.
+    """
+    try:
+        unpack(data, dest)
+        manifest = read_manifest(dest / TOP)
+    except (tarfile.TarError, OSError, DatabaseError) as error:
+        raise UsageError(f"{pinned['url']} is not a mach-nix database tarball ({error})") from None
+    if manifest.get("format") != FORMAT_NAME or manifest.get("counts") != pinned["counts"]:
+        raise UsageError(f"{pinned['url']} does not hold the database {where} describes")
+    return dest / TOP
 
 
 def pin(url: str, file: str | os.PathLike[str] = PIN_FILE, client: Client | None = None) -> dict[str, Any]:
@@ -178,19 +196,44 @@ def pin(url: str, file: str | os.PathLike[str] = PIN_FILE, client: Client | None
         raise UsageError(f"{url}: not found; give the URL of a release's {PIN_FILE}") from None
     except ValueError:
         raise UsageError(f"{url} is not JSON; give the URL of a release's {PIN_FILE}") from None
-    try:
-        data = http.request(pinned["url"]).body
-    except NotFound:
-        raise UsageError(f"{url} names {pinned['url']}, which is not there") from None
-    if hashlib.sha256(data).hexdigest() != pinned["sha256"]:
-        raise UsageError(f"{pinned['url']} does not have the sha256 {url} pins; the release is damaged")
+    data = download(pinned, url, http)
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            unpack(data, Path(tmp))
-            manifest = read_manifest(Path(tmp) / TOP)
-        except (tarfile.TarError, OSError, DatabaseError) as error:
-            raise UsageError(f"{pinned['url']} is not a mach-nix database tarball ({error})") from None
-    if manifest.get("format") != FORMAT_NAME or manifest.get("counts") != pinned["counts"]:
-        raise UsageError(f"{pinned['url']} does not hold the database {url} describes")
+        unpack_checked(data, Path(tmp), pinned, url)
     _write_atomic(Path(file), (json.dumps(pinned, indent=1, sort_keys=True) + "\n").encode())
     return pinned
+
+
+def published_database(pin: dict[str, Any], where: str, fetch: bool = True, client: Client | None = None) -> Path:
+    """The directory of the database ``pin`` (read from ``where``) names; downloaded, verified
+    and cached on first use, where :mod:`mach_nix.db.published` says.
+
+    Raises:
+        UsageError: not downloaded yet and ``fetch`` is false (``--offline``), or the release
+            does not match the pin.
+        NetworkError: unreachable.
+    """
+    found = cached_database(pin)
+    if found is not None:
+        return found
+    if not fetch:
+        raise UsageError(
+            f"the database {where} pins ({pin['url']}) is not downloaded yet and --offline fetches nothing:"
+            " run once without --offline, or pass --db DIR"
+        )
+    http = client or Client(hint=f"the database {where} pins is downloaded once; check the network")
+    data = download(pin, where, http)
+    root = published_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
+    try:
+        unpack_checked(data, staging, pin, where)
+        try:
+            os.rename(staging, root / pin["sha256"])
+        except OSError:  # another process was faster: its copy is the same bytes
+            if cached_database(pin) is None:
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    found = cached_database(pin)
+    assert found is not None
+    return found

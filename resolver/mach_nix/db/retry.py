@@ -100,7 +100,7 @@ def retry_failures(
     summary = RetrySummary()
     journal = Journal(crawler.root, crawler.policy)  # the crawl lock: one crawl, update or retry at a time
     spool = Spool(crawler.root / SPOOL)
-    progress = Progress(crawler.options.progress)
+    progress = Progress(crawler.options.progress, label="retrying")
     try:
         work: list[tuple[str, str, DistFile, bool]] = []
         for name in old.names():

@@ -32,6 +32,7 @@ from typing import Any
 import resolvelib
 from packaging.utils import canonicalize_name
 
+from mach_nix import progress
 from mach_nix.db.files_cache import MissingFilesError
 from mach_nix.db.model import ProjectSource
 from mach_nix.errors import DatabaseError, ResolutionError, UsageError
@@ -61,6 +62,20 @@ class LocalCandidates:
 
 #: Safety net against pathological inputs; far above anything real (mach-nix used 1000).
 MAX_ROUNDS = 500_000
+
+
+class _ProgressReporter(resolvelib.BaseReporter):
+    """resolvelib's reporter: the resolving line shows the round and the latest pin."""
+
+    def __init__(self, line: progress.Progress) -> None:
+        self.line = line
+        self.rounds = 0
+
+    def starting_round(self, index: int) -> None:
+        self.rounds = index + 1
+
+    def pinning(self, candidate: Any) -> None:
+        self.line.update(f"round {self.rounds}, trying {candidate.name} {candidate.version_str}")
 
 
 def resolve_packages(
@@ -109,11 +124,11 @@ def resolve_packages(
     resolver_provider = ResolvelibProvider(
         finder, dependencies, constraints, roots=roots, pre=requirement_set.pre, prefetcher=prefetcher
     )
-    resolver: resolvelib.Resolver[Req, Candidate, str] = resolvelib.Resolver(
-        resolver_provider, resolvelib.BaseReporter()
-    )
+    line = progress.Progress("resolving")
+    resolver: resolvelib.Resolver[Req, Candidate, str] = resolvelib.Resolver(resolver_provider, _ProgressReporter(line))
     try:
-        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
+        with line:
+            result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except resolvelib.ResolutionImpossible as error:
         finder.fetching = False
         requested, constraints_of = resolver_provider.requested, resolver_provider.constraints
