@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
+from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args, refuse_several_targets, targets_of
 from mach_nix.errors import UsageError
 
 LOCK_EXAMPLES = """\
@@ -32,6 +32,10 @@ examples:
       --provider numba=wheel --python 3.8
   mach-nix lock -r requirements.txt --format pylock     (PEP 751: writes pylock.toml)
   mach-nix lock --script script.py                      (PEP 723: writes script.py.lock.json)
+  mach-nix lock -r requirements.txt --system x86_64-linux --system aarch64-darwin \\
+      --python 3.11 --python 3.12
+      (one lock for the four targets: mkPython picks its own; versions agree across
+       them where the requirements allow, and where they differ stderr says why)
 """
 
 RESOLVE_EXAMPLES = """\
@@ -144,6 +148,8 @@ def run_lock(args: argparse.Namespace) -> int:
     from mach_nix.commands import run
 
     pylock = args.format == "pylock"
+    if len(targets_of(args)) > 1:
+        return run_lock_targets(args)
     if args.script:
         lock = run.script_lock(args, Path(args.script))
         default = str(run.script_lock_path(Path(args.script), pylock))
@@ -160,6 +166,42 @@ def run_lock(args: argparse.Namespace) -> int:
         lock.write(Path(output))
     if output != "-":
         print(f"mach-nix: wrote {output} ({len(lock.packages)} packages)", file=sys.stderr)
+    return 0
+
+
+def run_lock_targets(args: argparse.Namespace) -> int:
+    """``mach-nix lock`` with several ``--python``/``--system``: one container of a lock per target,
+    versions agreeing where they can (:mod:`mach_nix.targets`); the differences on stderr."""
+    from mach_nix.target import Target
+    from mach_nix.targets import lock_targets
+
+    if args.script:
+        refuse_several_targets(args, "--script")
+    if args.format == "pylock":
+        refuse_several_targets(args, "--format pylock")
+    targets = [
+        Target.create(python, system, glibc=args.glibc, macos=args.macos_target) for python, system in targets_of(args)
+    ]
+
+    def resolve_one(target, agreement):
+        lock = lock_from_args(args, target=target, agreement=agreement)
+        record_native_needs(lock, args)
+        return lock
+
+    result = lock_targets(resolve_one, targets)
+    output = args.output or "mach-nix.lock.json"
+    if output == "-":
+        sys.stdout.write(result.dumps())
+    else:
+        result.write(Path(output))
+    report = result.report()
+    agree = "versions agree" if not report else f"versions agree except for {len(report)} packages"
+    print(f"mach-nix: {len(targets)} targets ({', '.join(result.locks)}): {agree}", file=sys.stderr)
+    for line in report:
+        print(f"  {line}", file=sys.stderr)
+    if output != "-":
+        counts = ", ".join(str(len(lock.packages)) for lock in result.locks.values())
+        print(f"mach-nix: wrote {output} ({counts} packages)", file=sys.stderr)
     return 0
 
 
