@@ -43,7 +43,7 @@ let
     , python ? defaultPython                          # interpreter attribute name
     , ignoreCollisions ? false
     , postBuild ? ""
-    , lock ? null                                     # a lock file or pylock.toml (path or parsed): no resolution
+    , lock ? null                                     # a lock (one target or several) or pylock.toml: no resolution
     , pypiData ? defaultPypiData                      # database layers
     }:
     let

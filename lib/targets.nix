@@ -20,7 +20,7 @@ let
       (if builtins.stringLength v > 60 then builtins.toJSON (builtins.substring 0 57 v + "...") else builtins.toJSON v)
     else if t == "int" || t == "float" || t == "bool" || t == "null" then builtins.toJSON v
     else words.${t} or t;
-  keyPath = k: if builtins.match "[A-Za-z0-9_.-]+" k != null then k else describe k;
+  keyPath = k: if builtins.match "[A-Za-z0-9_-]+" k != null then k else describe k;
   join = path: k: if path == "" then keyPath k else "${path}.${keyPath k}";
   indexed = l: builtins.genList (i: { inherit i; v = builtins.elemAt l i; }) (builtins.length l);
 
@@ -33,7 +33,8 @@ let
 
   # The key a target has in the container: `<python>-<system>` of its lock's `target`.
   keyOf = t: "${t.python}-${t.system}";
-  minorOf = version: builtins.concatStringsSep "." (builtins.genList (builtins.elemAt (builtins.splitVersion version)) 2);
+  minorOf = version:
+    builtins.concatStringsSep "." (builtins.genList (builtins.elemAt (builtins.splitVersion version)) 2);
 
   targetProblems = targets: key:
     let p = join "targets" key; entry = targets.${key}; in
@@ -101,7 +102,8 @@ rec {
       field { path = ""; set = c; key = "kind"; type = "string";
         check = p: v: if v == kind then [ ] else [ "${p} is ${describe v}, not \"${kind}\"" ]; }
       ++ field { path = ""; set = c; key = "version"; type = "int"; what = "the integer 1";
-        check = p: v: if v == 1 then [ ] else [ "${p} is ${describe v}: this mach-nix reads version 1 of the container" ]; }
+        check = p: v: if v == 1 then [ ]
+          else [ "${p} is ${describe v}: this mach-nix reads version 1 of the container" ]; }
       ++ field { path = ""; set = c; key = "targets"; type = "set";
         check = _: t: builtins.concatMap (targetProblems t) (builtins.attrNames t); }
       ++ field { path = ""; set = c; key = "order"; type = "list"; check = orderProblems targets; }

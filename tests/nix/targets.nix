@@ -31,7 +31,8 @@ let
 in
 {
   valid = case (problems container) [ ];
-  recognised = case [ (isTargets container) (isTargets flask) (isTargets { lock-version = "1.0"; }) ] [ true false false ];
+  recognised = case [ (isTargets container) (isTargets flask) (isTargets { lock-version = "1.0"; }) ]
+    [ true false false ];
 
   exactVersion = case (pickOn "aarch64-darwin" "3.12.3") darwin.target;
   sameMinorFirstInOrder = case (pickOn "aarch64-darwin" "3.12.5").python "3.12.9";
@@ -43,8 +44,10 @@ in
     lock = container // { order = [ ]; }; basePython = py "3.12.3"; }).target).success false;
 
   notAnObject = case (first [ ]) "the lock must be a JSON object, not a list";
-  kindOther = case (first (container // { kind = "mach-nix-lock"; })) "kind is \"mach-nix-lock\", not \"mach-nix-targets\"";
-  versionOther = case (first (container // { version = 2; })) "version is 2: this mach-nix reads version 1 of the container";
+  kindOther = case (first (container // { kind = "mach-nix-lock"; }))
+    "kind is \"mach-nix-lock\", not \"mach-nix-targets\"";
+  versionOther = case (first (container // { version = 2; }))
+    "version is 2: this mach-nix reads version 1 of the container";
   targetsMissing = case (first (builtins.removeAttrs container [ "targets" ])) "targets is missing";
   entryNotObject = case (first (container // { targets = container.targets // { "3.9.19-aarch64-linux" = [ ]; }; }))
     "targets.\"3.9.19-aarch64-linux\" must be an object (a mach-nix lock), not a list";
@@ -62,7 +65,8 @@ in
   orderIncomplete = case (first (container // { order = builtins.tail container.order; }))
     "targets.\"3.12.9-aarch64-darwin\" is not listed in order";
   differencesOptional = case (problems (builtins.removeAttrs container [ "differences" ])) [ ];
-  differenceVersion = case (first (container // { differences = [ { name = "x"; reason = "r"; versions = { a = 1; }; } ]; }))
+  differenceVersion = case
+    (first (container // { differences = [ { name = "x"; reason = "r"; versions = { a = 1; }; } ]; }))
     "differences[0].versions.a must be a string or null, not 1";
   differenceReason = case (first (container // { differences = [ { name = "x"; versions = { }; } ]; }))
     "differences[0].reason is missing";
