@@ -100,6 +100,34 @@ def test_python_versions_that_cannot_agree(capsys, tmp_path, db):
     assert f"of numpy {new} for CPython 3.8.20" in numpy["reason"]
 
 
+def test_root_marker_difference_and_failing_target_named(capsys, tmp_path, db):
+    argv = ["idna", "six; sys_platform == 'darwin'", "--python", "3.12", "--system", LINUX, "--system", DARWIN]
+    container, _, _ = lock(capsys, tmp_path, *argv)
+    assert check_targets(container, ["idna", "six; sys_platform == 'darwin'"], db) == []
+    [six] = container["differences"]
+    assert six["name"] == "six" and "a requirement of yours whose marker holds only there" in six["reason"]
+    code = main(
+        [
+            "lock",
+            "numba==0.50.1",
+            "--provider",
+            "numba=wheel",
+            "--python",
+            "3.8",
+            "--system",
+            LINUX,
+            "--system",
+            DARWIN,
+            *HERMETIC,
+            "-o",
+            str(tmp_path / "never.json"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == ExitCode.NOT_FOUND and "the target CPython 3.8.20 on aarch64-darwin failed" in err, err
+    assert not (tmp_path / "never.json").exists()
+
+
 def test_checker_catches_a_damaged_container(capsys, tmp_path, db):
     container, _, _ = lock(capsys, tmp_path, "ipykernel", "--python", "3.12", "--system", LINUX, "--system", DARWIN)
     forged = json.loads(json.dumps(container))

@@ -172,6 +172,7 @@ def run_lock(args: argparse.Namespace) -> int:
 def run_lock_targets(args: argparse.Namespace) -> int:
     """``mach-nix lock`` with several ``--python``/``--system``: one container of a lock per target,
     versions agreeing where they can (:mod:`mach_nix.targets`); the differences on stderr."""
+    from mach_nix.errors import MachNixError
     from mach_nix.target import Target
     from mach_nix.targets import lock_targets
 
@@ -184,7 +185,11 @@ def run_lock_targets(args: argparse.Namespace) -> int:
     ]
 
     def resolve_one(target, agreement):
-        lock = lock_from_args(args, target=target, agreement=agreement)
+        try:
+            lock = lock_from_args(args, target=target, agreement=agreement)
+        except MachNixError:
+            print(f"mach-nix: the target CPython {target.python} on {target.system} failed:", file=sys.stderr)
+            raise
         record_native_needs(lock, args)
         return lock
 
