@@ -146,11 +146,14 @@ def test_checker_catches_a_damaged_container(capsys, tmp_path, db):
         (["env", "never-written", "six"], "`mach-nix env` serves one target"),
         (["gen", "six"], "`mach-nix gen` serves one target"),
         (["lock", "six", "--python", "3.11", "-o", "-"], "asked for more than once"),
+        (["lock", "six", "--python", "3.11", "--glibc", "2.28", "--system", DARWIN, "-o", "-"], "--glibc only"),
     ],
 )
 def test_several_targets_refused_where_unsupported(capsys, tmp_path, monkeypatch, argv, fragment):
     monkeypatch.chdir(tmp_path)
     extra = ["--system", LINUX, "--system", DARWIN] if "--python" not in argv else ["--python", "3.11.13"]
+    if "--glibc" in argv:
+        extra = ["--python", "3.12"]
     code = main([*argv, *extra, *HERMETIC[:4]])
     err = capsys.readouterr().err
     assert code == ExitCode.USAGE and fragment in err, err

@@ -173,6 +173,8 @@ def run_lock_targets(args: argparse.Namespace) -> int:
     """``mach-nix lock`` with several ``--python``/``--system``: one container of a lock per target,
     versions agreeing where they can (:mod:`mach_nix.targets`); the differences on stderr."""
     from mach_nix.errors import MachNixError
+    from mach_nix.lock import Lock
+    from mach_nix.resolution.agreement import Agreement
     from mach_nix.target import Target
     from mach_nix.targets import lock_targets
 
@@ -180,11 +182,20 @@ def run_lock_targets(args: argparse.Namespace) -> int:
         refuse_several_targets(args, "--script")
     if args.format == "pylock":
         refuse_several_targets(args, "--format pylock")
-    targets = [
-        Target.create(python, system, glibc=args.glibc, macos=args.macos_target) for python, system in targets_of(args)
+    pairs = targets_of(args)
+    linux = [system.endswith("-linux") for _python, system in pairs]
+    if args.glibc is not None and not any(linux):
+        raise UsageError("--glibc only applies to *-linux systems")
+    if args.macos_target is not None and all(linux):
+        raise UsageError("--macos-target only applies to *-darwin systems")
+    targets = [  # --glibc for the Linux targets, --macos-target for the Darwin ones
+        Target.create(
+            python, system, glibc=args.glibc if is_linux else None, macos=None if is_linux else args.macos_target
+        )
+        for (python, system), is_linux in zip(pairs, linux, strict=True)
     ]
 
-    def resolve_one(target, agreement):
+    def resolve_one(target: Target, agreement: Agreement) -> Lock:
         try:
             lock = lock_from_args(args, target=target, agreement=agreement)
         except MachNixError:
@@ -200,7 +211,7 @@ def run_lock_targets(args: argparse.Namespace) -> int:
     else:
         result.write(Path(output))
     report = result.report()
-    agree = "versions agree" if not report else f"versions agree except for {len(report)} packages"
+    agree = "versions agree" if not report else f"versions agree but for {len(report)} name{'s' * (len(report) != 1)}"
     print(f"mach-nix: {len(targets)} targets ({', '.join(result.locks)}): {agree}", file=sys.stderr)
     for line in report:
         print(f"  {line}", file=sys.stderr)
