@@ -128,6 +128,11 @@ def test_root_marker_difference_and_failing_target_named(capsys, tmp_path, db):
     assert not (tmp_path / "never.json").exists()
 
 
+def test_a_warning_of_every_target_is_shown_once(capsys, tmp_path):
+    _, err, _ = lock(capsys, tmp_path, "six[nosuch]", "--python", "3.12", "--system", LINUX, "--system", DARWIN)
+    assert err.count("does not provide the extra 'nosuch'") == 1, err
+
+
 def test_checker_catches_a_damaged_container(capsys, tmp_path, db):
     container, _, _ = lock(capsys, tmp_path, "ipykernel", "--python", "3.12", "--system", LINUX, "--system", DARWIN)
     forged = json.loads(json.dumps(container))

@@ -436,13 +436,15 @@ def lock_from_args(
     artifacts: bool = True,
     target: Target | None = None,
     agreement: Agreement | None = None,
+    shown: set[str] | None = None,
 ) -> Lock:
     """Parse the shared inputs and run the resolution; return the Lock.
 
     ``artifacts=False`` skips the file index (hashes and URLs are left out). ``target``
     replaces the command line's (one of :func:`targets_of`; without it the command line must
     name one target); ``agreement`` carries versions to prefer
-    (:mod:`mach_nix.resolution.agreement`).
+    (:mod:`mach_nix.resolution.agreement`). Warnings in ``shown`` are not printed again (the
+    others are added): several targets warn once.
     """
     from mach_nix.inventory import Inventory, load_inventory
     from mach_nix.providers import ProviderConfig
@@ -489,7 +491,10 @@ def lock_from_args(
     if summary:
         print(f"mach-nix: {summary}", file=sys.stderr)
     for warning in lock.warnings:
-        print(f"mach-nix: warning: {warning}", file=sys.stderr)
+        if shown is None or warning not in shown:
+            print(f"mach-nix: warning: {warning}", file=sys.stderr)
+    if shown is not None:
+        shown.update(lock.warnings)
     if requirements.require_hashes and artifacts:
         from mach_nix.local_projects import check_hashes
 

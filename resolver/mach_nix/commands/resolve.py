@@ -126,8 +126,9 @@ def native_needs_mode(args: argparse.Namespace) -> str:
     return mode
 
 
-def record_native_needs(lock, args: argparse.Namespace) -> None:
-    """The lock's post-pass: ``artifact.needed`` of its native wheels (:mod:`mach_nix.native_needs`)."""
+def record_native_needs(lock, args: argparse.Namespace, shown: set[str] | None = None) -> None:
+    """The lock's post-pass: ``artifact.needed`` of its native wheels (:mod:`mach_nix.native_needs`);
+    warnings in ``shown`` are not printed again (see :func:`~mach_nix.commands.inputs.lock_from_args`)."""
     from mach_nix.errors import NetworkError
     from mach_nix.native_needs import NativeNeedsError, NeedsCache, default_cache_dir, record_needs
 
@@ -140,7 +141,10 @@ def record_native_needs(lock, args: argparse.Namespace) -> None:
             "(or off) to leave them to the Nix side's defaults"
         ) from None
     for warning in warnings:
-        print(f"mach-nix: warning: {warning}", file=sys.stderr)
+        if shown is None or warning not in shown:
+            print(f"mach-nix: warning: {warning}", file=sys.stderr)
+    if shown is not None:
+        shown.update(warnings)
 
 
 def run_lock(args: argparse.Namespace) -> int:
@@ -195,13 +199,15 @@ def run_lock_targets(args: argparse.Namespace) -> int:
         for (python, system), is_linux in zip(pairs, linux, strict=True)
     ]
 
+    shown: set[str] = set()  # each warning once, not once per target
+
     def resolve_one(target: Target, agreement: Agreement) -> Lock:
         try:
-            lock = lock_from_args(args, target=target, agreement=agreement)
+            lock = lock_from_args(args, target=target, agreement=agreement, shown=shown)
         except MachNixError:
             print(f"mach-nix: the target CPython {target.python} on {target.system} failed:", file=sys.stderr)
             raise
-        record_native_needs(lock, args)
+        record_native_needs(lock, args, shown)
         return lock
 
     result = lock_targets(resolve_one, targets)
