@@ -10,6 +10,7 @@ let
   compose = import ./compose.nix { inherit util surface; };
   checkLock = (import ./lock.nix { inherit surface; }).check;
   pylock = import ./pylock.nix { inherit util surface; };
+  targets = import ./targets.nix { inherit surface; };
   editable = import ./editable.nix { inherit util; };
   underscoreOverrides = import ./underscore.nix { inherit util; };
   curated = import ../overrides { inherit util surface; };
@@ -42,7 +43,7 @@ let
     , python ? defaultPython                          # interpreter attribute name
     , ignoreCollisions ? false
     , postBuild ? ""
-    , lock ? null                                     # a lock file or pylock.toml (path or parsed): no resolution
+    , lock ? null                                     # a lock (one target or several) or pylock.toml: no resolution
     , pypiData ? defaultPypiData                      # database layers
     }:
     let
@@ -109,6 +110,8 @@ let
       theLock =
         if lock != null && pylock.isPylock lock then
           checkLock { lock = pylock.toLock { inherit lock basePython; }; inherit basePython; pythonAttr = python; }
+        else if lock != null && targets.isTargets lock then
+          checkLock { lock = targets.pick { inherit lock basePython; }; inherit basePython; pythonAttr = python; }
         else if lock != null then checkLock { inherit lock basePython; pythonAttr = python; }
         else if resolved ? error then throw "mach-nix could not resolve the requirements:\n${resolved.error}"
         else resolved;

@@ -305,3 +305,58 @@ def check_lock(
         if name not in reachable:
             problems.append(f"{name}: in the lock but not required by anything")
     return problems
+
+
+def check_targets(
+    container: Mapping[str, Any],
+    roots: Sequence[str],
+    db: Any,
+    constraints: Iterable[str] = (),
+) -> list[str]:
+    """Return every problem of a lock for several targets (``mach-nix lock`` with several
+    ``--python``/``--system``; docs/lock-format.md "Several targets"): each target's lock checked
+    by :func:`check_lock` (its problems prefixed by its key), and the container's own consistency:
+    ``kind``, ``version``, ``order`` naming every key of ``targets`` once, each key equal to its
+    lock's ``<python>-<system>``, and ``differences`` listing exactly the names whose version (or
+    presence) differs between the targets, with those versions and a reason."""
+    problems: list[str] = []
+    if container.get("kind") != "mach-nix-targets":
+        problems.append(f"kind is {container.get('kind')!r}, not 'mach-nix-targets'")
+    if container.get("version") != 1:
+        problems.append(f"version is {container.get('version')!r}, not 1")
+    targets: Mapping[str, Mapping[str, Any]] = container.get("targets") or {}
+    order = list(container.get("order") or [])
+    if len(order) < 2:
+        problems.append(f"order lists {len(order)} targets: a single target is written as a plain lock")
+    if len(set(order)) != len(order) or set(order) != set(targets):
+        problems.append(f"order {order} does not name each key of targets {sorted(targets)} once")
+    for key, lock in sorted(targets.items()):
+        target = lock.get("target", {})
+        if key != f"{target.get('python')}-{target.get('system')}":
+            problems.append(f"targets.{key} is the lock of {target.get('python')}-{target.get('system')}")
+        problems.extend(f"{key}: {problem}" for problem in check_lock(lock, roots, db, constraints))
+    expected = {}
+    for name in sorted({n for lock in targets.values() for n in lock.get("packages", {})}):
+        versions = {
+            key: lock["packages"][name]["version"] if name in lock["packages"] else None
+            for key, lock in targets.items()
+        }
+        if len(set(versions.values())) > 1:
+            expected[name] = versions
+    listed = {item.get("name"): item for item in container.get("differences", [])}
+    names = [item.get("name") for item in container.get("differences", [])]
+    if names != sorted(names):
+        problems.append(f"differences are not sorted by name: {names}")
+    for name in sorted(set(expected) | set(listed)):
+        if name not in listed:
+            problems.append(f"differences lack {name}, whose versions differ: {expected[name]}")
+        elif name not in expected:
+            problems.append(f"differences list {name}, whose version is the same on every target")
+        else:
+            if listed[name].get("versions") != expected[name]:
+                problems.append(
+                    f"differences: {name} has versions {listed[name].get('versions')}, not {expected[name]}"
+                )
+            if not isinstance(listed[name].get("reason"), str) or not listed[name]["reason"]:
+                problems.append(f"differences: {name} has no reason")
+    return problems

@@ -60,12 +60,14 @@ def nix_env() -> dict[str, str]:
     return env
 
 
-def nixpkgs_expr() -> str:
-    """A Nix expression for the pkgs the tests use (the double unless overridden)."""
+def nixpkgs_expr(system: str | None = None) -> str:
+    """A Nix expression for the pkgs the tests use (the double unless overridden); ``system``:
+    nixpkgs for that platform (``import nixpkgs { system = …; }``), to evaluate another system's pick."""
+    arg = f' system = "{system}";' if system else ""
     real = os.environ.get("MACH_NIX_TEST_NIXPKGS")
     if real:
-        return f"(import {Path(real).resolve()} {{ config.allowAliases = true; }})"
-    return f"(import {DOUBLE} {{}})"
+        return f"(import {Path(real).resolve()} {{ config.allowAliases = true;{arg} }})"
+    return f"(import {DOUBLE} {{{arg}}})"
 
 
 def uses_double() -> bool:

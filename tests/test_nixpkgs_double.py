@@ -467,3 +467,32 @@ def test_stdenv_does_not_unpack_wheels(nix, pkgs_expr):
         check=False,
     )
     assert proc.returncode != 0 and "do not know how to unpack source archive" in proc.stderr
+
+
+def test_system_argument_like_nixpkgs(nix):
+    """``import nixpkgs { system = …; }`` / ``{ localSystem = …; }`` (a string or ``{ system; }``) give
+    that hostPlatform and derivations of that system, which this machine refuses to build."""
+    double = Path(__file__).parent / "nixpkgs"
+    arguments = [
+        'system = "aarch64-darwin";',
+        'localSystem = "aarch64-darwin";',
+        'localSystem.system = "aarch64-darwin";',
+    ]
+    for argument in arguments:
+        expr = f"""let pkgs = import {double} {{ {argument} }}; in [
+          pkgs.stdenv.hostPlatform.system pkgs.stdenv.hostPlatform.isDarwin pkgs.stdenv.isLinux pkgs.system
+          (pkgs.python3.pkgs.six.drvAttrs.system or pkgs.python3.pkgs.six.system)
+          (pkgs.appendOverlays [ ]).stdenv.hostPlatform.system ]"""
+        assert nix.eval_json(expr) == [
+            "aarch64-darwin",
+            True,
+            False,
+            "aarch64-darwin",
+            "aarch64-darwin",
+            "aarch64-darwin",
+        ]
+    host = nix.eval_json(f"(import {double} {{ }}).stdenv.hostPlatform.system")
+    assert host in ("x86_64-linux", "aarch64-linux")
+    other = "aarch64-darwin"
+    proc = nix.build(f'(import {double} {{ system = "{other}"; }}).python3.pkgs.six', check=False)
+    assert proc.returncode != 0 and other in proc.stderr

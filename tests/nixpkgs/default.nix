@@ -3,7 +3,13 @@
 # artifacts, and the build helpers listed in ../../lib/nixpkgs.nix. It follows
 # docs/nixpkgs-contract.md (README.md here: what it still simplifies). Run
 # `python tests/nixpkgs/configure.py` first (the test suite does it) to describe the host in host.json.
+#
+# As nixpkgs, it takes the platform it builds for as `localSystem` (a system string or
+# `{ system = …; }`) or the older `system`; default: the host's. `stdenv.hostPlatform.system` is
+# that system, and so is every derivation's `system`: another system's packages evaluate, and Nix
+# refuses to build them here, as with nixpkgs on a machine of another platform.
 { system ? null
+, localSystem ? null
 , config ? { }
 , overlays ? [ ]
 , host ? (if builtins.pathExists ./host.json
@@ -13,25 +19,32 @@
 }:
 let
   lib = import ./lib.nix;
-  stdenv = import ./stdenv { inherit lib host config; };
-  buildSupport = import ./build-support.nix { inherit lib host stdenv; };
+  chosen =
+    if localSystem != null then (if builtins.isString localSystem then localSystem else localSystem.system)
+    else system;
+  # the host's description, for the system asked for
+  platformHost = if chosen == null then host else host // { system = chosen; };
+  stdenv = import ./stdenv { inherit lib config; host = platformHost; };
+  buildSupport = import ./build-support.nix { inherit lib stdenv; host = platformHost; };
 
   basePkgs = self: buildSupport // {
     inherit lib stdenv config;
-    inherit (host) system;
+    inherit (platformHost) system;
     path = ./.;
     pythonPackagesExtensions = [ ];
     patchelf = stdenv.mkDerivation {
       pname = "patchelf"; version = "host";
-      buildCommand = "mkdir -p $out/bin; ln -s ${host.patchelf} $out/bin/patchelf";
+      buildCommand = "mkdir -p $out/bin; ln -s ${platformHost.patchelf} $out/bin/patchelf";
     };
     pkgs = self;
     buildPackages = self;
     pkgsBuildHost = self;
     # `import pkgs.path { overlays = …; }`: mkNixpkgs uses it.
-    appendOverlays = extra: import ./. { inherit system config host; overlays = overlays ++ extra; };
+    appendOverlays = extra: import ./. { inherit config host; localSystem = platformHost.system;
+      overlays = overlays ++ extra; };
   } // import ./python {
-    inherit lib host stdenv buildSupport config;
+    inherit lib stdenv buildSupport config;
+    host = platformHost;
     pkgs = self;
     pythonPackagesExtensions = self.pythonPackagesExtensions;
   } // {

@@ -20,7 +20,9 @@ from mach_nix.platforms import SYSTEMS, python_range
 if TYPE_CHECKING:
     from mach_nix.lock import Lock
     from mach_nix.requirements import RequirementSet
+    from mach_nix.resolution.agreement import Agreement
     from mach_nix.resolution.versions import VersionLists
+    from mach_nix.target import Target
 
 COMMON_EPILOG = """\
 inputs:
@@ -135,14 +137,16 @@ def add_inputs(parser: argparse.ArgumentParser, positional: bool = True) -> None
     parser.add_argument(
         "--python",
         default="3.11",
+        action=Repeatable,
         metavar="VERSION",
-        help=f"target CPython: {python_range()}, as 3.11 or exactly 3.11.7 (default: 3.11)",
+        help=f"target CPython: {python_range()}, as 3.11 or exactly 3.11.7 (default: 3.11; lock: repeatable)",
     )
     parser.add_argument(
         "--system",
         default="x86_64-linux",
+        action=Repeatable,
         metavar="SYSTEM",
-        help=f"target Nix system: {', '.join(SYSTEMS)} (default: x86_64-linux)",
+        help=f"target Nix system: {', '.join(SYSTEMS)} (default: x86_64-linux; lock: repeatable)",
     )
     parser.add_argument("--glibc", metavar="2.X", help="newest glibc for manylinux wheels (default: 2.40)")
     parser.add_argument("--macos-target", metavar="X.Y", help="macOS deployment target for darwin wheels")
@@ -201,6 +205,37 @@ def add_inputs(parser: argparse.ArgumentParser, positional: bool = True) -> None
         metavar="FILE",
         help="JSON list of {attr, pname, version}: the Python packages of your nixpkgs",
     )
+
+
+class Repeatable(argparse.Action):
+    """An option whose last value is ``args.<dest>`` (as a plain option's) and whose values, in
+    the order given, are ``args.<dest>_all`` (``--python``, ``--system``: :func:`targets_of`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, self.dest + "_all", [*(getattr(namespace, self.dest + "_all", None) or []), values])
+
+
+def targets_of(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The ``(python, system)`` pairs the command line asks for: every ``--python`` with every
+    ``--system`` (Python first, each in the order given, repeats dropped); one pair without
+    repeated options."""
+    pythons = getattr(args, "python_all", None) or [args.python]
+    systems = getattr(args, "system_all", None) or [args.system]
+    pairs = [(python, system) for python in pythons for system in systems]
+    return list(dict.fromkeys(pairs))
+
+
+def refuse_several_targets(args: argparse.Namespace, what: str) -> None:
+    """Raise :class:`UsageError` when the command line asks for several targets, which ``what``
+    (a command or option) cannot serve."""
+    pairs = targets_of(args)
+    if len(pairs) > 1:
+        listed = ", ".join(f"{python} on {system}" for python, system in pairs)
+        raise UsageError(
+            f"{what} serves one target, but the command line asks for {len(pairs)} ({listed}): give one --python"
+            " and one --system (only `mach-nix lock` writes one lock for several targets, as JSON)"
+        )
 
 
 def database_paths(args: argparse.Namespace) -> list[str]:
@@ -407,17 +442,29 @@ def _manifest_signature(path: str) -> tuple:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
-def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
+def lock_from_args(
+    args: argparse.Namespace,
+    artifacts: bool = True,
+    target: Target | None = None,
+    agreement: Agreement | None = None,
+    shown: set[str] | None = None,
+) -> Lock:
     """Parse the shared inputs and run the resolution; return the Lock.
 
-    ``artifacts=False`` skips the file index (hashes and URLs are left out).
+    ``artifacts=False`` skips the file index (hashes and URLs are left out). ``target``
+    replaces the command line's (one of :func:`targets_of`; without it the command line must
+    name one target); ``agreement`` carries versions to prefer
+    (:mod:`mach_nix.resolution.agreement`). Warnings in ``shown`` are not printed again (the
+    others are added): several targets warn once.
     """
     from mach_nix.inventory import Inventory, load_inventory
     from mach_nix.providers import ProviderConfig
     from mach_nix.resolution.resolve import resolve
     from mach_nix.target import Target
 
-    target = Target.create(args.python, args.system, glibc=args.glibc, macos=args.macos_target)
+    if target is None:
+        refuse_several_targets(args, f"`mach-nix {getattr(args, 'command', None) or 'lock'}`")
+        target = Target.create(args.python, args.system, glibc=args.glibc, macos=args.macos_target)
     requirements = read_requirements(args)
     providers = ProviderConfig.from_options(_file_providers(requirements, args.provider) + list(args.provider))
     local = materializer = None
@@ -437,6 +484,7 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
             artifacts=artifacts,
             version_lists=version_lists,
             local=local,
+            agreement=agreement,
         )
     except MachNixError:
         db.stop(wait=False)
@@ -458,7 +506,10 @@ def lock_from_args(args: argparse.Namespace, artifacts: bool = True) -> Lock:
     if summary:
         print(f"mach-nix: {summary}", file=sys.stderr)
     for warning in lock.warnings:
-        print(f"mach-nix: warning: {warning}", file=sys.stderr)
+        if shown is None or warning not in shown:
+            print(f"mach-nix: warning: {warning}", file=sys.stderr)
+    if shown is not None:
+        shown.update(lock.warnings)
     if requirements.require_hashes and artifacts:
         from mach_nix.local_projects import check_hashes
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
+from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args, refuse_several_targets, targets_of
 from mach_nix.errors import UsageError
 
 if TYPE_CHECKING:
@@ -39,6 +39,10 @@ examples:
       --provider numba=wheel --python 3.8
   mach-nix lock -r requirements.txt --format pylock     (PEP 751: writes pylock.toml)
   mach-nix lock --script script.py                      (PEP 723: writes script.py.lock.json)
+  mach-nix lock -r requirements.txt --system x86_64-linux --system aarch64-darwin \\
+      --python 3.11 --python 3.12
+      (one lock for the four targets: mkPython picks its own; versions agree across
+       them where the requirements allow, and where they differ stderr says why)
   mach-nix lock -r requirements.txt --json | jq .providers   (a summary on stdout, for scripts)
 """
 
@@ -60,7 +64,8 @@ target}, "packages": [{"name", "version", "provider", "extras", "root",
 LOCK_JSON = """lock --json prints one object on stdout when the lock is written: {"path": FILE,
 "format": "json"|"pylock", "targets": [{"python", "system", "packages": N,
 "providers": {"wheel": N, "sdist": N, "nixpkgs": N, ...}}], "packages": N (all
-targets), "providers": {...} (all targets), "warnings": [...]}.
+targets), "providers": {...} (all targets), "warnings": [...]}; with several targets also
+"differences" (as in the lock: docs/lock-format.md "Several targets").
 """
 
 
@@ -149,8 +154,10 @@ def native_needs_mode(args: argparse.Namespace) -> str:
     return mode
 
 
-def record_native_needs(lock, args: argparse.Namespace) -> list[str]:
-    """The lock's post-pass: ``artifact.needed`` of its native wheels (:mod:`mach_nix.native_needs`)."""
+def record_native_needs(lock, args: argparse.Namespace, shown: set[str] | None = None) -> list[str]:
+    """The lock's post-pass: ``artifact.needed`` of its native wheels (:mod:`mach_nix.native_needs`);
+    returns its warnings. Warnings in ``shown`` are not printed again (see
+    :func:`~mach_nix.commands.inputs.lock_from_args`)."""
     from mach_nix.errors import NetworkError
     from mach_nix.native_needs import NativeNeedsError, NeedsCache, default_cache_dir, record_needs
 
@@ -163,7 +170,10 @@ def record_native_needs(lock, args: argparse.Namespace) -> list[str]:
             "(or off) to leave them to the Nix side's defaults"
         ) from None
     for warning in warnings:
-        print(f"mach-nix: warning: {warning}", file=sys.stderr)
+        if shown is None or warning not in shown:
+            print(f"mach-nix: warning: {warning}", file=sys.stderr)
+    if shown is not None:
+        shown.update(warnings)
     return warnings
 
 
@@ -174,6 +184,8 @@ def run_lock(args: argparse.Namespace) -> int:
     pylock = args.format == "pylock"
     if args.json and args.output == "-":
         raise UsageError("--json prints a summary on stdout, where -o - would print the lock: give -o FILE")
+    if len(targets_of(args)) > 1:
+        return run_lock_targets(args)
     if args.script:
         lock = run.script_lock(args, Path(args.script))
         default = str(run.script_lock_path(Path(args.script), pylock))
@@ -192,6 +204,64 @@ def run_lock(args: argparse.Namespace) -> int:
         print(f"mach-nix: wrote {output} ({len(lock.packages)} packages)", file=sys.stderr)
     if args.json:
         print(json.dumps(lock_summary([lock], output, args.format, needs_warnings), indent=1, sort_keys=True))
+    return 0
+
+
+def run_lock_targets(args: argparse.Namespace) -> int:
+    """``mach-nix lock`` with several ``--python``/``--system``: one container of a lock per target,
+    versions agreeing where they can (:mod:`mach_nix.targets`); the differences on stderr."""
+    from mach_nix.errors import MachNixError
+    from mach_nix.resolution.agreement import Agreement
+    from mach_nix.target import Target
+    from mach_nix.targets import lock_targets
+
+    if args.script:
+        refuse_several_targets(args, "--script")
+    if args.format == "pylock":
+        refuse_several_targets(args, "--format pylock")
+    pairs = targets_of(args)
+    linux = [system.endswith("-linux") for _python, system in pairs]
+    if args.glibc is not None and not any(linux):
+        raise UsageError("--glibc only applies to *-linux systems")
+    if args.macos_target is not None and all(linux):
+        raise UsageError("--macos-target only applies to *-darwin systems")
+    targets = [  # --glibc for the Linux targets, --macos-target for the Darwin ones
+        Target.create(
+            python, system, glibc=args.glibc if is_linux else None, macos=None if is_linux else args.macos_target
+        )
+        for (python, system), is_linux in zip(pairs, linux, strict=True)
+    ]
+
+    shown: set[str] = set()  # each warning once, not once per target
+    needs_warnings: list[str] = []
+
+    def resolve_one(target: Target, agreement: Agreement) -> Lock:
+        try:
+            lock = lock_from_args(args, target=target, agreement=agreement, shown=shown)
+        except MachNixError:
+            print(f"mach-nix: the target CPython {target.python} on {target.system} failed:", file=sys.stderr)
+            raise
+        needs_warnings.extend(record_native_needs(lock, args, shown))
+        return lock
+
+    result = lock_targets(resolve_one, targets)
+    output = args.output or "mach-nix.lock.json"
+    if output == "-":
+        sys.stdout.write(result.dumps())
+    else:
+        result.write(Path(output))
+    report = result.report()
+    agree = "versions agree" if not report else f"versions agree but for {len(report)} name{'s' * (len(report) != 1)}"
+    print(f"mach-nix: {len(targets)} targets ({', '.join(result.locks)}): {agree}", file=sys.stderr)
+    for line in report:
+        print(f"  {line}", file=sys.stderr)
+    if output != "-":
+        counts = ", ".join(str(len(lock.packages)) for lock in result.locks.values())
+        print(f"mach-nix: wrote {output} ({counts} packages)", file=sys.stderr)
+    if args.json:
+        summary = lock_summary(list(result.locks.values()), output, args.format, needs_warnings)
+        summary["differences"] = result.differences
+        print(json.dumps(summary, indent=1, sort_keys=True))
     return 0
 
 

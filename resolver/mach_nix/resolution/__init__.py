@@ -7,6 +7,7 @@ The modules, by role (each imports only those above it in this list)::
     artifacts.py     Finder: the wheel/sdist/nixpkgs candidates of a name for the target
     dependencies.py  Requires-Dist evaluated for the target, build requirements, root requirements
     preferences.py   which name resolvelib works on next
+    agreement.py     versions preferred because another target of the lock chose them
     prefetch.py      what a database that fetches on demand is asked for ahead of the resolver
     explain.py       failures turned into messages a person can act on
     provider.py      ResolvelibProvider: the adapter resolvelib drives

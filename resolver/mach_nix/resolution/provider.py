@@ -11,6 +11,10 @@ policies of its own in :meth:`ResolvelibProvider.find_matches`:
 * a candidate whose dependencies contradict the user's own requirements
   outright is offered only when no other candidate is left
   (:meth:`ResolvelibProvider._clashes_with_roots`);
+* a name with a preferred version (:mod:`mach_nix.resolution.agreement`: the version chosen
+  for another target of the same lock) offers that version first within each provider of
+  its order, then that provider's other versions: the preferred version's sdist never comes
+  before another version's wheel, and the preference never excludes a version;
 * a project the database lacks (and nixpkgs too) has no candidates, as pip treats a
   name the index does not know: the resolver backtracks to versions that do not need
   it, and only when nothing else works is it reported (:attr:`ResolvelibProvider.missing`).
@@ -21,7 +25,7 @@ are part of the interface.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import resolvelib
@@ -56,6 +60,7 @@ class ResolvelibProvider(_ProviderBase):
             with the requirements that asked for them.
         prefetcher: fetches ahead what the resolution will likely ask for (``None``:
             the database does not fetch).
+        preferred: the version offered first, per normalised name (see the module's docstring).
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class ResolvelibProvider(_ProviderBase):
         roots: Sequence[Req] = (),
         pre: bool = False,
         prefetcher: Prefetcher | None = None,
+        preferred: Mapping[str, Version] | None = None,
     ) -> None:
         """Create the provider; ``constraints`` restrict versions of names that get required.
 
@@ -85,6 +91,7 @@ class ResolvelibProvider(_ProviderBase):
         self.requested: dict[str, list[Req]] = {}
         self.missing: dict[str, list[Req]] = {}
         self.prefetcher = prefetcher
+        self.preferred: Mapping[str, Version] = preferred or {}
         self._compatible: dict[tuple[str, int], bool] = {}
 
     # -- resolvelib interface ----------------------------------------------
@@ -163,8 +170,16 @@ class ResolvelibProvider(_ProviderBase):
         rejected = {c.version for c in incompatibilities[identifier] if c.provider == "wheel"}
         pruned_versions: set[Version] = set()
 
+        favourite = self.preferred.get(name)
+        # per provider: the preferred version first (only=favourite), then the others (only=None)
+        passes: list[Version | None] = [favourite, None] if favourite is not None else [None]
+
         def generate(allow_pre: bool, pruned: list[Candidate]) -> Iterator[Candidate]:
+            only: Version | None = None
+
             def accept(version: Version, release: Release) -> bool:  # before a candidate is made (or fetched)
+                if (version != only) if only is not None else (version == favourite):
+                    return False
                 if version.is_prerelease and not allow_pre and version not in pins:
                     return False
                 return all(spec.contains(version, prereleases=True) for spec in specs)
@@ -180,25 +195,29 @@ class ResolvelibProvider(_ProviderBase):
 
             for provider in order:
                 check = accept_sdist if provider == "sdist" and "wheel" in order else accept
-                for base in finder.iter_base_candidates(name, provider, specs, check):
-                    if base_keys and base.key != base_keys[0]:
-                        continue
-                    version = base.version
-                    if version.is_prerelease and not allow_pre and version not in pins:
-                        continue
-                    if not all(spec.contains(version, prereleases=True) for spec in specs):
-                        continue
-                    if base.yanked and version not in pins:
-                        continue
-                    if base.key in bad:
-                        continue
-                    if prune and self._clashes_with_roots(base):
-                        pruned.append(base)
-                        pruned_versions.add(version)
-                        continue
-                    yield base.with_extras(extras) if extras else base
-                    if base.provider == "wheel":  # asked for the next one: resolvelib could not pin this
-                        rejected.add(version)
+                for only in passes:
+                    window = specs if only is None else [*specs, SpecifierSet(f"=={only}")]
+                    for base in finder.iter_base_candidates(name, provider, window, check):
+                        if base_keys and base.key != base_keys[0]:
+                            continue
+                        version = base.version
+                        if (version != only) if only is not None else (version == favourite):
+                            continue  # the nixpkgs provider does not ask accept()
+                        if version.is_prerelease and not allow_pre and version not in pins:
+                            continue
+                        if not all(spec.contains(version, prereleases=True) for spec in specs):
+                            continue
+                        if base.yanked and version not in pins:
+                            continue
+                        if base.key in bad:
+                            continue
+                        if prune and self._clashes_with_roots(base):
+                            pruned.append(base)
+                            pruned_versions.add(version)
+                            continue
+                        yield base.with_extras(extras) if extras else base
+                        if base.provider == "wheel":  # asked for the next one: resolvelib could not pin this
+                            rejected.add(version)
 
         def matches() -> Iterator[Candidate]:
             found = False

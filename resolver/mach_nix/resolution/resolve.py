@@ -40,6 +40,7 @@ from mach_nix.inventory import Inventory
 from mach_nix.lock import Lock, build_lock
 from mach_nix.providers import ProviderConfig
 from mach_nix.requirements import RequirementSet, coerce_requirements
+from mach_nix.resolution.agreement import Agreement
 from mach_nix.resolution.artifacts import Finder
 from mach_nix.resolution.candidates import Candidate, Req, ResolvedPackage
 from mach_nix.resolution.dependencies import Dependencies, root_reqs
@@ -86,6 +87,7 @@ def resolve_packages(
     inventory: Inventory | None = None,
     version_lists: VersionLists | None = None,
     local: LocalCandidates | None = None,
+    agreement: Agreement | None = None,
 ) -> tuple[dict[str, ResolvedPackage], list[str]]:
     """Resolve; return ``{normalised name: ResolvedPackage}`` and the warnings met.
 
@@ -94,6 +96,8 @@ def resolve_packages(
             (see :mod:`mach_nix.resolution.versions`).
         local: the candidates of local, archive and VCS sources and the maker of the
             candidate of an archive URL the database lacks (:mod:`mach_nix.local_projects`).
+        agreement: versions to prefer (chosen for another target of the same lock); what
+            the resolution did with them is recorded into it (:mod:`mach_nix.resolution.agreement`).
 
     Raises:
         ResolutionError: the requirements conflict (chains of requirements shown).
@@ -122,7 +126,13 @@ def resolve_packages(
         finder.fetching = False
         raise unknown_projects(finder, {}, missing_roots)
     resolver_provider = ResolvelibProvider(
-        finder, dependencies, constraints, roots=roots, pre=requirement_set.pre, prefetcher=prefetcher
+        finder,
+        dependencies,
+        constraints,
+        roots=roots,
+        pre=requirement_set.pre,
+        prefetcher=prefetcher,
+        preferred=agreement.versions() if agreement is not None else None,
     )
     line = progress.Progress("resolving")
     resolver: resolvelib.Resolver[Req, Candidate, str] = resolvelib.Resolver(resolver_provider, _ProgressReporter(line))
@@ -162,6 +172,8 @@ def resolve_packages(
                     package.required_by.add(parent_name)
     for package in packages.values():
         package.build_requires = dependencies.build_requirements(package.candidate)
+    if agreement is not None:
+        agreement.record(finder, packages)
     warnings = list(dependencies.warnings) + unknown_extras(packages)
     for name, skipped in sorted(finder.unfetched.items()):
         chosen = packages.get(name)
@@ -258,6 +270,7 @@ def resolve(
     artifacts: bool = True,
     version_lists: VersionLists | None = None,
     local: LocalCandidates | None = None,
+    agreement: Agreement | None = None,
 ) -> Lock:
     """Resolve requirements for a target and return the :class:`~mach_nix.lock.Lock`.
 
@@ -275,6 +288,7 @@ def resolve(
             for a display that needs no file index.
         version_lists: version lists of ``db`` kept from earlier resolutions.
         local: local, archive and VCS sources (see :func:`resolve_packages`).
+        agreement: versions to prefer (see :func:`resolve_packages`).
 
     Raises:
         ResolutionError, NotFoundError, UsageError: see :func:`resolve_packages`.
@@ -287,7 +301,9 @@ def resolve(
     elif not isinstance(providers, ProviderConfig):
         providers = ProviderConfig.from_mapping(providers)
     requirement_set = coerce_requirements(requirements)
-    packages, warnings = resolve_packages(requirement_set, target, providers, db, inventory, version_lists, local)
+    packages, warnings = resolve_packages(
+        requirement_set, target, providers, db, inventory, version_lists, local, agreement
+    )
     if artifacts:
         complete_artifacts(packages, db)
     lock_sources = getattr(db, "lock_sources", None)

@@ -3,6 +3,11 @@
 { lib, host, config }:
 let
   system = host.system;
+  platform = {
+    inherit system;
+    isLinux = builtins.match ".*-linux" system != null;
+    isDarwin = builtins.match ".*-darwin" system != null;
+  };
 
   # A minimal check-meta (nixpkgs: pkgs/stdenv/generic/check-meta.nix): why a package may
   # not be evaluated, or null. Refused packages keep their attributes (pname, version,
@@ -98,12 +103,11 @@ in
 {
   inherit mkDerivation;
   stdenvPath = stdenvDir;
-  hostPlatform = { inherit system; isLinux = true; isDarwin = false; };
-  buildPlatform = { inherit system; isLinux = true; isDarwin = false; };
-  targetPlatform = { inherit system; isLinux = true; isDarwin = false; };
+  hostPlatform = platform;
+  buildPlatform = platform;
+  targetPlatform = platform;
   inherit system;
-  isLinux = true;
-  isDarwin = false;
+  inherit (platform) isLinux isDarwin;
   shell = host.bash;
   cc = {
     cc = ccLib // { lib = ccLib; };
