@@ -40,6 +40,7 @@ from mach_nix.lock import Lock, build_lock
 from mach_nix.providers import ProviderConfig
 from mach_nix.requirements import RequirementSet, coerce_requirements
 from mach_nix.resolution.artifacts import Finder
+from mach_nix.resolution.build_systems import resolve_build_systems
 from mach_nix.resolution.candidates import Candidate, Req, ResolvedPackage
 from mach_nix.resolution.dependencies import Dependencies, root_reqs
 from mach_nix.resolution.explain import explain_impossible, unknown_projects
@@ -273,8 +274,18 @@ def resolve(
         providers = ProviderConfig.from_mapping(providers)
     requirement_set = coerce_requirements(requirements)
     packages, warnings = resolve_packages(requirement_set, target, providers, db, inventory, version_lists, local)
+    build = None
     if artifacts:
         complete_artifacts(packages, db)
+        build = resolve_build_systems(
+            packages,
+            db,
+            lambda reqs, build_providers: resolve_packages(reqs, target, build_providers, db, None, version_lists)[0],
+            complete_artifacts,
+        )
+        warnings = warnings + build.warnings
     lock_sources = getattr(db, "lock_sources", None)
     sources = lock_sources() if lock_sources is not None else None
-    return build_lock(packages, requirement_set, target, providers, inventory, warnings=warnings, sources=sources)
+    return build_lock(
+        packages, requirement_set, target, providers, inventory, warnings=warnings, sources=sources, build=build
+    )
