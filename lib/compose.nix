@@ -25,6 +25,9 @@
 { lock, tests ? false, basePackages, lockRoot ? null }:
 let
   graph = import ./graph.nix { };
+  buildSystems = import ./build-systems.nix { inherit util surface; };
+  # The lock's build packages as derivations of the set's builder (outside the overlay scope).
+  buildDrvs = self: buildSystems.derivations { pythonPackages = self; buildPackages = lock.build_packages or { }; };
   local = import ./local.nix { inherit util surface; };
   packages = lock.packages;
   names = builtins.attrNames packages;
@@ -239,27 +242,31 @@ let
     let
       otherVersion = (old.version or null) != entry.version;
       flag = "--skip-dependency-check";
+      # The set's build tools, for a build system the lock could not lock (`build_system_unlocked`,
+      # a pylock.toml): taken from the base set, not `super`, so that they are not rebuilt against
+      # the lock's versions of their dependencies. A build tool the lock has (numpy, for its C
+      # API) is the lock's package, also when the set has no recipe for it.
+      unlockedBuildSystem = map buildTool (old.build-system or [ ]) ++ map
+          (req:
+            let n = util.requirementName req; in
+            # A build tool the lock has (numpy, for its C API) is the lock's package, also when
+            # the set has no recipe for it (the lock's own packages are all in `self`).
+            if packages ? ${n} && n != entry.name then self.${n}
+            else if basePackages ? ${n} then basePackages.${n}
+            else if super ? ${n} then super.${n}
+            else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "
+              + "package set does not have. Add it with `overridesPre`, or choose the wheel: "
+              + "providers.${entry.name} = \"wheel\";"))
+          (entry.build_requires or [ ]);
     in
     {
       src = fetchArtifact entry.artifact;
       pyproject = true;
       format = null;
-      # Build tools are nixpkgs' own, from the base set: taken from `super`, they would be
-      # rebuilt against the lock's versions of their dependencies (setuptools-scm against the
-      # lock's typing-extensions), and with them everything nixpkgs builds with them. A tool
-      # the environment itself contains (numpy, for its C API) is the environment's.
-      build-system = map buildTool (old.build-system or [ ]) ++ map
-        (req:
-          let n = util.requirementName req; in
-          # A build tool the lock has (numpy, for its C API) is the lock's package, also when
-          # the set has no recipe for it (the lock's own packages are all in `self`).
-          if packages ? ${n} && n != entry.name then self.${n}
-          else if basePackages ? ${n} then basePackages.${n}
-          else if super ? ${n} then super.${n}
-          else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "
-            + "package set does not have. Add it with `overridesPre`, or choose the wheel: "
-            + "providers.${entry.name} = \"wheel\";"))
-        (entry.build_requires or [ ]);
+      # A locked build system (lock format 2): exactly the closure the lock resolved for this
+      # sdist, built from its wheels (build-systems.nix), in place of the recipe's.
+      build-system =
+        if entry ? build_system then buildSystems.closureOf (buildDrvs self) entry else unlockedBuildSystem;
       # pypa/build would refuse the set's build tools when the sdist pins other versions.
       pypaBuildFlags =
         if builtins.isList (old.pypaBuildFlags or [ ]) then (old.pypaBuildFlags or [ ]) ++ [ flag ]
