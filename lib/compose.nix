@@ -32,9 +32,22 @@ let
   packages = lock.packages;
   names = builtins.attrNames packages;
 
-  # Tools the package set's own hooks are built with: overriding them would rebuild every
-  # package or recurse (docs/nixpkgs-contract.md §9). The set's version is kept.
+  # Tools the package set's own hooks are built with: overriding them in the set would rebuild
+  # every package or recurse (docs/nixpkgs-contract.md §9), so the set's attribute stays the
+  # set's. The environment and every package of the lock get the lock's version instead, as a
+  # derivation outside the scope (`runtimeOf`): what the lock says is what is installed.
   buildTools = util.toSet [ "build" "installer" "pip" "pyproject-hooks" "setuptools" "wheel" "flit-core" "packaging" ];
+  # A hook tool of the lock whose version is not the set's: built apart from the scope.
+  apart = super: name: buildTools ? ${name} && inSet super name
+    && (super.${name}.version or null) != packages.${name}.version;
+  # The runtime package of a lock name, for the dependencies of the lock's packages and the
+  # environment: the scope's, or a hook tool of the lock's version built apart.
+  runtimeOf = self: super: name: if apart super name then mkPackage self super name else self.${name};
+  # A recipe's own dependency that is such a tool (a nixpkgs package whose dependencies the
+  # database does not know keeps its recipe's): replaced by the lock's version.
+  swapTool = self: super: d:
+    let n = if util.isPythonPackage d then util.pythonName d else null; in
+    if n != null && packages ? ${n} && apart super n then runtimeOf self super n else d;
 
   isNixpkgs = name: packages.${name}.provider == "nixpkgs";
 
@@ -306,7 +319,7 @@ let
   mkPackage = self: super: name:
     let
       entry = packages.${name};
-      deps = map (dep: self.${dep}) (depsOf name);
+      deps = map (runtimeOf self super) (depsOf name);
       # A non-Python recipe (toPythonModule around another build system) only has
       # overrideAttrs: its attributes are the builder's, so Python ones are translated.
       overrideAny = drv: f:
@@ -349,9 +362,9 @@ let
           dependencies = deps;
           propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
         }
-        else util.optionalAttrs (hasCutEdge name) {
-          dependencies = dropCut (old.dependencies or [ ]);
-          propagatedBuildInputs = dropCut (old.propagatedBuildInputs or [ ]);
+        else {
+          dependencies = map (swapTool self super) (dropCut (old.dependencies or [ ]));
+          propagatedBuildInputs = map (swapTool self super) (dropCut (old.propagatedBuildInputs or [ ]));
         }))
     else if entry.provider == "wheel" then
       let
@@ -392,11 +405,8 @@ in
     (name:
       let
         value =
-          if keepsSetVersion name && inSet super name then
-            (if (super.${name}.version or null) != packages.${name}.version
-             then builtins.trace ("mach-nix: keeping ${name} ${super.${name}.version} of the package set "
-               + "(it builds every package); the lock has ${packages.${name}.version}") super.${name}
-             else super.${name})
+          # A hook tool stays the set's inside the scope (see `runtimeOf` for the environment's).
+          if keepsSetVersion name && inSet super name then super.${name}
           else mkPackage self super name;
       in
       [ { inherit name value; } ] ++ util.optionals (attrOf name != name) [ { name = attrOf name; inherit value; } ])
@@ -405,12 +415,12 @@ in
   /* Select every package of the lock from a (final) package set: the environment's content.
 
      Type: select :: AttrSet -> [Derivation] */
-  select = ps: map (name: ps.${name}) names;
+  select = ps: map (runtimeOf ps ps) names;
 
   /* Select the root packages only.
 
      Type: selectRoots :: AttrSet -> [Derivation] */
-  selectRoots = ps: map (name: ps.${name}) (lock.roots or [ ]);
+  selectRoots = ps: map (runtimeOf ps ps) (lock.roots or [ ]);
 
   /* What the extension decides, as data (for tests and inspection): the nixpkgs packages
      kept as nixpkgs' derivations, and the dependency edges cut to break cycles.
