@@ -46,4 +46,16 @@ in
     Type: closureOf :: AttrSet -> LockEntry -> [Derivation]
   */
   closureOf = drvs: entry: map (key: drvs.${key}) (entry.build_system or [ ]);
+
+  /*
+    Shell that puts a build closure's site-packages first on PYTHONPATH (the set's hooks
+    propagate their own tools, which would shadow the closure's versions).
+
+    Type: pythonPathFirst :: String -> [Derivation] -> String
+  */
+  pythonPathFirst = sitePackages: drvs:
+    let paths = builtins.concatStringsSep ":" (map (d: "${d}/${sitePackages}") drvs); in
+    if drvs == [ ] then "" else ''
+      export PYTHONPATH="${paths}''${PYTHONPATH:+:$PYTHONPATH}"
+    '';
 }

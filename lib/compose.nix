@@ -255,6 +255,8 @@ let
     let
       otherVersion = (old.version or null) != entry.version;
       flag = "--skip-dependency-check";
+      locked = entry ? build_system;
+      closure = buildSystems.closureOf (buildDrvs self) entry;
       # The set's build tools, for a build system the lock could not lock (`build_system_unlocked`,
       # a pylock.toml): taken from the base set, not `super`, so that they are not rebuilt against
       # the lock's versions of their dependencies. A build tool the lock has (numpy, for its C
@@ -278,12 +280,15 @@ let
       format = null;
       # A locked build system (lock format 2): exactly the closure the lock resolved for this
       # sdist, built from its wheels (build-systems.nix), in place of the recipe's.
-      build-system =
-        if entry ? build_system then buildSystems.closureOf (buildDrvs self) entry else unlockedBuildSystem;
+      build-system = if locked then closure else unlockedBuildSystem;
       # pypa/build would refuse the set's build tools when the sdist pins other versions.
       pypaBuildFlags =
         if builtins.isList (old.pypaBuildFlags or [ ]) then (old.pypaBuildFlags or [ ]) ++ [ flag ]
         else "${old.pypaBuildFlags} ${flag}";
+    } // util.optionalAttrs locked {
+      # The set's build hooks propagate the set's own tools (wheel, packaging) onto PYTHONPATH
+      # before the build-system: the locked closure goes first, so the backend imports its own.
+      preBuild = buildSystems.pythonPathFirst self.python.sitePackages closure + (old.preBuild or "");
     } // util.optionalAttrs otherVersion {
       # The recipe's patches were written for its own version.
       patches = [ ];
