@@ -3,9 +3,9 @@
 Contract: :func:`resolve_build_systems` takes the packages of a finished resolution and,
 for every package built from source (an sdist, or a local/archive/VCS source that is not
 a wheel), resolves its target-filtered build requirements (``ResolvedPackage.build_requires``:
-static ``[build-system] requires``, plus what the PEP 517 hook's
-``get_requires_for_build_wheel`` returned where the crawler recorded it) *apart from the
-runtime resolution* (build isolation, as pip and uv do), from wheels only. The result is
+what the database records, ``[build-system] requires``, else ``setup_requires``, else PEP
+517's default; the database does not record what a backend's ``get_requires_for_build_wheel``
+adds) *apart from the runtime resolution* (build isolation, as pip and uv do), from wheels only. The result is
 deduplicated: ``packages`` maps ``"name==version"`` to a wheel entry (artifact, sha256 and
 ``dependencies`` as keys of ``packages``), ``closures`` maps each sdist's name to the sorted
 keys it builds with. A build system that cannot be locked (no usable wheel, a direct URL,
