@@ -269,8 +269,8 @@ let
             if packages ? ${n} && n != entry.name then self.${n}
             else if basePackages ? ${n} then basePackages.${n}
             else if super ? ${n} then super.${n}
-            else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "
-              + "package set does not have. Add it with `overridesPre`, or choose the wheel: "
+            else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', "
+              + "which this Python package set does not have. Add it with `overridesPre`, or choose the wheel: "
               + "providers.${entry.name} = \"wheel\";"))
           (entry.build_requires or [ ]);
     in

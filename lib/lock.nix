@@ -107,8 +107,10 @@ let
           else [ "${p} is ${describe v}, but the key is ${describe key} (it must be `name==version`)" ]; }
       ++ field { inherit path; set = entry; key = "dependencies"; type = "list";
         check = strings (p: k: if k == key then [ "${p} is the package itself" ]
-          else if buildPackages ? ${k} then [ ] else [ "${p} is ${describe k}, which is not a key of build_packages" ]); }
-      ++ field { inherit path; set = entry; key = "artifact"; type = "set"; check = p: a: artifactProblems p "wheel" a; };
+          else if buildPackages ? ${k} then [ ]
+          else [ "${p} is ${describe k}, which is not a key of build_packages" ]); }
+      ++ field { inherit path; set = entry; key = "artifact"; type = "set";
+        check = p: a: artifactProblems p "wheel" a; };
 
   packageProblems = buildPackages: packages: roots: name: entry:
     let
@@ -188,7 +190,8 @@ let
         buildPackages = l.build_packages or { };
       in
       field { path = ""; set = l; key = "version"; type = "int"; what = "the integer ${toString version}";
-        check = p: v: if v == version then [ ] else [ "${p} is ${describe v}: this mach-nix reads format version ${toString version}" ]; }
+        check = p: v: if v == version then [ ]
+          else [ "${p} is ${describe v}: this mach-nix reads format version ${toString version}" ]; }
       ++ field { path = ""; set = l; key = "build_packages"; type = "set"; optional = true;
         check = _: v: builtins.concatMap (k: buildPackageProblems v k v.${k}) (builtins.attrNames v); }
       ++ field { path = ""; set = l; key = "target"; type = "set"; check = _: targetProblems; }
@@ -204,7 +207,8 @@ let
         check = strings (p: r: if !(builtins.isAttrs packages) || packages ? ${r} then [ ]
           else [ "${p} is ${describe r}, which is not a key of packages" ]); }
       ++ field { path = ""; set = l; key = "packages"; type = "set";
-        check = _: _: builtins.concatMap (name: packageProblems buildPackages packages roots name packages.${name}) names; };
+        check = _: _: builtins.concatMap
+          (name: packageProblems buildPackages packages roots name packages.${name}) names; };
 
   # The lock format version this library reads (docs/lock-format.md).
   version = 2;
@@ -245,7 +249,8 @@ in
         + "the command that made it, e.g. `mach-nix lock -r requirements.txt --python ${basePython.version} "
         + "--system ${surface.system} -o ${file}`")
     else if !(builtins.isAttrs l) || !(l ? version) || (builtins.isInt l.version && l.version != version) then
-      throw "mach-nix: ${source} is not a mach-nix lock of format version ${toString version}; regenerate it with `mach-nix lock`"
+      throw ("mach-nix: ${source} is not a mach-nix lock of format version ${toString version}; "
+        + "regenerate it with `mach-nix lock`")
     else if found != [ ] then
       throw ("mach-nix: ${source} is not a valid mach-nix lock (damaged, or edited by hand):\n"
         + builtins.concatStringsSep "" (map (m: "  ${m}\n") listed)

@@ -331,7 +331,11 @@ def check_build_systems(lock: Mapping[str, Any], db: Any) -> list[str]:
                 problems.append(f"{who}: dependency {dep} is not a key of build_packages")
         release = _find_release(db, entry["name"], entry["version"])
         artifact = entry.get("artifact") or {}
-        dist = None if release is None else next((f for f in release.files if f.filename == artifact.get("filename")), None)
+        dist = (
+            None
+            if release is None
+            else next((f for f in release.files if f.filename == artifact.get("filename")), None)
+        )
         if dist is None:
             problems.append(f"{who}: artifact {artifact.get('filename')} not in the database")
             continue
@@ -369,8 +373,10 @@ def check_build_systems(lock: Mapping[str, Any], db: Any) -> list[str]:
         wanted = [(text, who) for text in entry.get("build_requires", [])]
         for key in sorted(closure):
             release = _find_release(db, build[key]["name"], build[key]["version"])
-            dist = None if release is None else next(
-                (f for f in release.files if f.filename == build[key]["artifact"]["filename"]), None
+            dist = (
+                None
+                if release is None
+                else next((f for f in release.files if f.filename == build[key]["artifact"]["filename"]), None)
             )
             meta = None if dist is None else release.metadata_of(dist)
             wanted += [(text, f"build package {key}") for text in (meta.requires_dist if meta else ())]
