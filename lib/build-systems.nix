@@ -13,6 +13,7 @@
 { util, surface }:
 let
   wheels = import ./wheels.nix { };
+  native = import ./native.nix { inherit util surface; };
 in
 {
   /*
@@ -35,9 +36,11 @@ in
       # A build tool is a build input only: it never reaches an environment.
       catchConflicts = false;
       passthru.machNix = { build = true; inherit key; };
-    } // util.optionalAttrs (surface.isLinux && wheels.isLinuxNative entry.artifact.filename) {
-      nativeBuildInputs = [ surface.autoPatchelfHook ];
-    }))
+    } // util.optionalAttrs (surface.isLinux && wheels.isLinuxNative entry.artifact.filename) (
+      # A native build wheel (numpy for its C API, cython) is patched like a runtime one; its
+      # libraries are native.nix's defaults (the lock records `needed` for runtime wheels only).
+      { nativeBuildInputs = [ surface.autoPatchelfHook ]; }
+      // native.wheelArgs { inherit entry; old = { }; searchPaths = [ ]; })))
     buildPackages;
 
   /*

@@ -131,3 +131,33 @@ def test_nix_refuses_a_build_system_naming_no_build_package(nix, pkgs_expr, tmp_
     proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {bad}; }}).drvPath"), check=False)
     assert proc.returncode != 0
     assert 'packages.idna.build_system[0] is "flit-core==0.0", which is not a key of build_packages' in proc.stderr
+
+
+def test_a_native_build_wheel_is_patched_and_runs(nix, pkgs_expr):
+    """pyyaml's sdist builds with cython, whose locked wheel is native (compiled modules):
+    its build package is autoPatchelf'ed with native.nix's default libraries and imports."""
+    args = 'requirements = "pyyaml"; providers.pyyaml = "sdist";'
+    facts = nix.eval_json(
+        machnix(
+            pkgs_expr,
+            f"""let r = machNix.mkPython {{ {args} }}; in {{
+        lock = r.lock;
+        interpreter = python.interpreter;
+        site = python.sitePackages;
+      }}""",
+        )
+    )
+    build = facts["lock"]["build_packages"]
+    (key,) = [k for k in facts["lock"]["packages"]["pyyaml"]["build_system"] if k.startswith("cython==")]
+    assert "manylinux" in build[key]["artifact"]["filename"]
+    out = nix.build(
+        machnix(
+            pkgs_expr,
+            f"""builtins.head (builtins.filter (d: d.pname == "cython")
+              (machNix.mkPython {{ {args} }}).python.pkgs.pyyaml.build-system)""",
+        )
+    )
+    code = "import Cython, Cython.Compiler.Parsing as p; print(Cython.__version__, p.__file__.endswith('.so'))"
+    env = dict(os.environ, PYTHONPATH=f"{out}/{facts['site']}")
+    shown = subprocess.run([facts["interpreter"], "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert shown.stdout.split() == [build[key]["version"], "True"]

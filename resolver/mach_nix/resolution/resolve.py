@@ -276,13 +276,23 @@ def resolve(
     packages, warnings = resolve_packages(requirement_set, target, providers, db, inventory, version_lists, local)
     build = None
     if artifacts:
-        complete_artifacts(packages, db)
-        build = resolve_build_systems(
-            packages,
-            db,
-            lambda reqs, build_providers: resolve_packages(reqs, target, build_providers, db, None, version_lists)[0],
-            complete_artifacts,
-        )
+        # Every missing file-index shard, of the runtime and the build packages, named at once.
+        missing: MissingFilesError | None = None
+        try:
+            complete_artifacts(packages, db)
+        except MissingFilesError as error:
+            missing = error
+
+        def resolve_build(reqs: list[str], build_providers: ProviderConfig) -> dict[str, ResolvedPackage]:
+            return resolve_packages(reqs, target, build_providers, db, None, version_lists)[0]
+
+        try:
+            build = resolve_build_systems(packages, db, resolve_build, complete_artifacts)
+        except MissingFilesError as error:
+            missing = error.joined(missing)
+        if missing is not None:
+            raise missing
+        assert build is not None
         warnings = warnings + build.warnings
     lock_sources = getattr(db, "lock_sources", None)
     sources = lock_sources() if lock_sources is not None else None
