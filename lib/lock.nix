@@ -149,7 +149,6 @@ let
         check = strings (p: k: if builtins.isAttrs buildPackages && buildPackages ? ${k} then [ ]
           else [ "${p} is ${describe k}, which is not a key of build_packages" ]); }
       ++ field { inherit path; set = entry; key = "build_system_unlocked"; type = "bool"; optional = true; }
-      ++ field { inherit path; set = entry; key = "set_version"; type = "string"; optional = true; }
       ++ field { inherit path; set = entry; key = "dependencies_known"; type = "bool"; optional = true; }
       ++ field { inherit path; set = entry; key = "nixpkgs_attr"; type = "string"; optional = provider != "nixpkgs";
         check = shaped "[A-Za-z_][A-Za-z0-9_'-]*" "an attribute name of the Python package set"; }
