@@ -16,6 +16,8 @@ from packaging.version import Version
 
 from fakepypi import FakePyPI
 from lockcheck import check_lock
+from mach_nix.cli import main
+from mach_nix.db.files_cache import MissingFilesError
 from mach_nix.db.store import open_database
 from mach_nix.errors import UsageError
 from mach_nix.lock import LOCK_VERSION, load_lock
@@ -120,3 +122,22 @@ def test_a_version_1_lock_is_refused_with_the_command_that_rewrites_it(tmp_path)
     assert "format version 1" in message and "build systems" in message
     assert f"mach-nix lock -r requirements.txt -o {old}" in message
     assert check_lock({"version": 1, "packages": {}, "target": {}}, [], None) != []
+
+
+def test_a_graph_only_database_names_the_runtime_and_build_shards_at_once(tmp_path):
+    """The evaluation-time builder fetches what a MissingFilesError lists, then runs again:
+    the shards of the build packages are listed with the runtime ones, in one round."""
+    snapshot_dir = REPO / "tests" / "data" / "pypi-db"
+    slim = tmp_path / "slim"
+    assert (
+        main(["db", "slim", "--db", str(snapshot_dir), "--out", str(slim), "--files-url", snapshot_dir.as_uri()]) == 0
+    )
+
+    def missing(providers):
+        with pytest.raises(MissingFilesError) as error:
+            resolve(["idna==3.20"], PY311, providers, open_database([slim]))
+        return {source["file"] for source in error.value.sources}
+
+    runtime_only = missing({"_default": "wheel"})
+    with_build = missing({"_default": "sdist"})
+    assert len(runtime_only) == 2 and runtime_only < with_build and len(with_build) == 4
