@@ -141,3 +141,17 @@ def test_a_graph_only_database_names_the_runtime_and_build_shards_at_once(tmp_pa
     runtime_only = missing({"_default": "wheel"})
     with_build = missing({"_default": "sdist"})
     assert len(runtime_only) == 2 and runtime_only < with_build and len(with_build) == 4
+
+
+def test_a_build_wheel_shared_with_other_extras_lists_the_union_of_its_dependencies():
+    db = FakePyPI()
+    db.add("tool", "1.0", ['tomlish>=1; extra == "toml"'], extras=["toml"])
+    db.add("tomlish", "1.0")
+    db.add("with-extra", "1.0", files=["with_extra-1.0.tar.gz"], build_requires=["tool[toml]"])
+    db.add("plain", "1.0", files=["plain-1.0.tar.gz"], build_requires=["tool"])
+    lock = resolve(["with-extra", "plain"], PY311, {"_default": "sdist"}, db)
+    build = lock.data["build_packages"]
+    assert build["tool==1.0"]["dependencies"] == ["tomlish==1.0"]
+    assert lock.packages["with-extra"]["build_system"] == ["tomlish==1.0", "tool==1.0"]
+    assert lock.packages["plain"]["build_system"] == ["tool==1.0"]
+    assert check_lock(lock.data, ["with-extra", "plain"], db) == []

@@ -7,7 +7,8 @@ what the database records, ``[build-system] requires``, else ``setup_requires``,
 517's default; the database does not record what a backend's ``get_requires_for_build_wheel``
 adds) *apart from the runtime resolution* (build isolation, as pip and uv do), from wheels only. The result is
 deduplicated: ``packages`` maps ``"name==version"`` to a wheel entry (artifact, sha256 and
-``dependencies`` as keys of ``packages``), ``closures`` maps each sdist's name to the sorted
+``dependencies`` as keys of ``packages``: its dependencies in the closures it is part of, the
+union when their active extras differ), ``closures`` maps each sdist's name to the sorted
 keys it builds with. A build system that cannot be locked (no usable wheel, a direct URL,
 a conflict) is listed in ``unlocked`` with a warning: the Nix side then builds that sdist
 with the package set's tools (``build_system_unlocked`` in ``docs/lock-format.md``).
@@ -117,13 +118,17 @@ def _closure(
     keys = {name: key_of(name, package.candidate.version_str) for name, package in closure.items()}
     for name, package in closure.items():
         key = keys[name]
+        dependencies = {keys[dep] for dep in package.dependencies if dep in keys}
         if key in result.packages:
+            # The same wheel in another closure, maybe with other extras active: the union.
+            known = result.packages[key]
+            known["dependencies"] = sorted(set(known["dependencies"]) | dependencies)
             continue
         result.packages[key] = {
             "_package": package,
             "name": name,
             "version": package.candidate.version_str,
-            "dependencies": sorted(keys[dep] for dep in package.dependencies if dep in keys),
+            "dependencies": sorted(dependencies),
         }
     return sorted(keys.values())
 
