@@ -25,13 +25,29 @@
 { lock, tests ? false, basePackages, lockRoot ? null }:
 let
   graph = import ./graph.nix { };
+  buildSystems = import ./build-systems.nix { inherit util surface; };
+  # The lock's build packages as derivations of the set's builder (outside the overlay scope).
+  buildDrvs = self: buildSystems.derivations { pythonPackages = self; buildPackages = lock.build_packages or { }; };
   local = import ./local.nix { inherit util surface; };
   packages = lock.packages;
   names = builtins.attrNames packages;
 
-  # Tools the package set's own hooks are built with: overriding them would rebuild every
-  # package or recurse (docs/nixpkgs-contract.md §9). The set's version is kept.
+  # Tools the package set's own hooks are built with: overriding them in the set would rebuild
+  # every package or recurse (docs/nixpkgs-contract.md §9), so the set's attribute stays the
+  # set's. The environment and every package of the lock get the lock's version instead, as a
+  # derivation outside the scope (`runtimeOf`): what the lock says is what is installed.
   buildTools = util.toSet [ "build" "installer" "pip" "pyproject-hooks" "setuptools" "wheel" "flit-core" "packaging" ];
+  # A hook tool of the lock whose version is not the set's: built apart from the scope.
+  apart = super: name: buildTools ? ${name} && inSet super name
+    && (super.${name}.version or null) != packages.${name}.version;
+  # The runtime package of a lock name, for the dependencies of the lock's packages and the
+  # environment: the scope's, or a hook tool of the lock's version built apart.
+  runtimeOf = self: super: name: if apart super name then mkPackage self super name else self.${name};
+  # A recipe's own dependency that is such a tool (a nixpkgs package whose dependencies the
+  # database does not know keeps its recipe's): replaced by the lock's version.
+  swapTool = self: super: d:
+    let n = if util.isPythonPackage d then util.pythonName d else null; in
+    if n != null && packages ? ${n} && apart super n then runtimeOf self super n else d;
 
   isNixpkgs = name: packages.${name}.provider == "nixpkgs";
 
@@ -239,31 +255,40 @@ let
     let
       otherVersion = (old.version or null) != entry.version;
       flag = "--skip-dependency-check";
+      locked = entry ? build_system;
+      closure = buildSystems.closureOf (buildDrvs self) entry;
+      # The set's build tools, for a build system the lock could not lock (`build_system_unlocked`,
+      # a pylock.toml): taken from the base set, not `super`, so that they are not rebuilt against
+      # the lock's versions of their dependencies. A build tool the lock has (numpy, for its C
+      # API) is the lock's package, also when the set has no recipe for it.
+      unlockedBuildSystem = map buildTool (old.build-system or [ ]) ++ map
+          (req:
+            let n = util.requirementName req; in
+            # A build tool the lock has (numpy, for its C API) is the lock's package, also when
+            # the set has no recipe for it (the lock's own packages are all in `self`).
+            if packages ? ${n} && n != entry.name then self.${n}
+            else if basePackages ? ${n} then basePackages.${n}
+            else if super ? ${n} then super.${n}
+            else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', "
+              + "which this Python package set does not have. Add it with `overridesPre`, or choose the wheel: "
+              + "providers.${entry.name} = \"wheel\";"))
+          (entry.build_requires or [ ]);
     in
     {
       src = fetchArtifact entry.artifact;
       pyproject = true;
       format = null;
-      # Build tools are nixpkgs' own, from the base set: taken from `super`, they would be
-      # rebuilt against the lock's versions of their dependencies (setuptools-scm against the
-      # lock's typing-extensions), and with them everything nixpkgs builds with them. A tool
-      # the environment itself contains (numpy, for its C API) is the environment's.
-      build-system = map buildTool (old.build-system or [ ]) ++ map
-        (req:
-          let n = util.requirementName req; in
-          # A build tool the lock has (numpy, for its C API) is the lock's package, also when
-          # the set has no recipe for it (the lock's own packages are all in `self`).
-          if packages ? ${n} && n != entry.name then self.${n}
-          else if basePackages ? ${n} then basePackages.${n}
-          else if super ? ${n} then super.${n}
-          else throw ("mach-nix: ${entry.name} ${entry.version} (sdist) needs the build tool '${n}', which this Python "
-            + "package set does not have. Add it with `overridesPre`, or choose the wheel: "
-            + "providers.${entry.name} = \"wheel\";"))
-        (entry.build_requires or [ ]);
+      # A locked build system (lock format 2): exactly the closure the lock resolved for this
+      # sdist, built from its wheels (build-systems.nix), in place of the recipe's.
+      build-system = if locked then closure else unlockedBuildSystem;
       # pypa/build would refuse the set's build tools when the sdist pins other versions.
       pypaBuildFlags =
         if builtins.isList (old.pypaBuildFlags or [ ]) then (old.pypaBuildFlags or [ ]) ++ [ flag ]
         else "${old.pypaBuildFlags} ${flag}";
+    } // util.optionalAttrs locked {
+      # The set's build hooks propagate the set's own tools (wheel, packaging) onto PYTHONPATH
+      # before the build-system: the locked closure goes first, so the backend imports its own.
+      preBuild = buildSystems.pythonPathFirst self.python.sitePackages closure + (old.preBuild or "");
     } // util.optionalAttrs otherVersion {
       # The recipe's patches were written for its own version.
       patches = [ ];
@@ -299,7 +324,7 @@ let
   mkPackage = self: super: name:
     let
       entry = packages.${name};
-      deps = map (dep: self.${dep}) (depsOf name);
+      deps = map (runtimeOf self super) (depsOf name);
       # A non-Python recipe (toPythonModule around another build system) only has
       # overrideAttrs: its attributes are the builder's, so Python ones are translated.
       overrideAny = drv: f:
@@ -342,9 +367,9 @@ let
           dependencies = deps;
           propagatedBuildInputs = nonPython (old.propagatedBuildInputs or [ ]);
         }
-        else util.optionalAttrs (hasCutEdge name) {
-          dependencies = dropCut (old.dependencies or [ ]);
-          propagatedBuildInputs = dropCut (old.propagatedBuildInputs or [ ]);
+        else {
+          dependencies = map (swapTool self super) (dropCut (old.dependencies or [ ]));
+          propagatedBuildInputs = map (swapTool self super) (dropCut (old.propagatedBuildInputs or [ ]));
         }))
     else if entry.provider == "wheel" then
       let
@@ -385,11 +410,8 @@ in
     (name:
       let
         value =
-          if keepsSetVersion name && inSet super name then
-            (if (super.${name}.version or null) != packages.${name}.version
-             then builtins.trace ("mach-nix: keeping ${name} ${super.${name}.version} of the package set "
-               + "(it builds every package); the lock has ${packages.${name}.version}") super.${name}
-             else super.${name})
+          # A hook tool stays the set's inside the scope (see `runtimeOf` for the environment's).
+          if keepsSetVersion name && inSet super name then super.${name}
           else mkPackage self super name;
       in
       [ { inherit name value; } ] ++ util.optionals (attrOf name != name) [ { name = attrOf name; inherit value; } ])
@@ -398,12 +420,12 @@ in
   /* Select every package of the lock from a (final) package set: the environment's content.
 
      Type: select :: AttrSet -> [Derivation] */
-  select = ps: map (name: ps.${name}) names;
+  select = ps: map (runtimeOf ps ps) names;
 
   /* Select the root packages only.
 
      Type: selectRoots :: AttrSet -> [Derivation] */
-  selectRoots = ps: map (name: ps.${name}) (lock.roots or [ ]);
+  selectRoots = ps: map (runtimeOf ps ps) (lock.roots or [ ]);
 
   /* What the extension decides, as data (for tests and inspection): the nixpkgs packages
      kept as nixpkgs' derivations, and the dependency edges cut to break cycles.

@@ -95,7 +95,24 @@ let
     ++ field { inherit path; set = a; key = "sha256"; type = "string";
       check = shaped sha256Pattern "64 lowercase hexadecimal digits"; };
 
-  packageProblems = packages: roots: name: entry:
+  # One entry of `build_packages` (a wheel of a build closure), keyed `name==version`.
+  buildPackageProblems = buildPackages: key: entry:
+    let path = join "build_packages" key; in
+    if !(builtins.isAttrs entry) then [ "${path} must be an object, not ${describe entry}" ]
+    else
+      field { inherit path; set = entry; key = "name"; type = "string";
+        check = shaped namePattern normalisedName; }
+      ++ field { inherit path; set = entry; key = "version"; type = "string";
+        check = p: v: if "${entry.name or ""}==${v}" == key then shaped versionPattern "a version" p v
+          else [ "${p} is ${describe v}, but the key is ${describe key} (it must be `name==version`)" ]; }
+      ++ field { inherit path; set = entry; key = "dependencies"; type = "list";
+        check = strings (p: k: if k == key then [ "${p} is the package itself" ]
+          else if buildPackages ? ${k} then [ ]
+          else [ "${p} is ${describe k}, which is not a key of build_packages" ]); }
+      ++ field { inherit path; set = entry; key = "artifact"; type = "set";
+        check = p: a: artifactProblems p "wheel" a; };
+
+  packageProblems = buildPackages: packages: roots: name: entry:
     let
       path = join "packages" name;
       provider = entry.provider or null;
@@ -128,6 +145,10 @@ let
       ++ field { inherit path; set = entry; key = "yanked"; type = "bool"; optional = true; }
       ++ field { inherit path; set = entry; key = "build_requires"; type = "list"; optional = true;
         check = strings (_: _: [ ]); }
+      ++ field { inherit path; set = entry; key = "build_system"; type = "list"; optional = true;
+        check = strings (p: k: if builtins.isAttrs buildPackages && buildPackages ? ${k} then [ ]
+          else [ "${p} is ${describe k}, which is not a key of build_packages" ]); }
+      ++ field { inherit path; set = entry; key = "build_system_unlocked"; type = "bool"; optional = true; }
       ++ field { inherit path; set = entry; key = "dependencies_known"; type = "bool"; optional = true; }
       ++ field { inherit path; set = entry; key = "nixpkgs_attr"; type = "string"; optional = provider != "nixpkgs";
         check = shaped "[A-Za-z_][A-Za-z0-9_'-]*" "an attribute name of the Python package set"; }
@@ -149,7 +170,7 @@ let
     ++ field { path = "target"; set = t; key = "macos"; type = "string"; optional = true; nullable = true; };
 
   /*
-    Every problem of a parsed lock of format version 1, as messages naming the field
+    Every problem of a parsed lock of format version 2, as messages naming the field
     (`packages.requests.artifact.sha256 must be …`); [ ] for a valid lock. Its target is not
     compared with any build here (see `check`).
 
@@ -165,9 +186,13 @@ let
           builtins.listToAttrs (map (n: { name = n; value = true; }) (builtins.filter builtins.isString l.roots))
         else { };
         names = builtins.attrNames packages;
+        buildPackages = l.build_packages or { };
       in
-      field { path = ""; set = l; key = "version"; type = "int"; what = "the integer 1";
-        check = p: v: if v == 1 then [ ] else [ "${p} is ${describe v}: this mach-nix reads format version 1" ]; }
+      field { path = ""; set = l; key = "version"; type = "int"; what = "the integer ${toString version}";
+        check = p: v: if v == version then [ ]
+          else [ "${p} is ${describe v}: this mach-nix reads format version ${toString version}" ]; }
+      ++ field { path = ""; set = l; key = "build_packages"; type = "set"; optional = true;
+        check = _: v: builtins.concatMap (k: buildPackageProblems v k v.${k}) (builtins.attrNames v); }
       ++ field { path = ""; set = l; key = "target"; type = "set"; check = _: targetProblems; }
       ++ field { path = ""; set = l; key = "inputs_hash"; type = "string"; optional = true;
         check = shaped "sha256:${sha256Pattern}" "`sha256:` and 64 lowercase hexadecimal digits"; }
@@ -181,7 +206,11 @@ let
         check = strings (p: r: if !(builtins.isAttrs packages) || packages ? ${r} then [ ]
           else [ "${p} is ${describe r}, which is not a key of packages" ]); }
       ++ field { path = ""; set = l; key = "packages"; type = "set";
-        check = _: _: builtins.concatMap (name: packageProblems packages roots name packages.${name}) names; };
+        check = _: _: builtins.concatMap
+          (name: packageProblems buildPackages packages roots name packages.${name}) names; };
+
+  # The lock format version this library reads (docs/lock-format.md).
+  version = 2;
 
   # At most this many problems are listed in the error.
   shown = 5;
@@ -213,8 +242,14 @@ in
         (builtins.genList (builtins.elemAt (builtins.splitVersion lockPython)) 2);
       lockSystem = l.target.system;
     in
-    if !(builtins.isAttrs l) || !(l ? version) || (builtins.isInt l.version && l.version != 1) then
-      throw "mach-nix: ${source} is not a mach-nix lock of format version 1; regenerate it with `mach-nix lock`"
+    if builtins.isAttrs l && builtins.isInt (l.version or null) && l.version < version then
+      throw ("mach-nix: ${source} is a mach-nix lock of format version ${toString l.version}, which does not lock "
+        + "the build systems of sdists; this mach-nix reads format version ${toString version}. Rewrite it with "
+        + "the command that made it, e.g. `mach-nix lock -r requirements.txt --python ${basePython.version} "
+        + "--system ${surface.system} -o ${file}`")
+    else if !(builtins.isAttrs l) || !(l ? version) || (builtins.isInt l.version && l.version != version) then
+      throw ("mach-nix: ${source} is not a mach-nix lock of format version ${toString version}; "
+        + "regenerate it with `mach-nix lock`")
     else if found != [ ] then
       throw ("mach-nix: ${source} is not a valid mach-nix lock (damaged, or edited by hand):\n"
         + builtins.concatStringsSep "" (map (m: "  ${m}\n") listed)

@@ -233,6 +233,8 @@ in
             root = rootSet ? ${e.name};
           } // util.optionalAttrs (chosen.provider == "sdist") {
             build_requires = extra.build-requires or [ "setuptools>=40.8.0" ];
+            # pylock.toml has no build-system closures: the set's build tools build it.
+            build_system_unlocked = true;
           } // util.optionalAttrs (extra.yanked or false) { yanked = true; }
             // util.optionalAttrs (!(e.v ? dependencies) && !anyDependencies) {
             # No entry lists its dependencies (pip's files): the build cannot import-check a
@@ -259,7 +261,8 @@ in
         + "down to one entry each); mach-nix reads single-entry packages only")
     else
       {
-        version = 1;
+        version = 2;
+        build_packages = { };
         target = {
           inherit python;
           implementation = "cpython";

@@ -147,6 +147,8 @@ def check_lock(
             by name, as the test knows them from the source's own files (not in the database).
     """
     problems: list[str] = []
+    if lock.get("version") != 2:
+        return [f"lock format version {lock.get('version')!r}, not 2"]
     target = lock["target"]
     env = marker_env(target)
     packages: Mapping[str, Mapping[str, Any]] = lock["packages"]
@@ -304,6 +306,89 @@ def check_lock(
     for name in packages:
         if name not in reachable:
             problems.append(f"{name}: in the lock but not required by anything")
+    problems.extend(check_build_systems(lock, db))
+    return problems
+
+
+def check_build_systems(lock: Mapping[str, Any], db: Any) -> list[str]:
+    """Problems of the lock's build systems (format 2): every package built from source has
+    ``build_system`` (or ``build_system_unlocked``); each ``build_system`` is a set of
+    ``build_packages`` keys, one version per project, that meets the sdist's
+    ``build_requires`` and its members' own requirements for the target;
+    every build package is a fitting wheel of the database, with its hash, whose own
+    requirements are met inside every closure it belongs to; no build package is unused."""
+    problems: list[str] = []
+    target = lock["target"]
+    env = marker_env(target)
+    build: Mapping[str, Mapping[str, Any]] = lock.get("build_packages", {})
+    used: set[str] = set()
+    for key, entry in build.items():
+        who = f"build package {key}"
+        if key != f"{entry.get('name')}=={entry.get('version')}":
+            problems.append(f"{who}: key is not name==version")
+            continue
+        for dep in entry.get("dependencies", []):
+            if dep not in build:
+                problems.append(f"{who}: dependency {dep} is not a key of build_packages")
+        release = _find_release(db, entry["name"], entry["version"])
+        artifact = entry.get("artifact") or {}
+        dist = (
+            None
+            if release is None
+            else next((f for f in release.files if f.filename == artifact.get("filename")), None)
+        )
+        if dist is None:
+            problems.append(f"{who}: artifact {artifact.get('filename')} not in the database")
+            continue
+        if dist.sha256 != artifact.get("sha256") or not dist.is_wheel:
+            problems.append(f"{who}: artifact is not the database's wheel {dist.filename} with its sha256")
+        _name, _version, _build, tags = parse_wheel_filename(dist.filename)
+        if not any(tag_ok(target, t.interpreter, t.abi, t.platform) for t in tags):
+            problems.append(f"{who}: wheel {dist.filename} does not fit the target")
+    for name, entry in lock["packages"].items():
+        from_source = entry["provider"] == "sdist" or (
+            entry["provider"] in ("local", "url", "vcs") and not (entry.get("source") or {}).get("wheel")
+        )
+        who = f"{name} {entry['version']}"
+        if not from_source:
+            if "build_system" in entry:
+                problems.append(f"{who}: build_system on a package not built from source")
+            continue
+        if entry.get("build_system_unlocked"):
+            continue
+        if "build_system" not in entry:
+            problems.append(f"{who}: built from source without build_system or build_system_unlocked")
+            continue
+        closure = set(entry["build_system"])
+        used |= closure
+        missing = sorted(closure - set(build))
+        if missing:
+            problems.append(f"{who}: build_system names {missing}, not keys of build_packages")
+            continue
+        versions = {build[k]["name"]: Version(build[k]["version"]) for k in closure}
+        if len(versions) != len(closure):
+            problems.append(f"{who}: build_system has two versions of one project")
+        wanted = [(text, who) for text in entry.get("build_requires", [])]
+        for key in sorted(closure):
+            release = _find_release(db, build[key]["name"], build[key]["version"])
+            dist = (
+                None
+                if release is None
+                else next((f for f in release.files if f.filename == build[key]["artifact"]["filename"]), None)
+            )
+            meta = None if dist is None else release.metadata_of(dist)
+            wanted += [(text, f"build package {key}") for text in (meta.requires_dist if meta else ())]
+        for text, requirer in wanted:
+            req = Requirement(text)
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            dep = canonicalize_name(req.name)
+            if dep not in versions:
+                problems.append(f"{who}: {requirer} requires {req}, which its build_system lacks")
+            elif not req.specifier.contains(versions[dep], prereleases=True):
+                problems.append(f"{who}: {requirer} requires {req}, its build_system has {versions[dep]}")
+    for key in sorted(set(build) - used):
+        problems.append(f"build package {key}: used by no build_system")
     return problems
 
 

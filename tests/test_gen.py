@@ -56,7 +56,7 @@ def test_gen_builds_without_ifd_and_holds_no_machine_path(nix, version, tmp_path
     # mach-nix pinned by its release URL and hash; the lock inline.
     url = nixsource.RELEASE_URL.format(version=nixsource.__version__)
     assert f'url = "{url}";' in text and re.search(r'sha256 = "[0-9a-z]{52}";', text)
-    assert 'lock = {\n    inputs_hash = "sha256:' in text
+    assert 'lock = {\n    build_packages = { };\n    inputs_hash = "sha256:' in text
     env = build(nix, tmp_path / "env.nix")
     out = subprocess.run(
         [f"{env}/bin/python", "-c", "import six, sys; print(six.__version__, six.__file__.startswith(sys.prefix))"],

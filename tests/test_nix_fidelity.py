@@ -350,21 +350,26 @@ def test_lock_with_another_nixpkgs_version_is_refused(nix, pkgs_expr, tmp_path):
     assert "nixpkgsInventory" in proc.stderr
 
 
-def test_sdist_build_tools_come_from_the_package_set(nix, pkgs_expr):
-    """F15: pluggy's sdist builds with setuptools-scm, which depends on typing-extensions;
-    the lock's typing-extensions must not rebuild nixpkgs' setuptools-scm."""
+def test_sdist_build_tools_come_from_its_locked_build_system(nix, pkgs_expr):
+    """F15, with build systems locked (lock format 2): pluggy's sdist builds with the lock's
+    setuptools-scm wheel, neither nixpkgs' recipe nor its rebuild against the lock's
+    typing-extensions."""
     facts = nix.eval_json(
         machnix(
             pkgs_expr,
             """
       let r = machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }; in {
         locked = r.lock.packages.typing-extensions.version;
-        tool = builtins.elem python.pkgs.setuptools-scm.outPath
+        setTool = builtins.elem python.pkgs.setuptools-scm.outPath
           (map (d: d.outPath) r.python.pkgs.pluggy.nativeBuildInputs);
+        scopeTool = builtins.elem r.python.pkgs.setuptools-scm.outPath
+          (map (d: d.outPath) r.python.pkgs.pluggy.nativeBuildInputs);
+        tools = map (d: d.pname) r.python.pkgs.pluggy.build-system;
       }""",
         )
     )
-    assert facts["locked"] != "4.9.0" and facts["tool"] is True
+    assert facts["locked"] != "4.9.0" and facts["setTool"] is False and facts["scopeTool"] is False
+    assert "setuptools-scm" in facts["tools"]
     env = nix.build(
         machnix(
             pkgs_expr, 'machNix.mkPython { requirements = "pluggy\\ntyping-extensions"; providers.pluggy = "sdist"; }'

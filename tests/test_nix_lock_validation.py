@@ -116,3 +116,29 @@ def test_many_problems_are_counted(nix, pkgs_expr, tmp_path, written):
     assert len(listed) == min(5, len(lock["packages"]))
     if len(lock["packages"]) > 5:
         assert f"  (and {len(lock['packages']) - 5} more)" in stderr
+
+
+def test_tampered_build_packages_are_refused(nix, pkgs_expr, tmp_path):
+    """Lock format 2: a build package whose key is not its name==version, whose wheel URL is
+    plain http or whose dependency is no build package is named like a runtime field."""
+    version = nix.eval_json(f"({pkgs_expr}).python3.version")
+    system = nix.eval_json(f"({pkgs_expr}).stdenv.hostPlatform.system")
+    out = tmp_path / "idna.lock.json"
+    subprocess.run(
+        [*CLI, "lock", "idna==3.20", "--provider", "idna=sdist", "--python", version, "--system", system]
+        + ["--db", str(DB), "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    lock = json.loads(out.read_text())
+    (key,) = lock["packages"]["idna"]["build_system"]
+    assert evaluate(nix, pkgs_expr, tmp_path, lock).returncode == 0
+    tool = lock["build_packages"][key]
+    tool["version"] = "0.1"
+    tool["artifact"]["url"] = tool["artifact"]["url"].replace("https://", "http://")
+    tool["dependencies"] = ["tomli==1.0"]
+    stderr = refused(nix, pkgs_expr, tmp_path, lock, version)
+    quoted = json.dumps(key)
+    assert f'  build_packages.{quoted}.version is "0.1", but the key is {quoted}' in stderr
+    assert f"  build_packages.{quoted}.artifact.url must be an https:// URL" in stderr
+    assert f'  build_packages.{quoted}.dependencies[0] is "tomli==1.0", which is not a key of build_packages' in stderr

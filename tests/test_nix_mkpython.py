@@ -182,7 +182,7 @@ def test_lock_mode_needs_no_ifd_and_gives_the_same_drv(nix, pkgs_expr, tmp_path)
     stale = tmp_path / "bad.lock.json"
     stale.write_text(json.dumps({"version": 99, "packages": {}}))
     proc = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ lock = {stale}; }}).drvPath"), check=False)
-    assert proc.returncode != 0 and "format version 1" in proc.stderr
+    assert proc.returncode != 0 and "format version 2" in proc.stderr
 
 
 def test_dependency_cycle_builds(nix, pkgs_expr, tmp_path):

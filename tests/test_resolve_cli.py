@@ -42,7 +42,7 @@ def test_lock_writes_deterministic_json(db_dir, tmp_path, capsys):
     assert code == 0, err
     first = out.read_bytes()
     lock = json.loads(first)
-    assert lock["version"] == 1
+    assert lock["version"] == 2
     assert lock["target"]["python"] == "3.11.7"
     assert lock["roots"] == ["requests", "six"]
     assert lock["packages"]["urllib3"]["version"] == "1.26.0"

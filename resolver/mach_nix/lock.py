@@ -20,11 +20,18 @@ from mach_nix.errors import UsageError
 from mach_nix.inventory import Inventory
 from mach_nix.providers import ProviderConfig
 from mach_nix.requirements import RequirementSet
+from mach_nix.resolution.build_systems import BuildSystems
 from mach_nix.resolution.candidates import ResolvedPackage
 from mach_nix.target import Target
 
 #: Version of the lock format written by this module.
-LOCK_VERSION = 1
+LOCK_VERSION = 2
+
+
+def rewrite_command(path: str | os.PathLike[str] | None = None) -> str:
+    """The command that writes a lock of the current format in place of an old one."""
+    out = f" -o {path}" if path is not None else " -o mach-nix.lock.json"
+    return f"mach-nix lock -r requirements.txt{out}"
 
 
 def dumps_json(value: Any) -> str:
@@ -111,8 +118,8 @@ def inputs_hash(
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def package_entry(package: ResolvedPackage) -> dict[str, Any]:
-    """The lock entry of one resolved package."""
+def package_entry(package: ResolvedPackage, build: BuildSystems | None = None) -> dict[str, Any]:
+    """The lock entry of one resolved package (with its ``build_system`` when built from source)."""
     candidate = package.candidate
     entry: dict[str, Any] = {
         "name": candidate.name,
@@ -140,6 +147,10 @@ def package_entry(package: ResolvedPackage) -> dict[str, Any]:
             entry["yanked"] = True
     if candidate.provider == "sdist":
         entry["build_requires"] = list(package.build_requires)
+    if build is not None and candidate.name in build.closures:
+        entry["build_system"] = build.closures[candidate.name]
+    elif build is not None and candidate.name in build.unlocked:
+        entry["build_system_unlocked"] = True
     return entry
 
 
@@ -151,6 +162,7 @@ def build_lock(
     inventory: Inventory | None,
     warnings: list[str] | None = None,
     sources: Mapping[str, Any] | None = None,
+    build: BuildSystems | None = None,
 ) -> Lock:
     """Assemble the lock document from a resolution.
 
@@ -158,6 +170,8 @@ def build_lock(
         sources: what the data came from, when more than pinned databases gave it:
             ``databases`` (the layers) and ``exclude_newer`` (the cut-off), written as
             those optional keys (``docs/lock-format.md``); ``None``: neither is written.
+        build: the locked build systems (``build_packages``, each sdist's ``build_system``);
+            ``None`` (no artifacts read): none written.
     """
     data: dict[str, Any] = {
         "version": LOCK_VERSION,
@@ -165,8 +179,10 @@ def build_lock(
         "inputs_hash": inputs_hash(requirements, target, providers, inventory),
         "providers": providers.to_json(),
         "roots": sorted(name for name, package in packages.items() if package.root),
-        "packages": {name: package_entry(packages[name]) for name in sorted(packages)},
+        "packages": {name: package_entry(packages[name], build) for name in sorted(packages)},
     }
+    if build is not None:
+        data["build_packages"] = {key: build.packages[key] for key in sorted(build.packages)}
     if sources:
         for key in ("databases", "exclude_newer"):
             if sources.get(key) is not None:
@@ -188,8 +204,23 @@ def load_lock(path: str | os.PathLike[str]) -> Lock:
         raise UsageError(f"lock file {path} is not valid JSON: {error}") from None
     if not isinstance(data, dict) or "packages" not in data:
         raise UsageError(f"{path} is not a mach-nix lock file")
-    if data.get("version") != LOCK_VERSION:
-        raise UsageError(
-            f"{path} has lock format version {data.get('version')!r}; this mach-nix reads version {LOCK_VERSION}"
-        )
+    check_version(data, path)
     return Lock(data=data)
+
+
+def check_version(data: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Refuse a lock of another format version, with the command that rewrites it.
+
+    Raises:
+        UsageError: ``version`` is not :data:`LOCK_VERSION`.
+    """
+    version = data.get("version")
+    if version == LOCK_VERSION:
+        return
+    if isinstance(version, int) and version < LOCK_VERSION:
+        raise UsageError(
+            f"{path} has lock format version {version}, which does not lock the build systems of sdists; "
+            f"this mach-nix reads version {LOCK_VERSION}. Rewrite it with the command that made it, e.g. "
+            f"`{rewrite_command(path)}`"
+        )
+    raise UsageError(f"{path} has lock format version {version!r}; this mach-nix reads version {LOCK_VERSION}")

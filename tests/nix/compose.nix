@@ -22,7 +22,7 @@ let
     inherit name version; provider = "nixpkgs"; nixpkgs_attr = name; dependencies_known = true;
     dependencies = deps;
   } // extra;
-  lockOf = packages: { version = 1; roots = [ "requests" ]; inherit packages; };
+  lockOf = packages: { version = 2; roots = [ "requests" ]; inherit packages; };
   nixpkgsLock = lockOf {
     certifi = entry "certifi" "2023.11.17" [ ] { };
     idna = entry "idna" "3.6" [ ] { };

@@ -11,7 +11,7 @@ let
     build_requires = [ "setuptools>=61" ];
   };
   lockOf = e: {
-    version = 1; target = { python = "3.11.7"; system = "x86_64-linux"; }; roots = [ "app" ];
+    version = 2; target = { python = "3.11.7"; system = "x86_64-linux"; }; roots = [ "app" ];
     packages.app = e;
   };
   first = e: let p = lockLib.problems (lockOf e); in if p == [ ] then null else builtins.head p;

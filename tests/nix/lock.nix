@@ -6,7 +6,7 @@ let
   lockLib = import ../../lib/lock.nix { inherit surface; };
   inherit (lockLib) problems;
   python = { version = "3.11.2"; pythonVersion = "3.11"; };
-  lock = { version = 1; target = { python = "3.11.7"; system = "x86_64-linux"; }; roots = [ ]; packages = { }; };
+  lock = { version = 2; target = { python = "3.11.7"; system = "x86_64-linux"; }; roots = [ ]; packages = { }; };
   checks = l: py:
     (builtins.tryEval (lockLib.check { lock = l; basePython = py; pythonAttr = "python3"; }).version).success;
   ok = l: checks l python;
@@ -39,7 +39,9 @@ let
 in
 {
   same = case (ok lock) true;
-  otherFormat = case (ok (lock // { version = 2; })) false;
+  otherFormat = case (ok (lock // { version = 3; })) false;
+  # A version-1 lock (no locked build systems) is refused with the command that rewrites it.
+  formatOne = case (ok (lock // { version = 1; })) false;
   otherPython = case (ok (lock // { target = lock.target // { python = "3.12.1"; }; })) false;
   otherSystem = case (ok (lock // { target = lock.target // { system = "aarch64-darwin"; }; })) false;
 
@@ -56,8 +58,20 @@ in
   # The top level.
   notAnObject = case (first [ 1 2 ]) "the lock must be a JSON object, not a list";
   versionMissing = case (without [ "version" ]) "version is missing";
-  versionString = case (with' [ "version" ] "1") "version must be the integer 1, not \"1\"";
-  versionOther = case (with' [ "version" ] 2) "version is 2: this mach-nix reads format version 1";
+  versionString = case (with' [ "version" ] "2") "version must be the integer 2, not \"2\"";
+  versionOther = case (with' [ "version" ] 3) "version is 3: this mach-nix reads format version 2";
+  # Lock format 2's build systems (itsdangerous is an sdist of the flask lock).
+  buildSystemDangling = case (with' [ "packages" "itsdangerous" "build_system" ] [ "setuptools==0" ])
+    "packages.itsdangerous.build_system[0] is \"setuptools==0\", which is not a key of build_packages";
+  buildPackageKey = let k = builtins.head (pkg "itsdangerous").build_system; in
+    case (with' [ "build_packages" k "version" ] "0")
+      ("build_packages.${builtins.toJSON k}.version is \"0\", but the key is ${builtins.toJSON k} "
+        + "(it must be `name==version`)");
+  buildPackageSdist = let k = builtins.head (pkg "itsdangerous").build_system; in
+    case (with' [ "build_packages" k "artifact" "filename" ] "setuptools-1.tar.gz")
+      "build_packages.${builtins.toJSON k}.artifact.filename must be a wheel (`.whl`), not \"setuptools-1.tar.gz\"";
+  buildUnlockedType = case (with' [ "packages" "itsdangerous" "build_system_unlocked" ] "yes")
+    "packages.itsdangerous.build_system_unlocked must be true or false, not \"yes\"";
   targetMissing = case (without [ "target" ]) "target is missing";
   targetString = case (with' [ "target" ] "x86_64-linux") "target must be an object, not \"x86_64-linux\"";
   targetPythonMissing = case (without [ "target" "python" ]) "target.python is missing";

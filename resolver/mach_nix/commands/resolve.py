@@ -77,7 +77,8 @@ def register(subparsers) -> None:
         description="Resolve requirements for a target interpreter and system against the PyPI "
         "databases (fetching what they lack, unless --offline), and write the lock file "
         "(docs/lock-format.md) that mkPython { lock = ./mach-nix.lock.json; } builds without "
-        "import-from-derivation.",
+        "import-from-derivation. Every sdist's build system is locked too, as its own closure of "
+        "wheels (build_packages); one that cannot be is named in a warning.",
         epilog=LOCK_EXAMPLES + "\n" + LOCK_JSON + "\n" + COMMON_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -42,6 +42,7 @@ from mach_nix.providers import ProviderConfig
 from mach_nix.requirements import RequirementSet, coerce_requirements
 from mach_nix.resolution.agreement import Agreement
 from mach_nix.resolution.artifacts import Finder
+from mach_nix.resolution.build_systems import resolve_build_systems
 from mach_nix.resolution.candidates import Candidate, Req, ResolvedPackage
 from mach_nix.resolution.dependencies import Dependencies, root_reqs
 from mach_nix.resolution.explain import explain_impossible, unknown_projects
@@ -304,8 +305,28 @@ def resolve(
     packages, warnings = resolve_packages(
         requirement_set, target, providers, db, inventory, version_lists, local, agreement
     )
+    build = None
     if artifacts:
-        complete_artifacts(packages, db)
+        # Every missing file-index shard, of the runtime and the build packages, named at once.
+        missing: MissingFilesError | None = None
+        try:
+            complete_artifacts(packages, db)
+        except MissingFilesError as error:
+            missing = error
+
+        def resolve_build(reqs: list[str], build_providers: ProviderConfig) -> dict[str, ResolvedPackage]:
+            return resolve_packages(reqs, target, build_providers, db, None, version_lists)[0]
+
+        try:
+            build = resolve_build_systems(packages, db, resolve_build, complete_artifacts)
+        except MissingFilesError as error:
+            missing = error.joined(missing)
+        if missing is not None:
+            raise missing
+        assert build is not None
+        warnings = warnings + build.warnings
     lock_sources = getattr(db, "lock_sources", None)
     sources = lock_sources() if lock_sources is not None else None
-    return build_lock(packages, requirement_set, target, providers, inventory, warnings=warnings, sources=sources)
+    return build_lock(
+        packages, requirement_set, target, providers, inventory, warnings=warnings, sources=sources, build=build
+    )
