@@ -12,6 +12,8 @@ from mach_nix.cli import main
 from mach_nix.db.store import write_database
 from mach_nix.errors import ExitCode
 
+SNAPSHOT = str(Path(__file__).parent / "data" / "pypi-db")
+
 
 @pytest.fixture()
 def db_dir(tmp_path: Path) -> str:
@@ -143,3 +145,31 @@ def test_missing_database(tmp_path, capsys, monkeypatch):
     assert "drop --offline" in err and "mach-nix db crawl --db DIR six" in err
     code, _out, err = run(capsys, "resolve", "--db", str(tmp_path / "nope"), "six")
     assert code == ExitCode.DATABASE
+
+
+def test_a_lock_that_cannot_be_written_whole_leaves_the_old_one(tmp_path):
+    """A write that fails halfway (here: the file-size limit, as a full disk would) keeps the previous
+    lock byte for byte and leaves no temporary file: readers never see part of a lock."""
+    import resource
+    import signal
+    import subprocess
+
+    from nixhelpers import CLI
+
+    out = tmp_path / "mach-nix.lock.json"
+    old = json.dumps({"version": 2, "note": "the previous lock"}) + "\n"
+    out.write_text(old)
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+    argv = ["lock", "requests", "--db", SNAPSHOT, "--offline", "--no-cache", "--native-needs", "off", "-o", str(out)]
+    result = subprocess.run([*CLI, *argv], capture_output=True, text=True, preexec_fn=small_files, timeout=300)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert f"cannot write {out}" in result.stderr
+    assert out.read_text() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    full = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    assert len(out.read_bytes()) > 2048 and json.loads(out.read_text())["roots"] == ["requests"]

@@ -34,6 +34,34 @@ def rewrite_command(path: str | os.PathLike[str] | None = None) -> str:
     return f"mach-nix lock -r requirements.txt{out}"
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees the old file or the new one, never part of
+    one: staged in a temporary file beside it, fsync'ed, then renamed over it. A failure (disk
+    full, a kill) leaves the old file and no temporary one.
+
+    Inside a Nix builder ``path`` is ``$out``, and nothing else may appear in the store: there it
+    is written in place (Nix discards the output of a failed build).
+
+    Raises:
+        UsageError: the file cannot be written (the message names it and the reason).
+    """
+    try:
+        if os.environ.get("out") and Path(os.environ["out"]).absolute() == path.absolute():
+            path.write_text(text, encoding="utf-8")
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def dumps_json(value: Any) -> str:
     """Serialise like the lock file: sorted keys, 2-space indent, trailing newline."""
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -66,18 +94,8 @@ class Lock:
         return dumps_json(self.data)
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the lock to ``path``.
-
-        Written in place (no temporary file next to it): inside a Nix builder
-        ``path`` is ``$out`` and nothing else may appear in the store. The
-        resolution finished before the file is opened, so a failed resolution
-        never leaves a partial lock.
-        """
-        path = Path(path)
-        try:
-            path.write_text(self.dumps(), encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+        """Write the lock to ``path``, whole or not at all (:func:`write_whole`)."""
+        write_whole(Path(path), self.dumps())
 
     def required_by(self) -> dict[str, list[str]]:
         """Name -> sorted names that depend on it (``<root>`` first for roots)."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mach_nix.errors import UsageError
-from mach_nix.lock import Lock, dumps_json
+from mach_nix.lock import Lock, dumps_json, write_whole
 from mach_nix.resolution.agreement import Agreement
 from mach_nix.target import Target
 
@@ -73,12 +73,8 @@ class Targets:
         return dumps_json(self.data)
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Write the container to ``path`` (in place, after every resolution finished, as :meth:`Lock.write`)."""
-        path = Path(path)
-        try:
-            path.write_text(self.dumps(), encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"cannot write {path}: {error.strerror or error}") from None
+        """Write the container to ``path`` (after every resolution finished), whole or not at all."""
+        write_whole(Path(path), self.dumps())
 
     def report(self) -> list[str]:
         """The differences as short lines for a person (empty when every version agrees)."""

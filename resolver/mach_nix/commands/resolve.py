@@ -320,6 +320,7 @@ def write_pylock(lock, output: str) -> None:
     made first), and a warning when the name is not one PEP 751 allows."""
     import re
 
+    from mach_nix.lock import write_whole
     from mach_nix.pylock import to_pylock
 
     text = to_pylock(lock.data)
@@ -331,10 +332,7 @@ def write_pylock(lock, output: str) -> None:
             f"mach-nix: warning: {output}: PEP 751 names lock files pylock.toml or pylock.NAME.toml",
             file=sys.stderr,
         )
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot write {output}: {error.strerror or error}") from None
+    write_whole(Path(output), text)
 
 
 def format_table(lock) -> str:

@@ -97,10 +97,13 @@ def _address(create: bool = False) -> str:
 
 
 def _status(path: str) -> dict | None:
+    """The running server's status, or ``None`` when none answers at ``path``. A dead server's
+    socket refuses at once; a live one answers status outside its run lock, so the generous
+    timeout only matters on a machine too loaded to schedule it (seen in a loaded test run)."""
     if not os.path.exists(path):
         return None
     try:
-        return json.loads(send(path, {"control": "status"}, timeout=5)["stdout"])
+        return json.loads(send(path, {"control": "status"}, timeout=30)["stdout"])
     except (OSError, ValueError):
         return None
 
