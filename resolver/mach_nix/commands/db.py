@@ -131,7 +131,11 @@ def _add_crawl_knobs(parser: argparse.ArgumentParser, force: bool = True) -> Non
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     if force:
-        parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="refetch projects even if their serial is unchanged, and crawl again those a damaged DB cannot read",
+        )
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
