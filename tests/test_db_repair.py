@@ -131,3 +131,23 @@ def test_a_damaged_shard_table_is_not_salvaged(
     assert proc.returncode == ExitCode.DATABASE, proc.stderr
     assert db_format.SHARDS_TABLE in proc.stderr and "db crawl --db NEW_DIR" in proc.stderr
     assert "db update --force" not in proc.stderr
+
+
+def test_crawl_force_leaves_out_and_names_the_unreadable_projects_it_does_not_reach(
+    registry: LoopbackRegistry, crawled: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """A forced crawl of other roots cannot fetch what it does not reach: those projects are left
+    out, not copied damaged, and the summary names them (db update --force would crawl them)."""
+    pristine, _ = crawled
+    db = tmp_path / "db"
+    shutil.copytree(pristine, db)
+    shard(db, "lib", "files", "dat").unlink()
+    proc = cli(registry, tmp_path, "db", "crawl", "--db", str(db), "--force", "--no-progress", "tool")
+    assert proc.returncode == 0, proc.stderr
+    [line] = [line for line in proc.stdout.splitlines() if line.startswith("left out")]
+    assert "lib" in line.split(": ")[-1].split(", ")
+    database = store.open_database([db])
+    assert database.project("lib") is None and database.project("tool") is not None
+    out = tmp_path / "tool.lock.json"
+    lock = cli(registry, tmp_path, "lock", "--db", str(db), "--offline", "--no-cache", "-o", str(out), "tool")
+    assert lock.returncode == 0, lock.stderr

@@ -132,6 +132,8 @@ class Summary:
     seconds: float = 0.0
     #: the old database's files that could not be read (``force``: their projects were crawled again)
     unreadable: list[str] = field(default_factory=list)
+    #: projects of those files that this crawl did not reach (nor the registry list): left out
+    unreadable_dropped: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """A human-readable multi-line summary."""
@@ -155,6 +157,11 @@ class Summary:
             lines.append(
                 f"repaired: the projects the old database could not read were crawled again ({len(self.unreadable)}"
                 f" damaged files: {', '.join(self.unreadable)}; a project of a damaged .idx only if a root reaches it)"
+            )
+        if self.unreadable_dropped:
+            lines.append(
+                "left out, unreadable in the old database and not reached by this crawl (not on the registry, or"
+                f" not a root of it: crawl them by name): {', '.join(self.unreadable_dropped)}"
             )
         return "\n".join(lines)
 
@@ -557,6 +564,7 @@ class Crawler:
                 spool.add_layer(self.old, only={n for n in kept if n not in spool})
                 if isinstance(self.old, SalvagedLayer):
                     self.summary.unreadable = sorted(self.old.unreadable)
+                    self.summary.unreadable_dropped = sorted(n for n in self.old.unreadable_projects if n not in spool)
             crawl: dict[str, Any] = {"hooks": self.options.hooks, "policy": self.policy}
             if record is not None:
                 crawl.update(record)

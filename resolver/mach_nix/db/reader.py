@@ -548,19 +548,23 @@ class SalvagedLayer(DatabaseLayer):
         super().__init__(path, files_cache)
         #: Per file that could not be read, the first error it gave.
         self.unreadable: dict[str, str] = {}
+        #: The projects that could not be read (normalised names).
+        self.unreadable_projects: set[str] = set()
         _checked = (self.shard_table, self.zdict)  # their damage is not salvaged: raised here
 
-    def _salvaged(self, error: DatabaseError) -> None:
+    def _salvaged(self, error: DatabaseError, name: str | None = None) -> None:
         if self.closed:  # not damage: the layer was closed under the crawl
             raise error
         self.unreadable.setdefault(error.file or str(self.path), str(error))
+        if name is not None:
+            self.unreadable_projects.add(canonicalize_name(name))
 
     def raw(self, name: str) -> dict[str, Any] | None:
         """As :meth:`DatabaseLayer.raw`; ``None`` when its shard cannot be read."""
         try:
             return super().raw(name)
         except DatabaseError as error:
-            self._salvaged(error)
+            self._salvaged(error, name)
             return None
 
     def project(self, name: str, details: bool = False) -> Project | None:
@@ -568,7 +572,7 @@ class SalvagedLayer(DatabaseLayer):
         try:
             return super().project(name, details)
         except DatabaseError as error:
-            self._salvaged(error)
+            self._salvaged(error, name)
             return None
 
     def names(self) -> list[str]:
