@@ -74,6 +74,7 @@ def test_script_runs_with_its_dependencies_and_the_second_run_builds_nothing(run
     for changed_script, changed_options in (
         (SCRIPT.replace('"six",', '"six>=1",'), options),
         (SCRIPT, [*options, "--provider", "six=wheel,sdist"]),
+        (SCRIPT, [*options, "--no-cache"]),  # never keyed: always resolves
     ):
         script.write_text(changed_script)
         proc = subprocess.run([*CLI, "run", *changed_options, str(script)], env=env, capture_output=True, text=True)

@@ -51,7 +51,13 @@ from typing import TYPE_CHECKING
 
 from mach_nix import progress
 from mach_nix.commands import nixsource
-from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
+from mach_nix.commands.inputs import (
+    COMMON_EPILOG,
+    add_inputs,
+    database_paths,
+    lock_from_args,
+    refuse_several_targets,
+)
 from mach_nix.errors import UsageError
 
 if TYPE_CHECKING:
@@ -230,7 +236,6 @@ def _layer_identity(path: str) -> dict[str, str] | None:
 def inputs_key(args: argparse.Namespace, metadata: ScriptMetadata) -> str | None:
     """The key of what resolving the script of ``metadata`` with ``args`` reads (see the module
     docstring), or ``None`` when the inputs cannot be keyed (they must be resolved each time)."""
-    from mach_nix.commands.inputs import database_paths
     from mach_nix.db.cache_layer import index_url
     from mach_nix.server.client import code_key
 
@@ -280,8 +285,13 @@ def remembered_environment(key: str) -> Path | None:
 
 
 def remember_environment(key: str, directory: Path) -> None:
-    """Record that the inputs of ``key`` lock to the environment kept in ``directory``."""
-    nixsource.write_files({scripts_cache() / "inputs" / key: directory.name + "\n"})
+    """Record that the inputs of ``key`` lock to the environment kept in ``directory``. A record
+    that cannot be written (a full disk, a concurrent run writing the same one) is left out:
+    the next run then resolves, as without it."""
+    try:
+        nixsource.write_files({scripts_cache() / "inputs" / key: directory.name + "\n"})
+    except OSError:
+        pass
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -293,6 +303,7 @@ def run_run(args: argparse.Namespace) -> int:
     script = Path(args.script)
     if not script.is_file():
         raise UsageError(f"no script {args.script}: pass the path of a Python file")
+    refuse_several_targets(args, "`mach-nix run`")
     metadata = read_script(script)
     check_python(metadata, parse_python_version(args.python))
     key = inputs_key(args, metadata) if metadata.dependencies else None
