@@ -83,6 +83,8 @@ class DatabaseError(MachNixError):
     """A database directory is missing, corrupt, or of an unknown format version."""
 
     exit_code = ExitCode.DATABASE
+    #: The damaged file, when one is to blame (:func:`mach_nix.db.reader.damaged`).
+    file: str | None = None
 
 
 class NetworkError(MachNixError):

@@ -131,7 +131,11 @@ def _add_crawl_knobs(parser: argparse.ArgumentParser, force: bool = True) -> Non
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     if force:
-        parser.add_argument("--force", action="store_true", help="refetch projects even if their serial is unchanged")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="refetch projects even if their serial is unchanged, and crawl again those a damaged DB cannot read",
+        )
 
 
 def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
@@ -151,27 +155,39 @@ def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _subcommand(
+    sub: Any, name: str, *, help: str, description: str, epilog: str, db: str | None
+) -> argparse.ArgumentParser:
+    """A ``db`` subcommand's parser (description and epilog printed as written) and, unless
+    ``db`` is ``None``, its required ``--db DIR`` option with ``db`` as the help."""
+    parser = sub.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if db is not None:
+        parser.add_argument("--db", required=True, metavar="DIR", help=db)
+    return parser
+
+
 def register(subparsers: Any) -> None:
-    """Add ``db`` with its ``crawl``, ``update`` and ``info`` subcommands."""
-    fmt = argparse.RawDescriptionHelpFormatter
+    """Add ``db`` with its ``crawl``, ``update``, ``retry``, ``info``, ``slim``, ``publish`` and ``pin`` subcommands."""
     db = subparsers.add_parser(
         "db",
         help="build, update and inspect the PyPI metadata database",
         description=DB_DESCRIPTION,
-        formatter_class=fmt,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run 'mach-nix db SUBCOMMAND --help' for details.",
     )
     db.set_defaults(func=lambda args: (db.print_help(sys.stderr), ExitCode.USAGE)[1])
     sub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND")
 
-    crawl = sub.add_parser(
+    crawl = _subcommand(
+        sub,
         "crawl",
         help="add projects (and with --closure their dependencies) to a DB",
         description="Crawl projects from PyPI's simple API into a database directory.",
         epilog=CRAWL_EPILOG,
-        formatter_class=fmt,
+        db="database directory (created if missing)",
     )
-    crawl.add_argument("--db", required=True, metavar="DIR", help="database directory (created if missing)")
     crawl.add_argument(
         "names", nargs="*", metavar="NAME", help="requirements (PEP 508), e.g. requests, 'flask==1.0', 'dask[complete]'"
     )
@@ -186,28 +202,28 @@ def register(subparsers: Any) -> None:
     _add_cluster_options(crawl)
     crawl.set_defaults(func=run_crawl)
 
-    update = sub.add_parser(
+    update = _subcommand(
+        sub,
         "update",
         help="refresh a DB: only what changed on PyPI since the last crawl",
         description="Refresh a database from PyPI, incrementally, atomically and resumably.",
         epilog=UPDATE_EPILOG,
-        formatter_class=fmt,
+        db="database directory",
     )
-    update.add_argument("--db", required=True, metavar="DIR", help="database directory")
     _add_crawl_knobs(update)
     _add_cluster_options(update)
     update.set_defaults(func=run_update)
 
-    retry = sub.add_parser(
+    retry = _subcommand(
+        sub,
         "retry",
         help="extract again the files whose recorded failure is of given kinds",
         description="Extract again, from their recorded URLs, the files whose failure is of the given kinds "
         "(after an improvement of the extraction, e.g. of the PEP 517 hook). No page is read: "
         "nothing else of the database changes, and its crawl time stays.",
         epilog=RETRY_EPILOG,
-        formatter_class=fmt,
+        db="database directory",
     )
-    retry.add_argument("--db", required=True, metavar="DIR", help="database directory")
     retry.add_argument(
         "--kind",
         action="append",
@@ -218,12 +234,13 @@ def register(subparsers: Any) -> None:
     _add_crawl_knobs(retry, force=False)
     retry.set_defaults(func=run_retry)
 
-    info = sub.add_parser(
+    info = _subcommand(
+        sub,
         "info",
         help="show a DB's manifest, or a project's versions, files and dependencies",
         description="Inspect a database (or several layered ones).",
         epilog=INFO_EPILOG,
-        formatter_class=fmt,
+        db=None,  # repeatable, and optional
     )
     info.add_argument(
         "--db",
@@ -244,14 +261,14 @@ def register(subparsers: Any) -> None:
     )
     info.set_defaults(func=run_info)
 
-    slim = sub.add_parser(
+    slim = _subcommand(
+        sub,
         "slim",
         help="copy a DB without its file index, for publishing",
         description=SLIM_DESCRIPTION,
         epilog=SLIM_EPILOG,
-        formatter_class=fmt,
+        db="the full database",
     )
-    slim.add_argument("--db", required=True, metavar="DIR", help="the full database")
     slim.add_argument("--out", required=True, metavar="DIR", help="where to write the graph-only copy")
     slim.add_argument(
         "--files-url",
@@ -261,24 +278,25 @@ def register(subparsers: Any) -> None:
     )
     slim.set_defaults(func=run_slim)
 
-    publish = sub.add_parser(
+    publish = _subcommand(
+        sub,
         "publish",
         help="write a release of a DB for Nix users: a graph tarball, file-index shards and a pin",
         description=PUBLISH_DESCRIPTION,
         epilog=PUBLISH_EPILOG,
-        formatter_class=fmt,
+        db="the full database",
     )
-    publish.add_argument("--db", required=True, metavar="DIR", help="the full database")
     publish.add_argument("--out", required=True, metavar="DIR", help="the directory a static host serves")
     publish.add_argument("--base-url", required=True, metavar="URL", help="the URL at which DIR is served")
     publish.set_defaults(func=run_publish)
 
-    pin = sub.add_parser(
+    pin = _subcommand(
+        sub,
         "pin",
         help="point a project's pin file at a published release (checks it first)",
         description=PIN_DESCRIPTION,
         epilog=PIN_EPILOG,
-        formatter_class=fmt,
+        db=None,
     )
     pin.add_argument("--url", required=True, metavar="URL", help="a release's pypi-data.json (or its directory)")
     pin.add_argument(

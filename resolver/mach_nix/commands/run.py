@@ -11,10 +11,24 @@ script's, its exit code is ``run``'s (the process *becomes* the script's interpr
 (``$MACH_NIX_CACHE``, else ``$XDG_CACHE_HOME/mach-nix``, else ``~/.cache/mach-nix``), where
 ``key`` hashes the lock's bytes, the interpreter attribute, the nixpkgs and the mach-nix
 library (the content of its files). The directory holds the lock, ``default.nix`` and
-``result``, a garbage-collector root of the environment: a second run of the same script
-with the same inputs resolves (from the cache of fetched metadata, no request), finds
-``result`` and starts the script without calling Nix at all. ``nix-collect-garbage`` keeps
-it; deleting the directory lets the collector free it.
+``result``, a garbage-collector root of the environment. ``nix-collect-garbage`` keeps it;
+deleting the directory lets the collector free it.
+
+**Resolving once.** Before resolving, :func:`inputs_key` hashes what the resolution reads:
+the script's ``dependencies`` and ``requires-python``, the target (``--python``,
+``--system``, ``--glibc``, ``--macos-target``), ``--provider``, ``--pre``, ``--offline``,
+``--exclude-newer``, the ``--nixpkgs-inventory`` file's content, the registry
+(``$MACH_NIX_INDEX_URL``), the identity of every pinned database layer (its path and the
+manifest's ``shards_sha256``: a published pin's release, a ``--db``), the resolver's code
+(:func:`mach_nix.server.client.code_key`) and what the environment key holds besides the
+lock. ``<cache>/scripts/inputs/<key>`` names the environment those inputs locked to; when
+that environment is built, a second run starts the script without resolving (no database
+is opened) and without calling Nix. Any changed input resolves again. The cache of fetched
+metadata is not part of the key: it only grows (a project is fetched again only with
+``--refresh``), so resolving again would read the same. Inputs that can change unseen are
+never keyed: ``-r``, ``-c``, ``--pyproject``, a dependency given by URL (a local path, an
+archive, a VCS branch), ``--refresh``, ``--refresh-package`` and ``--no-cache`` always
+resolve.
 
 ``mach-nix lock --script script.py`` writes the script's lock instead
 (:func:`script_lock`, default ``script.py.lock.json`` beside it, as uv writes
@@ -37,11 +51,18 @@ from typing import TYPE_CHECKING
 
 from mach_nix import progress
 from mach_nix.commands import nixsource
-from mach_nix.commands.inputs import COMMON_EPILOG, add_inputs, lock_from_args
+from mach_nix.commands.inputs import (
+    COMMON_EPILOG,
+    add_inputs,
+    database_paths,
+    lock_from_args,
+    refuse_several_targets,
+)
 from mach_nix.errors import UsageError
 
 if TYPE_CHECKING:
     from mach_nix.lock import Lock
+    from mach_nix.scripts import ScriptMetadata
 
 EXAMPLES = """\
 examples:
@@ -61,7 +82,9 @@ a script with inline metadata (PEP 723):
   Only `dependencies` and `requires-python` are read; [tool] tables are other tools'.
   A script without the block runs with no dependencies. The environment is cached by
   its lock under ~/.cache/mach-nix/scripts ($MACH_NIX_CACHE/scripts): the second run
-  builds nothing.
+  builds nothing, and with unchanged inputs (the block, the target and provider options,
+  the pinned databases) it does not resolve either; -r, -c, --pyproject, URL
+  dependencies, --refresh and --no-cache always resolve.
 """
 
 
@@ -106,19 +129,20 @@ def empty_lock(args: argparse.Namespace) -> Lock:
     return build_lock({}, RequirementSet(pre=args.pre), target, providers, inventory)
 
 
-def script_lock(args: argparse.Namespace, script: Path) -> Lock:
+def script_lock(args: argparse.Namespace, script: Path, metadata: ScriptMetadata | None = None) -> Lock:
     """The lock of a script's dependencies (plus any requirements ``args`` give), for the
-    target of ``args``.
+    target of ``args``; ``metadata``: the script's block, already read and checked.
 
     Raises:
         UsageError: a malformed block, or a target Python the script's ``requires-python``
             excludes (naming the line and the ``--python`` that fits).
     """
-    from mach_nix.scripts import check_python, read_script
-    from mach_nix.target import parse_python_version
+    if metadata is None:
+        from mach_nix.scripts import check_python, read_script
+        from mach_nix.target import parse_python_version
 
-    metadata = read_script(script)
-    check_python(metadata, parse_python_version(args.python))
+        metadata = read_script(script)
+        check_python(metadata, parse_python_version(args.python))
     args.requirement = [*args.requirement, *(str(d.requirement) for d in metadata.dependencies)]
     if args.requirement or args.requirements or args.pyproject:
         return lock_from_args(args)
@@ -153,10 +177,15 @@ def scripts_cache() -> Path:
     return cache_root() / "scripts"
 
 
+def environment_directory(lock: Lock, args: argparse.Namespace) -> Path:
+    """Where the environment of ``lock`` is kept: ``<cache>/scripts/<cache_key>``."""
+    return scripts_cache() / cache_key(lock, args, nixsource.interpreter_attr(args))
+
+
 def built_environment(lock: Lock, args: argparse.Namespace, script: Path) -> Path:
     """The environment of ``lock`` (its store path), built by Nix unless the cache has it."""
     interpreter = nixsource.interpreter_attr(args)
-    directory = scripts_cache() / cache_key(lock, args, interpreter)
+    directory = environment_directory(lock, args)
     result = directory / "result"
     if (result / "bin" / "python").exists():
         return result.resolve()
@@ -192,13 +221,98 @@ def built_environment(lock: Lock, args: argparse.Namespace, script: Path) -> Pat
     return result.resolve()
 
 
+def _layer_identity(path: str) -> dict[str, str] | None:
+    """A pinned layer as the inputs key holds it: its absolute path and its manifest's
+    ``shards_sha256`` (which changes with every generation written); ``None`` when the
+    manifest cannot be read (the resolution then reports it)."""
+    try:
+        with open(os.path.join(path, "manifest.json"), "rb") as handle:
+            shards = json.load(handle).get("shards_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return {"path": os.path.abspath(path), "shards_sha256": shards} if isinstance(shards, str) else None
+
+
+def inputs_key(args: argparse.Namespace, metadata: ScriptMetadata) -> str | None:
+    """The key of what resolving the script of ``metadata`` with ``args`` reads (see the module
+    docstring), or ``None`` when the inputs cannot be keyed (they must be resolved each time)."""
+    from mach_nix.db.cache_layer import index_url
+    from mach_nix.server.client import code_key
+
+    unkeyed = args.requirements or args.constraints or args.pyproject or args.refresh or args.refresh_package
+    if unkeyed or args.no_cache or any(d.requirement.url for d in metadata.dependencies):
+        return None
+    layers = [_layer_identity(path) for path in database_paths(args)]
+    if None in layers:
+        return None
+    inventory = None
+    if args.nixpkgs_inventory:
+        try:
+            inventory = hashlib.sha256(Path(args.nixpkgs_inventory).read_bytes()).hexdigest()
+        except OSError:
+            return None
+    pkgs = args.pkgs or ""
+    document = {
+        "dependencies": [str(d.requirement) for d in metadata.dependencies],
+        "requires_python": None if metadata.requires_python is None else str(metadata.requires_python),
+        "target": [args.python, args.system, args.glibc, args.macos_target],
+        "provider": list(args.provider),
+        "pre": args.pre,
+        "offline": args.offline,
+        "exclude_newer": args.exclude_newer,
+        "inventory": inventory,
+        "index": index_url(),
+        "databases": layers,
+        "resolver": code_key(),
+        "interpreter": nixsource.interpreter_attr(args),
+        "pkgs": os.path.abspath(pkgs) if pkgs and os.path.isdir(pkgs) else pkgs,
+        "mach_nix": _library_digest(args),
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def remembered_environment(key: str) -> Path | None:
+    """The built environment (its store path) the inputs of ``key`` locked to last time, if
+    its directory still holds it."""
+    try:
+        name = (scripts_cache() / "inputs" / key).read_text().strip()
+    except OSError:
+        return None
+    result = scripts_cache() / name / "result"
+    if not name or "/" in name or not (result / "bin" / "python").exists():
+        return None
+    return result.resolve()
+
+
+def remember_environment(key: str, directory: Path) -> None:
+    """Record that the inputs of ``key`` lock to the environment kept in ``directory``. A record
+    that cannot be written (a full disk, a concurrent run writing the same one) is left out:
+    the next run then resolves, as without it."""
+    try:
+        nixsource.write_files({scripts_cache() / "inputs" / key: directory.name + "\n"})
+    except OSError:
+        pass
+
+
 def run_run(args: argparse.Namespace) -> int:
-    """``mach-nix run``: lock, build (unless cached), then become the script's interpreter."""
+    """``mach-nix run``: lock (unless the inputs are unchanged), build (unless cached), then
+    become the script's interpreter."""
+    from mach_nix.scripts import check_python, read_script
+    from mach_nix.target import parse_python_version
+
     script = Path(args.script)
     if not script.is_file():
         raise UsageError(f"no script {args.script}: pass the path of a Python file")
-    lock = script_lock(args, script)
-    environment = built_environment(lock, args, script)
+    refuse_several_targets(args, "`mach-nix run`")
+    metadata = read_script(script)
+    check_python(metadata, parse_python_version(args.python))
+    key = inputs_key(args, metadata) if metadata.dependencies else None
+    environment = None if key is None else remembered_environment(key)
+    if environment is None:
+        lock = script_lock(args, script, metadata)
+        environment = built_environment(lock, args, script)
+        if key is not None:
+            remember_environment(key, environment_directory(lock, args))
     python = environment / "bin" / "python"
     sys.stdout.flush()
     sys.stderr.flush()

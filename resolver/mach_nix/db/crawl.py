@@ -58,7 +58,7 @@ from mach_nix.db.http import Client, NotFound, Registry
 from mach_nix.db.journal import FileResult, Journal
 from mach_nix.db.model import FILES_HOST, DistFile, Failure, Metadata, Project, Release
 from mach_nix.db.pep517 import HookLimits, HookRunner
-from mach_nix.db.reader import DatabaseLayer
+from mach_nix.db.reader import DatabaseLayer, SalvagedLayer
 from mach_nix.db.scope import dependency_possible, file_in_scope, python_minors
 from mach_nix.db.spool import LayerMembers, Spool
 from mach_nix.errors import NetworkError, UsageError
@@ -95,7 +95,9 @@ class CrawlOptions:
         hook_memory_mb: address-space limit of a hook run.
         max_sdist_mb: sdists larger than this are not downloaded (recorded).
         progress: draw a progress line on stderr.
-        force: refetch projects even when their serial did not change.
+        force: refetch projects even when their serial did not change, and read a
+            damaged old database as a :class:`~mach_nix.db.reader.SalvagedLayer` (the
+            projects it cannot read are crawled again).
         crawl_time: the crawl time to record (default: ``SOURCE_DATE_EPOCH`` or now).
     """
 
@@ -128,6 +130,10 @@ class Summary:
     invalid_requirements: int = 0
     requests: int = 0
     seconds: float = 0.0
+    #: the old database's files that could not be read (``force``: their projects were crawled again)
+    unreadable: list[str] = field(default_factory=list)
+    #: projects of those files that this crawl did not reach (nor the registry list): left out
+    unreadable_dropped: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """A human-readable multi-line summary."""
@@ -147,6 +153,16 @@ class Summary:
             lines.append(f"not on PyPI: {', '.join(sorted(self.not_found))}")
         if self.invalid_requirements:
             lines.append(f"unparseable Requires-Dist lines skipped while following: {self.invalid_requirements}")
+        if self.unreadable:
+            lines.append(
+                f"repaired: the projects the old database could not read were crawled again ({len(self.unreadable)}"
+                f" damaged files: {', '.join(self.unreadable)}; a project of a damaged .idx only if a root reaches it)"
+            )
+        if self.unreadable_dropped:
+            lines.append(
+                "left out, unreadable in the old database and not reached by this crawl (not on the registry, or"
+                f" not a root of it: crawl them by name): {', '.join(self.unreadable_dropped)}"
+            )
         return "\n".join(lines)
 
 
@@ -272,8 +288,11 @@ class Crawler:
         #: fsync the database written (a partition's partial one need not: its journal is the checkpoint)
         self.durable = True
         self.old: DatabaseLayer | None = base
+        if self.options.force and base is not None and not isinstance(base, SalvagedLayer):
+            self.old = SalvagedLayer(base.path, base.files_cache)
         if base is None and (self.root / MANIFEST).exists():
-            self.old = DatabaseLayer(self.root)
+            # --force crawls again what a damaged database cannot read (SalvagedLayer)
+            self.old = (SalvagedLayer if self.options.force else DatabaseLayer)(self.root)
             if (
                 self.old.manifest["shard_counts"]["files"]
                 and not (self.old.path / self.old.manifest["shards_dir"] / FILES_DIR).is_dir()
@@ -543,12 +562,17 @@ class Crawler:
             if self.old is not None:
                 kept = set(self.old.names()) if self.scope is None else self.scope
                 spool.add_layer(self.old, only={n for n in kept if n not in spool})
+                if isinstance(self.old, SalvagedLayer):
+                    self.summary.unreadable = sorted(self.old.unreadable)
+                    self.summary.unreadable_dropped = sorted(n for n in self.old.unreadable_projects if n not in spool)
             crawl: dict[str, Any] = {"hooks": self.options.hooks, "policy": self.policy}
             if record is not None:
                 crawl.update(record)
             else:
                 crawl["roots"] = self._merged_roots(roots, closure, plain)
-            manifest = spool.write(self.root, crawl=crawl, crawl_time=self.crawl_time, durable=self.durable)
+            manifest = spool.write(
+                self.root, crawl=crawl, crawl_time=self.crawl_time, durable=self.durable, repair=self.options.force
+            )
         finally:
             spool.close()
             shutil.rmtree(run.hook_queue, ignore_errors=True)

@@ -44,7 +44,7 @@ from mach_nix.db.crawl import Crawler, CrawlOptions
 from mach_nix.db.format import MANIFEST, name_hash, prefix_length_for
 from mach_nix.db.http import Client
 from mach_nix.db.journal import Journal
-from mach_nix.db.reader import DatabaseLayer
+from mach_nix.db.reader import DatabaseLayer, SalvagedLayer
 from mach_nix.db.spool import Spool
 from mach_nix.errors import UsageError
 
@@ -243,10 +243,10 @@ def crawl_all(
             for key in parts:
                 spool.add_partial(DatabaseLayer(work / key))
             if base is not None:  # projects gone from the registry are kept, as a single crawl keeps them
-                old = DatabaseLayer(base)
+                old = (SalvagedLayer if options.force else DatabaseLayer)(base)  # --force: damage is left out
                 spool.add_layer(old, only={n for n in old.names() if n not in spool})
             crawl = {"all": True, "hooks": options.hooks, "policy": _policy(options)}
-            manifest = spool.write(root, crawl=crawl, crawl_time=options.crawl_time)
+            manifest = spool.write(root, crawl=crawl, crawl_time=options.crawl_time, repair=options.force)
         finally:
             spool.close()
     finally:

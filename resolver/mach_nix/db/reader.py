@@ -27,6 +27,7 @@ import hashlib
 import json
 import mmap
 import os
+import shlex
 import time
 import weakref
 import zlib
@@ -64,9 +65,20 @@ REPLACE = (
 )
 
 
-def damaged(root: Path, file: Path | str, problem: str) -> DatabaseError:
-    """The error for a damaged file of the database at ``root``: what, where, and the fix."""
-    return DatabaseError(f"database {str(root)!r} is damaged: {str(file)!r} {problem}; {REPLACE}")
+def repair_command(root: Path | str) -> str:
+    """The command that crawls again the projects a damaged database cannot read (:class:`SalvagedLayer`)."""
+    return f"mach-nix db update --force --db {shlex.quote(str(root))}"
+
+
+def damaged(root: Path, file: Path | str, problem: str, repairable: bool = False) -> DatabaseError:
+    """The error for a damaged file of the database at ``root``: what, where, and the fix
+    (``repairable``: a shard of projects of a full database, which :func:`repair_command` crawls again)."""
+    fix = REPLACE
+    if repairable:
+        fix = f"repair it: '{repair_command(root)}' crawls the projects it cannot read again; or {REPLACE}"
+    error = DatabaseError(f"database {str(root)!r} is damaged: {str(file)!r} {problem}; {fix}")
+    error.file = str(file)
+    return error
 
 
 def _digest(data: bytes) -> str:
@@ -226,7 +238,11 @@ class DatabaseLayer:
             )
 
     def _damaged(self, file: Path | str, problem: str) -> DatabaseError:
-        return damaged(self.path, file, problem)
+        """The error for ``file``: repairable when it is a shard of projects (``.idx``, ``.dat``) of
+        a full database (one that holds its file index, as ``db update`` needs)."""
+        shard = Path(file).suffix in (".idx", ".dat") and self._dir in Path(file).parents
+        repairable = shard and (self._dir / FILES_DIR).is_dir()
+        return damaged(self.path, file, problem, repairable)
 
     # -- checked reading ------------------------------------------------------
 
@@ -510,6 +526,64 @@ class DatabaseLayer:
             project = self.project(name, details=details)
             if project is not None:
                 yield project
+
+
+class SalvagedLayer(DatabaseLayer):
+    """A layer whose projects that cannot be read read as absent: what ``db update --force``
+    crawls, so that those projects are fetched again and the damage is not copied.
+
+    Only shards of projects are salvaged (a ``.idx`` or ``.dat`` file of the dependency
+    graph or the file index); the manifest, ``shards.json`` and the dictionary are checked
+    on opening, and their damage is an error as for any layer (nothing can be trusted
+    then). A project of an unreadable ``.idx`` is not even listed: it is crawled again
+    only when a root of the crawl reaches it. :attr:`unreadable` records what was skipped.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], files_cache: FilesCache | None = None) -> None:
+        """Open the database at ``path`` and check its shard table and dictionary.
+
+        Raises:
+            DatabaseError: the manifest, ``shards.json`` or the dictionary is damaged.
+        """
+        super().__init__(path, files_cache)
+        #: Per file that could not be read, the first error it gave.
+        self.unreadable: dict[str, str] = {}
+        #: The projects that could not be read (normalised names).
+        self.unreadable_projects: set[str] = set()
+        _checked = (self.shard_table, self.zdict)  # their damage is not salvaged: raised here
+
+    def _salvaged(self, error: DatabaseError, name: str | None = None) -> None:
+        if self.closed:  # not damage: the layer was closed under the crawl
+            raise error
+        self.unreadable.setdefault(error.file or str(self.path), str(error))
+        if name is not None:
+            self.unreadable_projects.add(canonicalize_name(name))
+
+    def raw(self, name: str) -> dict[str, Any] | None:
+        """As :meth:`DatabaseLayer.raw`; ``None`` when its shard cannot be read."""
+        try:
+            return super().raw(name)
+        except DatabaseError as error:
+            self._salvaged(error, name)
+            return None
+
+    def project(self, name: str, details: bool = False) -> Project | None:
+        """As :meth:`DatabaseLayer.project`; ``None`` when one of its shards cannot be read."""
+        try:
+            return super().project(name, details)
+        except DatabaseError as error:
+            self._salvaged(error, name)
+            return None
+
+    def names(self) -> list[str]:
+        """The project names of every shard index that can be read."""
+        out: list[str] = []
+        for key in sorted(self.shard_table["graph"]):
+            try:
+                out.extend(self._shard_index(key))
+            except DatabaseError as error:
+                self._salvaged(error)
+        return sorted(out)
 
 
 def merge_projects(projects: Sequence[Project]) -> Project:

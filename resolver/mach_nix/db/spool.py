@@ -46,7 +46,7 @@ from mach_nix.db.format import (
     prefix_length_for,
 )
 from mach_nix.db.model import Project
-from mach_nix.db.reader import DatabaseLayer
+from mach_nix.db.reader import DatabaseLayer, SalvagedLayer
 from mach_nix.db.writer import (
     _fsync_write,
     _generation_dir,
@@ -134,8 +134,12 @@ class Spool:
         """Copy the projects of a complete database layer (those in ``only``, default all); return how many.
 
         Members are copied as stored (graph objects re-serialised canonically, file
-        index members byte for byte), one file-index shard at a time.
+        index members byte for byte), one file-index shard at a time. A
+        :class:`~mach_nix.db.reader.SalvagedLayer` is copied project by project, each read
+        and checked: those it cannot read are left out, not copied damaged.
         """
+        if isinstance(layer, SalvagedLayer):
+            return self._add_salvaged(layer, only)
         added = 0
         directory = layer.path / layer.manifest["shards_dir"] / FILES_DIR
         seen: set[str] = set()
@@ -157,6 +161,16 @@ class Spool:
                 graph = layer.raw(name)
                 if graph is not None:
                     self.add_members(name, graph, compress(b""))
+                    added += 1
+        return added
+
+    def _add_salvaged(self, layer: SalvagedLayer, only: set[str] | None) -> int:
+        added = 0
+        for name in layer.names():
+            if only is None or name in only:
+                project = layer.project(name, details=True)
+                if project is not None:
+                    self.add(project)
                     added += 1
         return added
 
@@ -275,13 +289,16 @@ class Spool:
         crawl_time: str | None = None,
         prefix_length: int | None = None,
         durable: bool = True,
+        repair: bool = False,
     ) -> dict[str, Any]:
         """Write the spooled projects as a complete database at ``path``, atomically.
 
         The same contract and bytes as :func:`~mach_nix.db.writer.write_database`
         given the same projects (an existing database at ``path`` is replaced as a whole).
         ``durable=False`` skips the fsyncs of the shard files (a partial database of a
-        distributed crawl: the manifest is still replaced atomically).
+        distributed crawl: the manifest is still replaced atomically). ``repair``: when
+        the generation written exists already, its files are compared and damaged ones
+        replaced (:func:`~mach_nix.db.writer.seal_generation`).
 
         Returns:
             The manifest written.
@@ -337,6 +354,7 @@ class Spool:
                 kinds=kinds,
                 crawl_time=crawl_time,
                 crawl=crawl,
+                repair=repair,
             )
         _remove_old_generations(root, manifest["shards_dir"])
         return manifest

@@ -170,9 +170,12 @@ def seal_generation(
     crawl_time: str | None,
     crawl: Mapping[str, Any] | None,
     files_url: str | None = None,
+    repair: bool = False,
 ) -> dict[str, Any]:
     """Finish the generation whose shards are written in ``tmp``: write its shard table,
     name it by the table's hash, fsync, and switch the manifest to it (atomically).
+    ``repair``: an existing generation of that name gets ``tmp``'s files where its differ
+    (:func:`_install_generation`).
 
     ``graph`` and ``files`` are the shard tables (:func:`_write_shards`' results). Returns
     the new manifest. Every writer (one-shot and spooled crawl) ends through here, so the
@@ -203,7 +206,7 @@ def seal_generation(
     }
     if files_url:
         manifest["files_url"] = files_url
-    _install_generation(root, tmp, manifest)
+    _install_generation(root, tmp, manifest, repair)
     return manifest
 
 
@@ -222,14 +225,17 @@ def _generation_dir(root: Path) -> Iterator[Path]:
         raise
 
 
-def _install_generation(root: Path, tmp: Path, manifest: Mapping[str, Any]) -> None:
+def _install_generation(root: Path, tmp: Path, manifest: Mapping[str, Any], repair: bool = False) -> None:
     """Put the generation built in ``tmp`` in place and switch the manifest to it.
 
     The manifest's ``os.replace`` is the single atomic step; until then readers
     see the previous generation. If the generation already exists (same
     content, e.g. a no-op update, or an old one still held by a reader), ``tmp``
     is dropped and the existing one is held across the switch, so that no
-    remover deletes it in between (:mod:`mach_nix.db.generations`).
+    remover deletes it in between (:mod:`mach_nix.db.generations`). With ``repair``
+    (``db update --force``) every file of the existing one is first compared with
+    ``tmp``'s and replaced (atomically, one by one) where it is missing or differs: a
+    damaged generation rewritten with its own content is then whole again.
     """
     import shutil
 
@@ -237,6 +243,8 @@ def _install_generation(root: Path, tmp: Path, manifest: Mapping[str, Any]) -> N
     held = generations.hold_existing(target)
     try:
         if held is not None:
+            if repair:
+                _repair_generation(target, tmp)
             shutil.rmtree(tmp)
         else:
             os.replace(tmp, target)
@@ -245,6 +253,22 @@ def _install_generation(root: Path, tmp: Path, manifest: Mapping[str, Any]) -> N
     finally:
         if held is not None:
             os.close(held)
+
+
+def _repair_generation(target: Path, tmp: Path) -> None:
+    """Give the existing generation ``target`` every file of ``tmp`` (the same generation, just
+    written) that it lacks or holds with other bytes."""
+    import filecmp
+
+    for source in sorted(tmp.rglob("*")):
+        if source.is_dir():
+            continue
+        final = target / source.relative_to(tmp)
+        if final.is_file() and filecmp.cmp(source, final, shallow=False):
+            continue
+        final.parent.mkdir(exist_ok=True)
+        os.replace(source, final)
+        _fsync_dir(final.parent)
 
 
 def _remove_old_generations(root: Path, generation: str) -> None:
