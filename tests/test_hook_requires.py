@@ -20,8 +20,9 @@ from mach_nix.db.pep517 import merge_requirements
 from mach_nix.db.store import open_database
 
 #: An in-tree backend wrapping setuptools' whose ``get_requires_for_build_wheel`` adds ``EXTRA``;
-#: its metadata hook fails unless every one of them it can import is importable (pip installs
-#: them before calling it), and records in METADATA whether ``wheel`` was.
+#: when ``wheel`` is one of them, its metadata hook fails unless ``wheel`` was installed in the
+#: build environment (``/env`` in the sandbox; setuptools' own vendored copy does not count)
+#: before it is called, as pip does.
 BACKEND = """
 import importlib.util
 from setuptools import build_meta as _meta
@@ -32,7 +33,8 @@ def get_requires_for_build_wheel(config_settings=None):
     return _meta.get_requires_for_build_wheel(config_settings) + EXTRA
 
 def prepare_metadata_for_build_wheel(outdir, config_settings=None):
-    if importlib.util.find_spec("wheel") is None and "wheel" in EXTRA:
+    spec = importlib.util.find_spec("wheel")
+    if "wheel" in EXTRA and not (spec and spec.origin == "/env/wheel/__init__.py"):
         raise RuntimeError("wheel was not installed before the metadata hook")
     return _meta.prepare_metadata_for_build_wheel(outdir, config_settings)
 
@@ -40,13 +42,15 @@ build_wheel = _meta.build_wheel
 """
 
 
-def hook_sdist(name: str, extra: list[str], static: str = '"setuptools"') -> bytes:
-    """``name``-1.0's sdist: static requires ``static``, the backend adds ``extra``."""
+def hook_sdist(name: str, extra: list[str]) -> bytes:
+    """``name``-1.0's sdist: static requires ``setuptools``, the backend adds ``extra``."""
     return make_sdist(
         {
-            "pyproject.toml": f'[build-system]\nrequires = [{static}]\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+            "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+            'build-backend = "backend"\nbackend-path = ["."]\n',
             "backend.py": BACKEND.format(extra=extra),
-            "setup.py": f"from setuptools import setup\nsetup(name={name!r}, version='1.0', install_requires=['six'])\n",
+            "setup.py": "from setuptools import setup\n"
+            f"setup(name={name!r}, version='1.0', install_requires=['six'])\n",
         },
         top=f"{name}-1.0",
     )

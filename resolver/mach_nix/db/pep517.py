@@ -269,7 +269,11 @@ class HookRunner:
             if document is None:
                 log = "get_requires_for_build_wheel's requirements were not taken"
                 raise _Failed(ExtractError("hook-error", f"the PEP 517 hook failed: {log}"), log, frozenset(), inside)
-            meta, _, _ = parse_core_metadata(document, "pep517", merge_requirements(requires, hook_requires))
+            # a distribution a retry put in the environment (the wheel an older setuptools asks for) is
+            # the retry's choice, not the sdist's: the lock builds it with its static requirements
+            added = _names(attempt.requires) - _names(requires)
+            own = [r for r in hook_requires if _names([r]).isdisjoint(added)]
+            meta, _, _ = parse_core_metadata(document, "pep517", merge_requirements(requires, own))
             return meta, document
         finally:
             remove_tree(build)
@@ -408,6 +412,17 @@ def merge_requirements(first: Sequence[str], then: Sequence[str]) -> tuple[str, 
             seen.add(key)
             out.append(item)
     return tuple(out)
+
+
+def _names(requires: Sequence[str]) -> set[str]:
+    """The canonical distribution names of ``requires`` (unparsable ones left out)."""
+    names = set()
+    for item in requires:
+        try:
+            names.add(str(canonicalize_name(Requirement(item).name)))
+        except InvalidRequirement:
+            pass
+    return names
 
 
 #: Unpacking limits: a small archive may inflate to much more (it is unpacked before the sandbox).
