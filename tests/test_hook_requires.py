@@ -107,7 +107,9 @@ def test_lock_puts_the_hooks_requirement_in_the_sdists_build_closure(tmp_path: P
         layer_dir = default_cache_dir(registry.index)
         CacheLayer(layer_dir, registry.index).wait()
     layer = open_database([layer_dir])
-    (meta,) = layer.project("hooklib").releases["1.0"].metadata
+    project = layer.project("hooklib")
+    assert project is not None
+    (meta,) = project.releases["1.0"].metadata
     assert meta.source == "pep517" and meta.build_requires == ("setuptools", "wheel")
     entry = lock["packages"]["hooklib"]
     assert entry["provider"] == "sdist" and entry["build_requires"] == ["setuptools", "wheel"]

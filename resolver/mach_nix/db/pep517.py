@@ -12,6 +12,13 @@ threat model and what is not defended are in ``docs/security.md``. Inside:
 * the sdist is unpacked by the crawler with tarfile's ``data`` filter into ``/build/src``;
   the METADATA comes back through the run's own result pipe, nothing else is read back.
 
+As pip does, the backend is first asked for its own build requirements
+(``get_requires_for_build_wheel``, optional); those its environment lacks are installed (a
+second environment, :mod:`mach_nix.db.hook_env`) and the hook runs again on it before
+``prepare_metadata_for_build_wheel``; ones that cannot be installed are still recorded. The
+recorded ``build_requires`` are the static ones followed by the backend's
+(:func:`merge_requirements`), but for those naming a distribution a retry added.
+
 :meth:`HookRunner.metadata` runs the hook up to :data:`~mach_nix.db.hook_retry.MAX_ATTEMPTS`
 times, each retry fixing the last failure's known cause (:mod:`mach_nix.db.hook_retry`:
 an older setuptools, a missing build requirement, placeholder README/LICENSE files,
