@@ -240,7 +240,8 @@ class LoopbackRegistry:
     and serve ``<file>.metadata`` (else 404, so that range reads are used). ``faults``
     inject 5xx, timeouts and truncated bodies (:class:`Fault`). ``paths`` lists every
     request (path and whether it had a Range header). ``setup_py``: file name -> the
-    setup.py of an sdist whose metadata is unknown (what its PEP 517 hook runs).
+    setup.py of an sdist whose metadata is unknown (what its PEP 517 hook runs); ``sdists``:
+    file name -> the whole archive served for that sdist (one a test built itself).
     """
 
     def __init__(self, source: ProjectSource, *, pep658: bool = False, hidden: Sequence[str] = ()) -> None:
@@ -249,6 +250,7 @@ class LoopbackRegistry:
         self.hidden = {canonicalize_name(n) for n in hidden}
         self.faults: list[Fault] = []
         self.setup_py: dict[str, str] = {}
+        self.sdists: dict[str, bytes] = {}
         self.paths: list[tuple[str, bool]] = []
         self._files: dict[str, tuple[bytes, bytes | None]] = {}  # url path -> (content, METADATA)
         self._pages: dict[str, bytes] = {}
@@ -285,7 +287,9 @@ class LoopbackRegistry:
                     name_, version_ = dist.filename.split("-")[:2]
                     metadata = _core_metadata(name_, version_, meta, "2.1") if meta else None
                 else:
-                    content = make_sdist(dist.filename, version, meta, self.setup_py.get(dist.filename))
+                    content = self.sdists.get(dist.filename) or make_sdist(
+                        dist.filename, version, meta, self.setup_py.get(dist.filename)
+                    )
                     metadata = None
                 path = f"/packages/{dist.url_path}/{dist.filename}"
                 with self._lock:

@@ -35,8 +35,10 @@ class Metadata:
         provides_extras: ``Provides-Extra`` names, normalised.
         build_requires: for sdists, the build requirements (``[build-system]
             requires`` of pyproject.toml, else ``setup_requires`` where readable,
-            else the PEP 517 default :data:`DEFAULT_BUILD_REQUIRES`); ``None`` for
-            wheels or when unknown.
+            else the PEP 517 default :data:`DEFAULT_BUILD_REQUIRES`), followed for
+            source ``"pep517"`` by what the backend's ``get_requires_for_build_wheel``
+            returned (deduplicated, :func:`mach_nix.db.pep517.merge_requirements`);
+            ``None`` for wheels or when unknown.
         source: how the metadata was obtained: ``"wheel"`` (the wheel's
             METADATA), ``"pep658"`` (the registry's ``.metadata`` file),
             ``"pkg-info"`` (an sdist's trustworthy PKG-INFO, Metadata >= 2.2) or

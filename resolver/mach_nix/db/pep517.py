@@ -12,6 +12,13 @@ threat model and what is not defended are in ``docs/security.md``. Inside:
 * the sdist is unpacked by the crawler with tarfile's ``data`` filter into ``/build/src``;
   the METADATA comes back through the run's own result pipe, nothing else is read back.
 
+As pip does, the backend is first asked for its own build requirements
+(``get_requires_for_build_wheel``, optional); those its environment lacks are installed (a
+second environment, :mod:`mach_nix.db.hook_env`) and the hook runs again on it before
+``prepare_metadata_for_build_wheel``; ones that cannot be installed are still recorded. The
+recorded ``build_requires`` are the static ones followed by the backend's
+(:func:`merge_requirements`), but for those naming a distribution a retry added.
+
 :meth:`HookRunner.metadata` runs the hook up to :data:`~mach_nix.db.hook_retry.MAX_ATTEMPTS`
 times, each retry fixing the last failure's known cause (:mod:`mach_nix.db.hook_retry`:
 an older setuptools, a missing build requirement, placeholder README/LICENSE files,
@@ -38,6 +45,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from mach_nix.db.extract import ExtractError, build_system, parse_core_metadata, read_sdist, static_metadata
 from mach_nix.db.hook_env import BuildEnvs
 from mach_nix.db.hook_retry import (
@@ -61,10 +71,15 @@ from mach_nix.db.model import Metadata
 
 __all__ = ["HookLimits", "HookRunner", "SandboxUnavailable"]
 
-#: Code run in the sandbox: import the backend, call the hook, write METADATA to fd 3.
+#: Code run in the sandbox: import the backend, ask it for its build requirements
+#: (``get_requires_for_build_wheel``, optional: default ``[]``), call the metadata hook, write
+#: the result to fd 3 as one JSON header line (``{"requires": [...], "metadata": bool}``)
+#: followed by the METADATA bytes. With ``stop`` set and a requirement whose distribution the
+#: build environment lacks (by canonical name; versions and markers are left to pip), it stops
+#: before the metadata hook, so that they can be installed first, as pip does.
 RUNNER = r"""
-import importlib, json, os, site, sys
-src, outdir, backend, backend_path, env_dir, compat = sys.argv[1:7]
+import importlib, importlib.metadata, json, os, re, site, sys
+src, outdir, backend, backend_path, env_dir, compat, stop = sys.argv[1:8]
 if env_dir:
     site.addsitedir(env_dir)
 if compat == "1":
@@ -80,6 +95,15 @@ module, _, obj = backend.partition(":")
 hooks = importlib.import_module(module)
 for attr in filter(None, obj.split(".")):
     hooks = getattr(hooks, attr)
+get_requires = getattr(hooks, "get_requires_for_build_wheel", None)
+requires = [str(r) for r in get_requires({})] if get_requires is not None else []
+def dist(text):
+    return re.sub(r"[-_.]+", "-", re.match(r"\s*([\w.-]*)", text).group(1)).lower()
+have = {dist(d.metadata["Name"] or "") for d in importlib.metadata.distributions(path=[env_dir])}
+if stop == "1" and any(dist(r) not in have for r in requires):
+    with os.fdopen(3, "wb") as result:
+        result.write(json.dumps({"requires": requires, "metadata": False}).encode() + b"\n")
+    sys.exit(0)
 prepare = getattr(hooks, "prepare_metadata_for_build_wheel", None)
 if prepare is not None:
     name = prepare(outdir, {})
@@ -92,8 +116,13 @@ else:
         name = next(n for n in z.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
         data = z.read(name)
 with os.fdopen(3, "wb") as result:
-    result.write(data)
+    result.write(json.dumps({"requires": requires, "metadata": True}).encode() + b"\n" + data)
 """
+
+#: The most requirements, and the longest one, that a backend's ``get_requires_for_build_wheel``
+#: may return (more: the run's result is refused as malformed).
+MAX_HOOK_REQUIRES = 100
+MAX_REQUIREMENT_CHARS = 1000
 
 #: The sdist's top directory inside the sandbox (its name is the archive's own top directory).
 SRC_INSIDE = BUILD_INSIDE + "/src"
@@ -218,6 +247,8 @@ class HookRunner:
         backend_path: tuple[str, ...],
         requires: tuple[str, ...],
     ) -> tuple[Metadata, bytes]:
+        """One attempt: the backend's own build requirements first (installed when they are
+        missing, as pip does, and run without them when they cannot be), then its METADATA."""
         try:
             env_dir = self.envs.get(attempt.requires)
         except ExtractError as error:
@@ -232,32 +263,68 @@ class HookRunner:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.touch()
             (build / "out").mkdir()
-            env = {
-                "HOME": BUILD_INSIDE,
-                "TMPDIR": "/tmp",
-                "PATH": "/usr/bin:/bin",
-                "LANG": "C.UTF-8",
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "SETUPTOOLS_USE_DISTUTILS": "local",
-            }
-            args = ["-I", "-S", "-c", RUNNER, inside, BUILD_INSIDE + "/out", backend, json.dumps(list(backend_path))]
-            args += [ENV_INSIDE, "1" if attempt.compat else "0"]
-            result = self.sandbox.run(
-                build, args, env, inside, ((str(env_dir), ENV_INSIDE, False),), self.limits.sandbox()
-            )
-            self.runs += 1
-            log = self._scrub(result.log.decode("utf-8", "replace"))
-            if result.setup_failed or result.exec_failed:
-                raise SandboxUnavailable(f"the hook sandbox broke down: {log.strip().splitlines()[-1]}")
-            if result.timed_out:
-                late = ExtractError("timeout", f"the PEP 517 hook ran longer than {self.limits.timeout:g}s")
-                raise _Failed(late, log, frozenset(), inside)
-            if result.returncode != 0 or not result.result or result.result_overflow:
-                raise _Failed(self._failure(result.returncode, log, attempt), log, local_modules(src), inside)
-            meta, _, _ = parse_core_metadata(result.result, "pep517", requires)
-            return meta, result.result
+            hook_requires, document = self._sandboxed(build, src, inside, env_dir, attempt, backend, backend_path)
+            if document is None:  # the backend asked for requirements its environment lacks
+                wider = merge_requirements(attempt.requires, hook_requires)
+                try:
+                    env_dir = self.envs.get(wider)
+                except ExtractError:
+                    pass  # not installable: the hook runs without them, and they are recorded all the same
+                hook_requires, document = self._sandboxed(
+                    build, src, inside, env_dir, attempt, backend, backend_path, stop=False
+                )
+            if document is None:
+                log = "get_requires_for_build_wheel's requirements were not taken"
+                raise _Failed(ExtractError("hook-error", f"the PEP 517 hook failed: {log}"), log, frozenset(), inside)
+            # a distribution a retry put in the environment (the wheel an older setuptools asks for) is
+            # the retry's choice, not the sdist's: the lock builds it with its static requirements
+            added = _names(attempt.requires) - _names(requires)
+            own = [r for r in hook_requires if _names([r]).isdisjoint(added)]
+            meta, _, _ = parse_core_metadata(document, "pep517", merge_requirements(requires, own))
+            return meta, document
         finally:
             remove_tree(build)
+
+    def _sandboxed(
+        self,
+        build: Path,
+        src: Path,
+        inside: str,
+        env_dir: Path,
+        attempt: Attempt,
+        backend: str,
+        backend_path: tuple[str, ...],
+        stop: bool = True,
+    ) -> tuple[tuple[str, ...], bytes | None]:
+        """Run :data:`RUNNER` once in ``build`` on environment ``env_dir``: the backend's build
+        requirements, and the METADATA (``None`` when, with ``stop``, it stopped for
+        requirements the environment lacks)."""
+        env = {
+            "HOME": BUILD_INSIDE,
+            "TMPDIR": "/tmp",
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "SETUPTOOLS_USE_DISTUTILS": "local",
+        }
+        args = ["-I", "-S", "-c", RUNNER, inside, BUILD_INSIDE + "/out", backend, json.dumps(list(backend_path))]
+        args += [ENV_INSIDE, "1" if attempt.compat else "0"]
+        args += ["1" if stop else "0"]
+        result = self.sandbox.run(build, args, env, inside, ((str(env_dir), ENV_INSIDE, False),), self.limits.sandbox())
+        self.runs += 1
+        log = self._scrub(result.log.decode("utf-8", "replace"))
+        if result.setup_failed or result.exec_failed:
+            raise SandboxUnavailable(f"the hook sandbox broke down: {log.strip().splitlines()[-1]}")
+        if result.timed_out:
+            late = ExtractError("timeout", f"the PEP 517 hook ran longer than {self.limits.timeout:g}s")
+            raise _Failed(late, log, frozenset(), inside)
+        if result.returncode != 0 or not result.result or result.result_overflow:
+            raise _Failed(self._failure(result.returncode, log, attempt), log, local_modules(src), inside)
+        try:
+            return parse_result(result.result)
+        except ValueError as error:
+            failed = ExtractError("hook-error", f"the PEP 517 hook failed: {error}")
+            raise _Failed(failed, log, frozenset(), inside) from None
 
     def _scrub(self, text: str) -> str:
         """``text`` without the interpreter's own paths (they differ between crawl machines)."""
@@ -300,6 +367,69 @@ class HookRunner:
         if len(entries) == 1 and entries[0].is_dir():
             return entries[0]
         return dest
+
+
+def parse_result(result: bytes) -> tuple[tuple[str, ...], bytes | None]:
+    """The backend's build requirements and the METADATA (``None``: the run stopped before the
+    metadata hook) from what :data:`RUNNER` wrote to its result pipe.
+
+    Raises:
+        ValueError: the result is not of that form, or a requirement is not a PEP 508 one
+            (at most :data:`MAX_HOOK_REQUIRES` of at most :data:`MAX_REQUIREMENT_CHARS` characters).
+    """
+    head, newline, document = result.partition(b"\n")
+    try:
+        header = json.loads(head.decode("utf-8")) if newline else None
+    except (UnicodeDecodeError, ValueError):
+        header = None
+    if not isinstance(header, dict) or not isinstance(header.get("metadata"), bool):
+        raise ValueError("its result is malformed")
+    listed = header.get("requires")
+    if not isinstance(listed, list) or len(listed) > MAX_HOOK_REQUIRES:
+        raise ValueError("get_requires_for_build_wheel did not return a list of at most 100 requirements")
+    requires: list[str] = []
+    for item in listed:
+        if not isinstance(item, str) or len(item) > MAX_REQUIREMENT_CHARS:
+            raise ValueError("get_requires_for_build_wheel returned a requirement that is not a short string")
+        try:
+            Requirement(item)
+        except InvalidRequirement:
+            raise ValueError(f"get_requires_for_build_wheel returned an invalid requirement {item[:100]!r}") from None
+        requires.append(item.strip())
+    if header["metadata"] and not document:
+        raise ValueError("no METADATA came back")
+    return tuple(requires), document if header["metadata"] else None
+
+
+def merge_requirements(first: Sequence[str], then: Sequence[str]) -> tuple[str, ...]:
+    """``first`` followed by those of ``then`` not already there, compared as normalised
+    requirements (name canonicalised, extras sorted, specifiers and markers as packaging
+    writes them); order kept, each written as it came. Unparsable ones compare by spelling."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for item in (*first, *then):
+        try:
+            req = Requirement(item)
+            req.name = canonicalize_name(req.name)
+            req.extras = {canonicalize_name(e) for e in req.extras}
+            key = str(req)
+        except InvalidRequirement:
+            key = "".join(item.split()).lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return tuple(out)
+
+
+def _names(requires: Sequence[str]) -> set[str]:
+    """The canonical distribution names of ``requires`` (unparsable ones left out)."""
+    names = set()
+    for item in requires:
+        try:
+            names.add(str(canonicalize_name(Requirement(item).name)))
+        except InvalidRequirement:
+            pass
+    return names
 
 
 #: Unpacking limits: a small archive may inflate to much more (it is unpacked before the sandbox).
