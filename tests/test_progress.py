@@ -16,6 +16,21 @@ def terminal() -> tuple[int, io.TextIOWrapper]:
     return master, io.TextIOWrapper(os.fdopen(slave, "wb"), encoding="utf-8")
 
 
+def read_all(master: int) -> bytes:
+    """Everything the terminal got: a pty hands its buffer out in pieces, so read until every
+    writer has closed it (EIO)."""
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
 def test_a_terminal_gets_one_rewritten_line_erased_at_the_end() -> None:
     master, stream = terminal()
     with progress.Progress("working", stream=stream, interval=0) as line:
@@ -24,7 +39,7 @@ def test_a_terminal_gets_one_rewritten_line_erased_at_the_end() -> None:
         line.note("a message that stays")
         line.update("step 3")
     stream.close()
-    seen = os.read(master, 65536)
+    seen = read_all(master)
     os.close(master)
     assert seen.startswith(b"\rmach-nix: working: step 1\x1b[K\rmach-nix: working: step 2\x1b[K")
     assert b"\r\x1b[Ka message that stays\r\n" in seen  # the status erased before the message
