@@ -23,6 +23,9 @@ DOUBLE = REPO / "tests" / "nixpkgs"
 #: The CLI of the work tree (conftest.py puts ``resolver/`` first on PYTHONPATH).
 CLI = [sys.executable, "-m", "mach_nix"]
 
+#: The committed snapshot database (``$MACH_NIX_TEST_DB`` replaces it).
+SNAPSHOT_DB = Path(os.environ.get("MACH_NIX_TEST_DB", REPO / "tests" / "data" / "pypi-db"))
+
 #: The offline Nix configuration, read from the script that CI and contributors source
 #: (``scripts/nix-offline-env``), so that the tests run Nix exactly as documented.
 OFFLINE_ENV = REPO / "scripts" / "nix-offline-env"
@@ -68,6 +71,16 @@ def nixpkgs_expr(system: str | None = None) -> str:
     if real:
         return f"(import {Path(real).resolve()} {{ config.allowAliases = true;{arg} }})"
     return f"(import {DOUBLE} {{{arg}}})"
+
+
+def machnix(pkgs_expr: str, body: str, db: Path = SNAPSHOT_DB) -> str:
+    """A Nix expression: ``body`` with ``pkgs`` (``pkgs_expr``), ``machNix`` (this checkout with
+    database ``db``) and ``python`` (``pkgs.python3``) in scope."""
+    return f"""let
+      pkgs = {pkgs_expr};
+      machNix = import {REPO} {{ inherit pkgs; pypiData = {db}; }};
+      python = pkgs.python3;
+    in {body}"""
 
 
 def uses_double() -> bool:

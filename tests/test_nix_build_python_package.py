@@ -14,19 +14,12 @@ from pathlib import Path
 import pytest
 
 from hook_helpers import make_sdist
-from nixhelpers import REPO
+from nixhelpers import REPO, SNAPSHOT_DB, machnix
 
 pytestmark = pytest.mark.nix
 
-DB = REPO / "tests" / "data" / "pypi-db"
+DB = SNAPSHOT_DB
 LOCAL = REPO / "tests" / "data" / "local"
-
-
-def machnix(pkgs_expr: str, body: str) -> str:
-    return f"""let
-      pkgs = {pkgs_expr};
-      machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
-    in {body}"""
 
 
 def run_python(env: str, code: str) -> str:

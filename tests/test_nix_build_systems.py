@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from nixhelpers import REPO
+from nixhelpers import SNAPSHOT_DB, machnix
 
 pytestmark = [
     pytest.mark.nix,
@@ -23,15 +22,7 @@ pytestmark = [
     ),
 ]
 
-DB = Path(os.environ.get("MACH_NIX_TEST_DB", REPO / "tests" / "data" / "pypi-db"))
-
-
-def machnix(pkgs_expr: str, body: str) -> str:
-    return f"""let
-      pkgs = {pkgs_expr};
-      machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
-      python = pkgs.python3;
-    in {body}"""
+DB = SNAPSHOT_DB
 
 
 def run_python(env: str, code: str) -> str:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from nixhelpers import REPO
+from nixhelpers import REPO, SNAPSHOT_DB, machnix
 
 # The reproductions use the double's recipes (shaped like nixpkgs' troublemakers, at
 # versions the DB snapshot knows); against a real nixpkgs (MACH_NIX_TEST_NIXPKGS) they do
@@ -26,15 +25,7 @@ pytestmark = [
     ),
 ]
 
-DB = Path(os.environ.get("MACH_NIX_TEST_DB", REPO / "tests" / "data" / "pypi-db"))
-
-
-def machnix(pkgs_expr: str, body: str) -> str:
-    return f"""let
-      pkgs = {pkgs_expr};
-      machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
-      python = pkgs.python3;
-    in {body}"""
+DB = SNAPSHOT_DB
 
 
 def run_python(env: str, code: str) -> list[str]:

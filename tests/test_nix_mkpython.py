@@ -6,25 +6,15 @@ Resolution reads the committed DB snapshot; builds fetch the real PyPI artifacts
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from nixhelpers import CLI, REPO
+from nixhelpers import CLI, REPO, SNAPSHOT_DB, machnix
 
 pytestmark = pytest.mark.nix
 
-DB = Path(os.environ.get("MACH_NIX_TEST_DB", REPO / "tests" / "data" / "pypi-db"))
-
-
-def machnix(pkgs_expr: str, body: str) -> str:
-    return f"""let
-      pkgs = {pkgs_expr};
-      machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
-      python = pkgs.python3;
-    in {body}"""
+DB = SNAPSHOT_DB
 
 
 def run_python(env: str, code: str) -> list[str]:

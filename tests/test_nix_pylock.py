@@ -16,20 +16,13 @@ import pytest
 
 from mach_nix.platforms import marker_environment
 from mach_nix.target import Target
-from nixhelpers import CLI, REPO
+from nixhelpers import CLI, REPO, SNAPSHOT_DB, machnix
 
 pytestmark = pytest.mark.nix
 
 DATA = REPO / "tests" / "data" / "pylock"
-DB = REPO / "tests" / "data" / "pypi-db"
+DB = SNAPSHOT_DB
 NAMES = ["attrs", "certifi", "charset-normalizer", "idna", "requests", "urllib3"]
-
-
-def machnix(pkgs_expr: str, body: str) -> str:
-    return f"""let
-      pkgs = {pkgs_expr};
-      machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
-    in {body}"""
 
 
 def lock_of(nix, pkgs_expr, path) -> dict:

@@ -5,25 +5,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from nixhelpers import CLI, REPO
+from nixhelpers import CLI, SNAPSHOT_DB, machnix
 
 pytestmark = pytest.mark.nix
 
-DB = Path(os.environ.get("MACH_NIX_TEST_DB", REPO / "tests" / "data" / "pypi-db"))
+DB = SNAPSHOT_DB
 HERMETIC = ["--db", str(DB), "--offline", "--native-needs", "off"]
-
-
-def machnix(pkgs_expr: str, body: str) -> str:
-    return f"""let
-      pkgs = {pkgs_expr};
-      machNix = import {REPO} {{ inherit pkgs; pypiData = {DB}; }};
-    in {body}"""
 
 
 @pytest.fixture(scope="module")
