@@ -33,9 +33,9 @@ let
   } // extra old);
 
   # The Python build tools an sdist declares (its [build-system] requires), for a lock entry
-  # that does not list them: the database borrowed the release's wheel's metadata, so its
-  # `build_requires` is PEP 517's default. Until the lock carries every sdist's build system
-  # (issue 12, item 1); a tool the entry lists already is not added twice.
+  # that does not list them: the database borrowed the release's wheel's metadata and the lock
+  # could not read the sdist (--offline, as at evaluation time), so its `build_requires` is
+  # PEP 517's default and it is `build_system_unlocked`. A tool the entry lists is not added twice.
   withBuildTools = self: names: entry: pkg: pkg.overridePythonAttrs (old: {
     build-system = (old.build-system or [ ]) ++ map (name: self.${name}) (builtins.filter
       (name: !(builtins.any (req: util.requirementName req == name) (entry.build_requires or [ ]))) names);

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import nixhelpers
 from nixhelpers import CLI, REPO
 
 pytestmark = pytest.mark.nix
@@ -34,11 +35,7 @@ needs_realworld = pytest.mark.skipif(not (REALWORLD / "manifest.json").exists(),
 
 
 def machnix(pkgs_expr: str, body: str, db: Path = REALWORLD) -> str:
-    return f"""let
-      pkgs = {pkgs_expr};
-      machNix = import {REPO} {{ inherit pkgs; pypiData = {db}; }};
-      python = pkgs.python3;
-    in {body}"""
+    return nixhelpers.machnix(pkgs_expr, body, db)
 
 
 def run_python(env: str, code: str) -> str:
@@ -107,9 +104,10 @@ SDISTS = {
     "pyproj==3.6.1": ("import pyproj; print(pyproj.proj_version_str)", "9.1"),
     "fiona==1.10.1": ("import fiona; print(fiona.__gdal_version__)", "3.6"),
     "gdal==3.6.2": ("from osgeo import gdal; print(gdal.__version__)", "3.6.2"),
-    # cartopy >= 0.20 compiles only its own Cython module (GEOS and PROJ come with shapely and pyproj);
-    # 0.25 and later need setuptools >= 77 (PEP 639), newer than the double's set has
+    # cartopy >= 0.20 compiles only its own Cython module (GEOS and PROJ come with shapely and pyproj)
     "cartopy==0.24.1": ("import cartopy.crs as ccrs; print(ccrs.PlateCarree().proj4_params['proj'])", "eqc"),
+    # needs setuptools >= 77 (PEP 639), newer than the double's set has: only its locked build system builds it
+    "cartopy==0.26.0": ("import cartopy.crs as ccrs; print(ccrs.PlateCarree().proj4_params['proj'])", "eqc"),
 }
 
 
@@ -118,8 +116,15 @@ SDISTS = {
 def test_sdist_builds_against_its_c_library(nix, pkgs_expr, requirement):
     name = requirement.split("==")[0]
     args = f'requirements = "{requirement}"; providers.{name} = "sdist";'
-    facts = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ {args} }}).lock.packages.{name}.provider"))
-    assert facts == "sdist"
+    entry = nix.eval_json(machnix(pkgs_expr, f"(machNix.mkPython {{ {args} }}).lock.packages.{name}"))
+    assert entry["provider"] == "sdist"
+    # Built with exactly the tools its sdist declares, locked from wheels (the database read the
+    # sdists of these releases: tests/data/README.md), not the set's.
+    assert "build_system_unlocked" not in entry
+    declared = {r.split(">")[0].split("<")[0].split("~")[0].split("=")[0] for r in entry["build_requires"]}
+    assert declared <= {key.split("==")[0] for key in entry["build_system"]}
+    if name in ("shapely", "pyproj", "fiona", "cartopy"):
+        assert "cython" in declared
     env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ {args} }}"))
     code, expected = SDISTS[requirement]
     assert expected in run_python(env, code)

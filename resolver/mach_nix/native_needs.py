@@ -29,17 +29,17 @@ combining the wheels of a lock is :func:`annotate_lock`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mach_nix.db.http import Client, NotFound
+from mach_nix.facts_cache import FactsCache, cache_dir
 from mach_nix.progress import Progress
 
 #: ``(start, end_inclusive) -> bytes`` of one remote (or local) file.
@@ -465,48 +465,25 @@ def read_local_wheel(path: str | os.PathLike[str]) -> WheelLibraries:
 
 def default_cache_dir() -> Path:
     """``$MACH_NIX_CACHE/native``, else ``$XDG_CACHE_HOME/mach-nix/native``, else ``~/.cache/mach-nix/native``."""
-    base = os.environ.get("MACH_NIX_CACHE")
-    if base:
-        return Path(base) / "native"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "mach-nix" / "native"
+    return cache_dir("native")
 
 
-class NeedsCache:
-    """Facts of wheels by sha256: ``<dir>/<sha256[:2]>/<sha256>.json``, written atomically.
-
-    Further directories are read-only (a committed set of facts, for instance).
-    """
-
-    def __init__(self, directory: Path, extra: Iterable[Path] = ()) -> None:
-        self.directory = directory
-        self.extra = list(extra)
-
-    def _path(self, base: Path, sha256: str) -> Path:
-        return base / sha256[:2] / f"{sha256}.json"
+class NeedsCache(FactsCache):
+    """Facts of wheels by sha256 (:class:`~mach_nix.facts_cache.FactsCache`; an entry of
+    another :data:`CACHE_VERSION` counts as absent)."""
 
     def get(self, sha256: str) -> WheelLibraries | None:
         """The cached facts of the wheel with this sha256, if any."""
         for base in (self.directory, *self.extra):
-            try:
-                data = json.loads(self._path(base, sha256).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            facts = WheelLibraries.from_json(data) if isinstance(data, dict) else None
+            data = FactsCache(base).get_json(sha256)
+            facts = None if data is None else WheelLibraries.from_json(data)
             if facts is not None:
                 return facts
         return None
 
     def put(self, sha256: str, facts: WheelLibraries) -> None:
         """Store facts (best effort: a read-only cache only costs a re-read next time)."""
-        path = self._path(self.directory, sha256)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(facts.to_json(), sort_keys=True) + "\n", encoding="utf-8")
-            tmp.replace(path)
-        except OSError:
-            pass
+        self.put_json(sha256, facts.to_json())
 
 
 # --------------------------------------------------------------------------- the lock

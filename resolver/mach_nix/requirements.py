@@ -591,7 +591,11 @@ def parse_requirements_text(
         except UsageError as error:
             problems.append(error.message)
     if problems:
-        shown_problems = problems[:_MAX_PROBLEMS]
+        shown_problems: list[str] = []
+        for problem in problems[:_MAX_PROBLEMS]:  # a handful, and one line of bounded length
+            if shown_problems and sum(len(p) + 2 for p in shown_problems) + len(problem) > _MAX_PROBLEMS_CHARS:
+                break
+            shown_problems.append(problem)
         more = len(problems) - len(shown_problems)
         raise UsageError("; ".join(shown_problems) + (f"; (and {more} more)" if more > 0 else ""))
     return result
@@ -599,6 +603,8 @@ def parse_requirements_text(
 
 #: At most this many refused lines of one file are shown.
 _MAX_PROBLEMS = 20
+#: ... and only as many as fit in this many characters.
+_MAX_PROBLEMS_CHARS = 700
 
 
 def _parse_line_into(

@@ -168,7 +168,8 @@ def add_inputs(parser: argparse.ArgumentParser, positional: bool = True) -> None
     parser.add_argument(
         "--offline",
         action="store_true",
-        help="never fetch: use only the databases and the cache of fetched metadata",
+        help="never fetch: use only the databases and the cache of fetched metadata (an sdist whose build"
+        " requirements the database does not know is then built with the package set's tools)",
     )
     parser.add_argument(
         "--refresh",
@@ -442,6 +443,32 @@ def _manifest_signature(path: str) -> tuple:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
+class SdistBuildFactsOf:
+    """How a lock learns the build requirements of an sdist that borrowed a wheel's metadata
+    (:class:`mach_nix.sdist_build.SdistBuildFacts`): downloaded unless ``--offline``, cached
+    unless ``--no-cache``; the module is imported only when such an sdist is met."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.fetch = not getattr(args, "offline", False)
+        self.no_cache = bool(getattr(args, "no_cache", False))
+        self._facts: Any = None
+
+    def _get(self) -> Any:
+        if self._facts is None:
+            from mach_nix.facts_cache import FactsCache
+            from mach_nix.sdist_build import SdistBuildFacts, default_cache_dir
+
+            cache = None if self.no_cache else FactsCache(default_cache_dir())
+            self._facts = SdistBuildFacts(fetch=self.fetch, cache=cache)
+        return self._facts
+
+    def __call__(self, dist: Any, url: str | None) -> tuple[str, ...] | None:
+        return self._get()(dist, url)
+
+    def why_unknown(self, dist: Any) -> str:
+        return self._get().why_unknown(dist)
+
+
 def lock_from_args(
     args: argparse.Namespace,
     artifacts: bool = True,
@@ -485,6 +512,7 @@ def lock_from_args(
             version_lists=version_lists,
             local=local,
             agreement=agreement,
+            build_facts=SdistBuildFactsOf(args),
         )
     except MachNixError:
         db.stop(wait=False)

@@ -667,6 +667,14 @@ class OnDemandSource(ProjectSource):
                 break
         return found
 
+    def download_url(self, name: str, dist: DistFile) -> str | None:
+        """Where a file of a project from the registry or the user layer is downloaded from (its
+        page's files base: a mirror's own); ``None`` for a pinned project (the lock's URL serves)."""
+        remote = self._remote.get(str(canonicalize_name(name)))
+        if remote is None or dist.url_path is None:
+            return None
+        return f"{remote.base}{dist.url_path}/{dist.filename}"
+
     def names(self) -> list[str]:
         """Every name known here: pinned databases, user layer, fetched (for suggestions)."""
         names: set[str] = set(self._remote)

@@ -3,14 +3,16 @@
 Contract: :func:`resolve_build_systems` takes the packages of a finished resolution and,
 for every package built from source (an sdist, or a local/archive/VCS source that is not
 a wheel), resolves its target-filtered build requirements (``ResolvedPackage.build_requires``:
-what the database records, ``[build-system] requires``, else ``setup_requires``, else PEP
-517's default; the database does not record what a backend's ``get_requires_for_build_wheel``
-adds) *apart from the runtime resolution* (build isolation, as pip and uv do), from wheels only. The result is
+what the database records, ``[build-system] requires`` then what the backend's
+``get_requires_for_build_wheel`` returned where the crawler ran the hook, else
+``setup_requires``, else PEP 517's default; for an sdist that borrowed a wheel's metadata,
+what :mod:`mach_nix.sdist_build` read from the sdist) *apart from the runtime resolution*
+(build isolation, as pip and uv do), from wheels only. The result is
 deduplicated: ``packages`` maps ``"name==version"`` to a wheel entry (artifact, sha256 and
 ``dependencies`` as keys of ``packages``: its dependencies in the closures it is part of, the
 union when their active extras differ), ``closures`` maps each sdist's name to the sorted
-keys it builds with. A build system that cannot be locked (no usable wheel, a direct URL,
-a conflict) is listed in ``unlocked`` with a warning: the Nix side then builds that sdist
+keys it builds with. A build system that cannot be locked (requirements unknown, no usable
+wheel, a direct URL, a conflict) is listed in ``unlocked`` with a warning: the Nix side then builds that sdist
 with the package set's tools (``build_system_unlocked`` in ``docs/lock-format.md``).
 Identical requirement lists are resolved once; output is deterministic.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mach_nix.db.files_cache import MissingFilesError
-from mach_nix.db.model import ProjectSource
+from mach_nix.db.model import DistFile, ProjectSource
 from mach_nix.errors import MachNixError
 from mach_nix.providers import ProviderConfig
 from mach_nix.resolution.candidates import ResolvedPackage
@@ -64,13 +66,19 @@ def resolve_build_systems(
     db: ProjectSource,
     resolve: Resolve,
     complete: Complete,
+    why_unknown: Callable[[DistFile], str] | None = None,
 ) -> BuildSystems:
     """Resolve and lock the build closure of every package of ``packages`` built from source.
+
+    A package whose build requirements are unknown (``build_requires_known`` false) is
+    listed in ``unlocked``: locking PEP 517's default for it would be a guess.
 
     Args:
         resolve: runs one resolution of requirement strings with the given providers, no
             inventory (``resolve.resolve_packages``, passed in: that module imports this one).
         complete: ``resolve.complete_artifacts``.
+        why_unknown: why an sdist's unknown build requirements could not be read, for the
+            warning (:meth:`mach_nix.sdist_build.SdistBuildFacts.why_unknown`).
 
     Raises:
         MissingFilesError: a graph-only database lacks file-index shards of a build wheel.
@@ -81,6 +89,16 @@ def resolve_build_systems(
     for name in sorted(packages):
         package = packages[name]
         if not builds_from_source(package):
+            continue
+        if not package.build_requires_known:
+            dist = package.candidate.dist
+            why = why_unknown(dist) if why_unknown is not None and dist is not None else "nothing read them"
+            result.unlocked.add(name)
+            result.warnings.append(
+                f"WARNING: the build requirements of {name} {package.candidate.version_str} are not known (the "
+                f"database took its metadata from a wheel, and {why}); it is built with the package set's build "
+                f"tools (build_system_unlocked in the lock)"
+            )
             continue
         requirements = tuple(package.build_requires)
         if requirements not in solved:

@@ -186,6 +186,9 @@ class ResolvedPackage:
         root: requested directly by the user.
         required_by: normalised names of the packages that depend on it.
         build_requires: for sdists, target-filtered build requirements (PEP 508).
+        build_requires_known: false for an sdist whose metadata was borrowed from a wheel
+            and whose build requirements no one has read yet (``build_requires`` is then
+            PEP 517's default; :mod:`mach_nix.sdist_build` may learn them).
     """
 
     candidate: Candidate
@@ -194,3 +197,4 @@ class ResolvedPackage:
     root: bool = False
     required_by: set[str] = field(default_factory=set)
     build_requires: list[str] = field(default_factory=list)
+    build_requires_known: bool = True

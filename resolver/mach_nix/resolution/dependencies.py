@@ -149,8 +149,12 @@ class Dependencies:
             return []
         if meta.build_requires is None:  # unknown: PEP 517's default backend
             return list(DEFAULT_BUILD_REQUIRES)
+        return self.filter_build_requirements(meta.build_requires)
+
+    def filter_build_requirements(self, texts: Iterable[str]) -> list[str]:
+        """Build requirement strings whose marker holds on the target, normalised, each once."""
         result: list[str] = []
-        for text in meta.build_requires:
+        for text in texts:
             requirement = parse_dependency(text)
             if requirement is None or not self.marker_true(requirement.marker):
                 continue

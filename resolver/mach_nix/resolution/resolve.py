@@ -34,7 +34,7 @@ from packaging.utils import canonicalize_name
 
 from mach_nix import progress
 from mach_nix.db.files_cache import MissingFilesError
-from mach_nix.db.model import ProjectSource
+from mach_nix.db.model import DistFile, ProjectSource
 from mach_nix.errors import DatabaseError, ResolutionError, UsageError
 from mach_nix.inventory import Inventory
 from mach_nix.lock import Lock, build_lock
@@ -61,6 +61,9 @@ class LocalCandidates:
     candidates: dict[str, Candidate] = field(default_factory=dict)
     url_fallback: Callable[[Req], Candidate | None] | None = None
 
+
+#: Build requirements of an sdist (its file, its URL), ``None`` when unknown (mach_nix.sdist_build).
+BuildFacts = Callable[[DistFile, str | None], tuple[str, ...] | None]
 
 #: Safety net against pathological inputs; far above anything real (mach-nix used 1000).
 MAX_ROUNDS = 500_000
@@ -173,6 +176,7 @@ def resolve_packages(
                     package.required_by.add(parent_name)
     for package in packages.values():
         package.build_requires = dependencies.build_requirements(package.candidate)
+        package.build_requires_known = not borrows_build_requires(package.candidate)
     if agreement is not None:
         agreement.record(finder, packages)
     warnings = list(dependencies.warnings) + unknown_extras(packages)
@@ -231,6 +235,33 @@ def _involves(causes: Collection[Any], missing: Mapping[str, Sequence[Req]]) -> 
     return not causes
 
 
+def borrows_build_requires(candidate: Candidate) -> bool:
+    """Is this an sdist whose build requirements are unknown (its metadata borrowed from a wheel)?"""
+    meta = candidate.metadata
+    if candidate.provider != "sdist" or candidate.source is not None:
+        return False
+    return meta is not None and meta.build_requires is None
+
+
+def learn_build_requires(
+    packages: Mapping[str, ResolvedPackage], target: Target, build_facts: BuildFacts, db: ProjectSource
+) -> None:
+    """Read the build requirements of the sdists whose requirements are unknown (after
+    :func:`complete_artifacts`: the sdist's sha256 and URL are known; a registry's project
+    is downloaded from where its page says, ``download_url`` of the source)."""
+    dependencies = Dependencies(target)
+    download_url = getattr(db, "download_url", None)
+    for name, package in packages.items():
+        candidate = package.candidate
+        if package.build_requires_known or candidate.dist is None:
+            continue
+        url = download_url(name, candidate.dist) if download_url is not None else None
+        found = build_facts(candidate.dist, url or candidate.url)
+        if found is not None:
+            package.build_requires = dependencies.filter_build_requirements(found)
+            package.build_requires_known = True
+
+
 def complete_artifacts(packages: Mapping[str, ResolvedPackage], db: ProjectSource) -> None:
     """Give every chosen artifact its file-index fields (sha256, size, time, URL).
 
@@ -272,6 +303,7 @@ def resolve(
     version_lists: VersionLists | None = None,
     local: LocalCandidates | None = None,
     agreement: Agreement | None = None,
+    build_facts: BuildFacts | None = None,
 ) -> Lock:
     """Resolve requirements for a target and return the :class:`~mach_nix.lock.Lock`.
 
@@ -290,6 +322,9 @@ def resolve(
         version_lists: version lists of ``db`` kept from earlier resolutions.
         local: local, archive and VCS sources (see :func:`resolve_packages`).
         agreement: versions to prefer (see :func:`resolve_packages`).
+        build_facts: reads the build requirements of an sdist whose metadata was borrowed
+            from a wheel (:class:`mach_nix.sdist_build.SdistBuildFacts`); without it, or
+            when it returns ``None``, that sdist is locked ``build_system_unlocked``.
 
     Raises:
         ResolutionError, NotFoundError, UsageError: see :func:`resolve_packages`.
@@ -313,12 +348,15 @@ def resolve(
             complete_artifacts(packages, db)
         except MissingFilesError as error:
             missing = error
+        if build_facts is not None and missing is None:
+            learn_build_requires(packages, target, build_facts, db)
 
         def resolve_build(reqs: list[str], build_providers: ProviderConfig) -> dict[str, ResolvedPackage]:
             return resolve_packages(reqs, target, build_providers, db, None, version_lists)[0]
 
         try:
-            build = resolve_build_systems(packages, db, resolve_build, complete_artifacts)
+            why_unknown = getattr(build_facts, "why_unknown", None)
+            build = resolve_build_systems(packages, db, resolve_build, complete_artifacts, why_unknown)
         except MissingFilesError as error:
             missing = error.joined(missing)
         if missing is not None:
