@@ -54,6 +54,13 @@ def read_build_requires(filename: str, data: bytes) -> tuple[str, ...]:
     return tuple(build_system(read_sdist(filename, data))[0])
 
 
+def remember(cache: FactsCache, dist: DistFile, requires: tuple[str, ...]) -> None:
+    """Store what an sdist (sha256 known) declares it needs to build."""
+    if dist.sha256:
+        entry = {"version": CACHE_VERSION, "filename": dist.filename, "build_requires": list(requires)}
+        cache.put_json(dist.sha256, entry)
+
+
 class SdistBuildFacts:
     """Build requirements of sdists by sha256: cached, else downloaded (unless ``fetch`` is false).
 
@@ -100,12 +107,8 @@ class SdistBuildFacts:
         if not self.fetch or not url:
             return None
         requires = self._download(dist, url)
-        if requires is None:
-            return None
-        if self.cache is not None:
-            self.cache.put_json(
-                dist.sha256, {"version": CACHE_VERSION, "filename": dist.filename, "build_requires": list(requires)}
-            )
+        if requires is not None and self.cache is not None:
+            remember(self.cache, dist, requires)
         return requires
 
     def _download(self, dist: DistFile, url: str) -> tuple[str, ...] | None:

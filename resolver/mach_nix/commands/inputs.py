@@ -325,7 +325,7 @@ def open_db(args: argparse.Namespace) -> tuple[Any, VersionLists]:
     source = OnDemandSource(
         pinned,
         cache,
-        None if offline else _connector(),
+        None if offline else _connector(keep_build_requires=cache is not None),
         cutoff=cutoff_of(args, pinned),
         cutoff_given=bool(getattr(args, "exclude_newer", None)),
         refresh=True if getattr(args, "refresh", False) else getattr(args, "refresh_package", []),
@@ -409,9 +409,12 @@ def save_in_background(db: Any) -> None:
         handle.close()  # the writer's copy keeps the lock until it is done
 
 
-def _connector() -> Callable[[], Any]:
+def _connector(keep_build_requires: bool = True) -> Callable[[], Any]:
     """What the source calls on its first fetch: the registry client and the thread pool
-    (imported then: a resolution that fetches nothing does not pay for them)."""
+    (imported then: a resolution that fetches nothing does not pay for them).
+    ``keep_build_requires``: an sdist downloaded for its metadata leaves its build
+    requirements in the facts cache (:mod:`mach_nix.sdist_build`), so that the lock does
+    not download it again when its wheel's metadata serves instead."""
 
     def connect() -> Any:
         from concurrent.futures import ThreadPoolExecutor
@@ -420,8 +423,17 @@ def _connector() -> Callable[[], Any]:
         from mach_nix.db.ondemand import CONCURRENCY, Connection
         from mach_nix.db.pep517 import HookRunner
 
+        keep = None
+        if keep_build_requires:
+            from functools import partial
+
+            from mach_nix.facts_cache import FactsCache
+            from mach_nix.sdist_build import default_cache_dir, remember
+
+            keep = partial(remember, FactsCache(default_cache_dir()))
+
         executor = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="mach-nix-fetch")
-        return Connection(Fetcher(hooks=HookRunner), executor)
+        return Connection(Fetcher(hooks=HookRunner, on_build_requires=keep), executor)
 
     return connect
 

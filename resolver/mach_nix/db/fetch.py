@@ -257,6 +257,8 @@ class Fetcher:
         hooks: makes the PEP 517 hook runner, on the first sdist that needs it
             (``None``: hooks are never run; such sdists stay ``skipped``).
         max_sdist_bytes: sdists larger than this are not downloaded.
+        on_build_requires: told the static build requirements of every sdist downloaded
+            and verified, whatever its PKG-INFO (``mach_nix.sdist_build``'s cache keeps them).
     """
 
     def __init__(
@@ -265,11 +267,13 @@ class Fetcher:
         index: str | None = None,
         hooks: Callable[[], Any] | None = None,
         max_sdist_bytes: int = MAX_SDIST_BYTES,
+        on_build_requires: Callable[[DistFile, tuple[str, ...]], None] | None = None,
     ) -> None:
         self.client: Any = client if client is not None else make_client()
         self.index = index or index_url()
         self.hooks = hooks
         self.max_sdist_bytes = max_sdist_bytes
+        self.on_build_requires = on_build_requires
         self._runner: Any = None
         self._runner_error: ExtractError | None = None
         self._lock = threading.Lock()
@@ -347,6 +351,8 @@ class Fetcher:
             )
         contents = read_sdist(dist.filename, data)
         requires = build_system(contents)[0]
+        if self.on_build_requires is not None:
+            self.on_build_requires(dist, tuple(requires))
         if contents.pkg_info is not None:
             meta, version, dynamic = parse_core_metadata(contents.pkg_info, "pkg-info", requires)
             if pkg_info_is_reliable(version, dynamic):
