@@ -107,7 +107,7 @@ SDISTS = {
     # cartopy >= 0.20 compiles only its own Cython module (GEOS and PROJ come with shapely and pyproj)
     "cartopy==0.24.1": ("import cartopy.crs as ccrs; print(ccrs.PlateCarree().proj4_params['proj'])", "eqc"),
     # needs setuptools >= 77 (PEP 639), newer than the double's set has: only its locked build system builds it
-    "cartopy==0.26.0": ("import cartopy.crs as ccrs; print(ccrs.PlateCarree().proj4_params['proj'])", "eqc"),
+    "cartopy==0.26.0": ("import cartopy, cartopy.trace; print(cartopy.__version__, cartopy.trace.__file__)", "0.26.0 "),
 }
 
 
