@@ -64,6 +64,27 @@ in
      Type: projects :: [Path | { path :: Path, extras ? [String], root ? String }] -> [Project] */
   projects = editable: map project (util.toList editable);
 
+  /* The lock's editable local sources (`-e ./lib` in a requirements file) as editable projects:
+     name, version and dependencies from the lock entry, the import root from the source tree
+     (relative to `lockRoot`, the lock's directory; none without one, e.g. a lock given as an
+     attribute set). A source that is a wheel file is not editable.
+
+     Type: fromLock :: { lock :: Lock, lockRoot :: Path | Null } -> [Project] */
+  fromLock = { lock, lockRoot }:
+    let
+      editableEntry = entry: entry.provider == "local" && (entry.source.editable or false)
+        && !(entry.source.wheel or false);
+      entries = builtins.filter editableEntry (builtins.attrValues lock.packages);
+      fromEntry = entry:
+        let p = project { path = lockRoot + "/${entry.source.path}"; }; in
+        p // {
+          inherit (entry) name version;
+          dependencies = entry.dependencies;
+          shown = "${entry.name} (${if p.dir != null then p.dir else entry.source.path})";
+        };
+    in
+    if lockRoot == null then [ ] else map fromEntry entries;
+
   /* Their dependencies, as requirement lines for the resolution.
 
      Type: requirements :: [Project] -> [String] */

@@ -26,7 +26,8 @@ let
 
   /* The one result every view is taken from; the arguments are those of mkPython (README).
 
-     Type: machNixWith :: Args -> { env, lock, pythonOverrides, python, overlay, nixpkgs, dockerImage, selectPkgs } */
+     Type: machNixWith :: Args -> { env, envWithout :: [String] -> Derivation, lock, pythonOverrides, python,
+       overlay, nixpkgs, dockerImage, selectPkgs } */
   machNixWith =
     { requirements ? ""                               # requirements.txt text
     , pyproject ? null                                # a pyproject.toml path
@@ -136,11 +137,14 @@ let
         if [ -d ${p}/bin ]; then
           for f in ${p}/bin/*; do [ -e "$out/bin/$(basename "$f")" ] || ln -s "$f" "$out/bin/"; done
         fi'') extraPrograms);
-      env = finalPython.buildEnv.override {
-        extraLibs = generated.select finalPython.pkgs ++ extraModules;
+      # The environment without some of the lock's packages (a shell's editable projects).
+      envWithout = names: finalPython.buildEnv.override {
+        extraLibs = builtins.filter (p: !(builtins.elem (util.pythonName p) names)) (generated.select finalPython.pkgs)
+          ++ extraModules;
         inherit ignoreCollisions;
         postBuild = linkPrograms + "\n" + postBuild;
       };
+      env = envWithout [ ];
       overlay = final: prev: {
         ${python} = withOverrides prev.${python} pythonOverrides { self = final.${python}; };
       };
@@ -152,7 +156,7 @@ let
       };
     in
     {
-      inherit env pythonOverrides overlay dockerImage;
+      inherit env envWithout pythonOverrides overlay dockerImage;
       lock = theLock;
       python = finalPython;
       nixpkgs = surface.appendOverlays [ overlay ];
@@ -198,7 +202,9 @@ in
      source trees and their dependencies join the resolution (or must be in `lock`); with
      `editable` or `venvDir`, `pip install` and `uv pip install` work, into a virtual
      environment over the Nix environment (`venvDir`, default <first project>/.mach-nix-venv):
-     lib/editable.nix.
+     lib/editable.nix. A lock's editable local sources (`-e ./lib` in the requirements file it
+     was written from; `lock` given as a path) are editable projects too, left out of the
+     Nix environment (an edit of them needs no rebuild).
 
      Type: mkPythonShell :: (Args // { editable ? [Path], venvDir ? Path | String } | [Derivation]) -> Derivation */
   mkPythonShell = args:
@@ -214,10 +220,14 @@ in
 " deps + "
 ";
       });
-      env = if locked then builtins.seq (editable.checkLock r.lock projects) r.env else r.env;
+      lockRoot = if locked && !(builtins.isAttrs a.lock) then dirOf a.lock else null;
+      fromLock = editable.fromLock { inherit (r) lock; inherit lockRoot; };
+      everyProject = projects ++ fromLock;
+      withoutEditable = if fromLock == [ ] then r.env else r.envWithout (map (p: p.name) fromLock);
+      env = if locked then builtins.seq (editable.checkLock r.lock projects) withoutEditable else withoutEditable;
     in
-    surface.mkShell ({ packages = [ env ]; } // util.optionalAttrs (projects != [ ] || venvDir != null)
-      (editable.shellAttrs { inherit (r) python; inherit env projects venvDir; }));
+    surface.mkShell ({ packages = [ env ]; } // util.optionalAttrs (everyProject != [ ] || venvDir != null)
+      (editable.shellAttrs { inherit (r) python; inherit env venvDir; projects = everyProject; }));
 
   /* A layered docker image with the environment and Cmd = [ python ].
 

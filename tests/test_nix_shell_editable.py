@@ -158,6 +158,33 @@ def test_env_editable_shell_from_another_directory(nix, double, tmp_path):
     store_untouched(nix, result["six"])
 
 
+def test_an_editable_line_of_the_requirements_is_editable_in_the_shell(nix, double, tmp_path):
+    """`-e .` in requirements.txt: `mach-nix env` locks the project as an editable local source;
+    the shell imports it from its source tree and the Nix environment does not build it, so an
+    edit changes no derivation."""
+    version = nix.eval_json(f"(import {DOUBLE} {{}}).python3.version")
+    project = make_project(tmp_path / "proj", ["six"])
+    (project / "requirements.txt").write_text("-e .\n")
+    argv = [*CLI, "env", "env", "-r", "requirements.txt", "--python", version, "--db", str(DB), "--pkgs", str(DOUBLE)]
+    subprocess.run(argv, cwd=project, check=True, capture_output=True)
+    entry = json.loads((project / "env" / "mach-nix.lock.json").read_text())["packages"]["myproj"]
+    assert entry["provider"] == "local" and entry["source"] == {"path": "..", "editable": True}
+    assert "editable projects" in (project / "env" / "shell.nix").read_text()
+
+    drv = nix.instantiate(f"import {project / 'env' / 'shell.nix'}")
+    built = nix.run(["nix-store", "-qR", drv]).stdout.split()
+    assert not [path for path in built if "myproj" in path.lower()]  # the project is not built
+    result = json.loads(in_shell(nix, project / "env", f'python -c "{PROBE}"', tmp_path).strip().splitlines()[0])
+    assert result["file"] == str(project / "src" / "myproj" / "__init__.py")
+    assert result["direct_url"] == {"url": project.as_uri(), "dir_info": {"editable": True}}
+    assert result["version"] == "0.1.0" and result["prefix"] == str(project / ".mach-nix-venv")
+
+    (project / "src" / "myproj" / "__init__.py").write_text("VALUE = 3\n")
+    assert nix.instantiate(f"import {project / 'env' / 'shell.nix'}") == drv
+    again = in_shell(nix, project / "env", f'python -c "{PROBE}"', tmp_path)
+    assert json.loads(again.strip().splitlines()[0])["value"] == 3
+
+
 def test_a_lock_without_an_editable_dependency_is_refused(nix, double, tmp_path):
     version = nix.eval_json(f"(import {DOUBLE} {{}}).python3.version")
     project = make_project(tmp_path / "proj", ["idna>=2", "six"])

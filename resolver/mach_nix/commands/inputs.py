@@ -620,10 +620,13 @@ def read_requirements(args: argparse.Namespace) -> RequirementSet:
 
 
 def lock_directory(args: argparse.Namespace) -> Path:
-    """The directory local paths are written relative to: the lock's (``-o FILE``), else the current one."""
+    """The directory local paths are written relative to: the lock's (``-o FILE``; ``env``'s
+    DIR, which holds it), else the current one."""
     output = getattr(args, "output", None)
     if output and output != "-":
         return Path(os.path.dirname(os.path.abspath(output)))
+    if getattr(args, "command", None) == "env" and getattr(args, "directory", None):
+        return Path(os.path.abspath(args.directory))
     return Path.cwd()
 
 
