@@ -97,6 +97,36 @@ def test_mach_nix_pylock_builds_what_its_json_lock_builds(nix, pkgs_expr, double
         }
 
 
+def test_a_several_target_pylock_builds_this_targets_entries(nix, pkgs_expr, double_target, tmp_path):
+    """One pylock.toml for Linux and macOS (six only where sys_platform is darwin, charset-normalizer's
+    wheels per system): the build picks the entries and wheels of its own target, and the
+    environment is the one the target's own pylock.toml builds."""
+    requirements = ["requests", "six; sys_platform == 'darwin'"]
+    common = [*requirements, "--python", double_target.python, "--db", str(DB), "--offline", "--format", "pylock"]
+    both = tmp_path / "pylock.toml"
+    alone = tmp_path / "pylock.linux.toml"
+    systems = ["--system", "x86_64-linux", "--system", "aarch64-darwin"]
+    subprocess.run([*CLI, "lock", *common, *systems, "-o", str(both)], check=True, capture_output=True)
+    subprocess.run([*CLI, "lock", *common, "-o", str(alone)], check=True, capture_output=True)
+    text = both.read_text()
+    assert text.count("sys_platform == 'darwin'") >= 2 and 'name = "six"' in text  # an environment, six's marker
+    lock = lock_of(nix, pkgs_expr, both)
+    assert "six" not in lock["packages"] and "requests" in lock["packages"]
+    assert "manylinux" in lock["packages"]["charset-normalizer"]["artifact"]["filename"]
+    no_ifd = ["--option", "allow-import-from-derivation", "false"]
+    from_both = nix.instantiate(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {both}; }}"), extra=no_ifd)
+    from_alone = nix.instantiate(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {alone}; }}"), extra=no_ifd)
+    assert from_both == from_alone
+    env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {both}; }}"))
+    out = subprocess.run(
+        [f"{env}/bin/python", "-c", "import requests; print(requests.__version__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert out.stdout.strip() == lock["packages"]["requests"]["version"]
+
+
 def _edited(tmp_path, edit, source="pylock.uv.toml") -> str:
     """A copy of a real file with one edit (text in, text out)."""
     text = edit((DATA / source).read_text())

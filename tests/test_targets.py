@@ -142,6 +142,50 @@ def test_root_marker_difference_and_failing_target_named(capsys, tmp_path, db):
     assert not (tmp_path / "never.json").exists()
 
 
+def chosen_by_pylock(text: str, target: Target) -> set[tuple[str, str, str]]:
+    """What PEP 751's installation steps (packaging's implementation) select for a target."""
+    import tomllib
+
+    from packaging.pylock import PackageSdist, PackageWheel, Pylock
+
+    tags = [tag for tag, _ in sorted(target.tag_ranks.items(), key=lambda item: item[1])]
+    pylock = Pylock.from_dict(tomllib.loads(text))
+    chosen = set()
+    for package, file in pylock.select(environment=target.marker_environment, tags=tags):  # type: ignore[arg-type]
+        assert isinstance(file, PackageWheel | PackageSdist), file  # mach-nix writes wheels and sdists only
+        chosen.add((str(package.name), str(package.version), str(file.filename)))
+    return chosen
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["ipykernel", "llvmlite", "--python", "3.12", "--system", LINUX, "--system", DARWIN],
+        ["numpy", "six", "--python", "3.8", "--python", "3.12", "--system", LINUX],
+    ],
+    ids=["two-systems", "two-pythons"],
+)
+def test_one_pylock_toml_for_several_targets(capsys, tmp_path, argv):
+    """Each target's environment selects, by PEP 751's rules, exactly its own lock's files."""
+    container, _, _ = lock(capsys, tmp_path, *argv)
+    assert container["differences"]  # the targets really differ
+    texts = []
+    for name in ("pylock.toml", "pylock.again.toml"):
+        code = main(["lock", *argv, *HERMETIC, "--format", "pylock", "-o", str(tmp_path / name)])
+        assert code == 0, capsys.readouterr().err
+        texts.append((tmp_path / name).read_text())
+    assert texts[0] == texts[1]  # deterministic
+    document = texts[0]
+    assert document.count("environments = [") == 1 and "marker = " in document
+    for key in container["order"]:
+        inner = container["targets"][key]
+        target = Target.create(inner["target"]["python"], inner["target"]["system"])
+        expected = {
+            (name, entry["version"], entry["artifact"]["filename"]) for name, entry in inner["packages"].items()
+        }
+        assert chosen_by_pylock(document, target) == expected, key
+
+
 def test_a_warning_of_every_target_is_shown_once(capsys, tmp_path):
     _, err, _ = lock(capsys, tmp_path, "six[nosuch]", "--python", "3.12", "--system", LINUX, "--system", DARWIN)
     assert err.count("does not provide the extra 'nosuch'") == 1, err
@@ -160,7 +204,6 @@ def test_checker_catches_a_damaged_container(capsys, tmp_path, db):
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["lock", "six", "--format", "pylock", "-o", "-"], "--format pylock serves one target"),
         (["resolve", "six"], "`mach-nix resolve` serves one target"),
         (["env", "never-written", "six"], "`mach-nix env` serves one target"),
         (["gen", "six"], "`mach-nix gen` serves one target"),

@@ -27,7 +27,7 @@ TOML); :func:`toml_string` quotes every string as a TOML basic string.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mach_nix.errors import UsageError
@@ -119,7 +119,10 @@ def to_pylock(data: Mapping[str, Any]) -> str:
     Raises:
         UsageError: a package comes from nixpkgs (pylock.toml can only name files).
     """
-    packages: Mapping[str, Mapping[str, Any]] = data["packages"]
+    return to_pylock_targets([data])
+
+
+def _refuse_nixpkgs(packages: Mapping[str, Mapping[str, Any]]) -> None:
     from_nixpkgs = sorted(name for name, entry in packages.items() if entry["provider"] == "nixpkgs")
     if from_nixpkgs:
         names = ", ".join(from_nixpkgs)
@@ -128,35 +131,82 @@ def to_pylock(data: Mapping[str, Any]) -> str:
             f"pylock.toml records files to download, but {names} come(s) from nixpkgs, which has none: "
             f"lock them from PyPI ({orders}), or keep the mach-nix lock format (--format json)"
         )
-    target = data["target"]
-    minor = ".".join(str(target["python"]).split(".")[:2])
+
+
+def _requires_python(targets: Sequence[Mapping[str, Any]]) -> str:
+    """``==3.11.*`` for one Python minor; ``>=3.11,<3.13`` for several (``environments`` says which)."""
+    minors = sorted({tuple(int(p) for p in str(t["python"]).split(".")[:2]) for t in targets})
+    if len(minors) == 1:
+        return f"=={minors[0][0]}.{minors[0][1]}.*"
+    low, high = minors[0], minors[-1]
+    return f">={low[0]}.{low[1]},<{high[0]}.{high[1] + 1}"
+
+
+def to_pylock_targets(documents: Sequence[Mapping[str, Any]]) -> str:
+    """The single-target lock documents of one or more targets as one ``pylock.toml``.
+
+    ``environments`` lists each target's marker, in order. A package entry stands for one
+    version with the same provider, dependencies and ``tool.mach-nix`` table on a set of
+    targets: without a ``marker`` when that is every target, else with the ``or`` of their
+    markers; its ``wheels`` are the wheels those targets chose (an installer, and
+    ``lib/pylock.nix``, takes the one that fits). The roots are those of any target.
+
+    Raises:
+        UsageError: a package comes from nixpkgs (pylock.toml can only name files).
+    """
+    targets = [document["target"] for document in documents]
+    markers = [target_marker(target) for target in targets]
+    groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for index, document in enumerate(documents):
+        packages: Mapping[str, Mapping[str, Any]] = document["packages"]
+        _refuse_nixpkgs(packages)
+        for name, entry in packages.items():
+            tool = _tool_table(entry)
+            key = (name, entry["version"], entry["provider"], toml_value([list(entry["dependencies"]), tool]))
+            group = groups.setdefault(key, {"entry": entry, "tool": tool, "targets": [], "wheels": {}})
+            group["targets"].append(index)
+            artifact = _artifact_table(entry["artifact"])
+            if entry["provider"] == "wheel":
+                group["wheels"][artifact["name"]] = artifact
+            else:
+                group["sdist"] = artifact
     lines = [
         f"lock-version = {toml_string(PYLOCK_VERSION)}",
-        f"environments = [{toml_string(target_marker(target))}]",
-        f"requires-python = {toml_string(f'=={minor}.*')}",
+        "environments = [" + ", ".join(toml_string(marker) for marker in markers) + "]",
+        f"requires-python = {toml_string(_requires_python(targets))}",
         f"created-by = {toml_string(CREATED_BY)}",
     ]
-    for name in sorted(packages):
-        entry = packages[name]
+    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], groups[k]["targets"])):
+        group = groups[key]
+        entry = group["entry"]
+        name = key[0]
         lines += ["", "[[packages]]", f"name = {toml_string(name)}", f"version = {toml_string(entry['version'])}"]
+        if len(group["targets"]) < len(documents):
+            chosen = [markers[i] for i in group["targets"]]
+            marker = chosen[0] if len(chosen) == 1 else " or ".join(f"({m})" for m in chosen)
+            lines.append(f"marker = {toml_string(marker)}")
         dependencies = [{"name": dep} for dep in entry["dependencies"]]
         if dependencies:
             lines.append("dependencies = [")
             lines += [f"    {toml_value(dep)}," for dep in dependencies]
             lines.append("]")
-        artifact = _artifact_table(entry["artifact"])
-        if entry["provider"] == "wheel":
-            lines.append(f"wheels = [{toml_value(artifact)}]")
-        else:
-            lines.append(f"sdist = {toml_value(artifact)}")
+        if group["wheels"]:
+            wheels = [group["wheels"][filename] for filename in sorted(group["wheels"])]
+            lines.append("wheels = [" + ", ".join(toml_value(wheel) for wheel in wheels) + "]")
+        if "sdist" in group:
+            lines.append(f"sdist = {toml_value(group['sdist'])}")
         lines += ["", "[packages.tool.mach-nix]"]
-        lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in _tool_table(entry).items()]
-    tool: dict[str, Any] = {
-        "target": {k: v for k, v in target.items() if v is not None},
-        "roots": list(data["roots"]),
-    }
-    if "inputs_hash" in data:
-        tool["inputs-hash"] = data["inputs_hash"]
+        lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in group["tool"].items()]
+    roots = sorted({root for document in documents for root in document["roots"]})
+    top: dict[str, Any] = {}
+    if len(documents) == 1:
+        top["target"] = {k: v for k, v in targets[0].items() if v is not None}
+    else:
+        top["targets"] = [{k: v for k, v in target.items() if v is not None} for target in targets]
+    top["roots"] = roots
+    hashes = {document.get("inputs_hash") for document in documents}
+    if len(hashes) == 1 and None not in hashes:
+        top["inputs-hash"] = hashes.pop()
     lines += ["", "[tool.mach-nix]"]
-    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in tool.items()]
+    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in top.items()]
     return "\n".join(lines) + "\n"

@@ -43,6 +43,8 @@ examples:
       --python 3.11 --python 3.12
       (one lock for the four targets: mkPython picks its own; versions agree across
        them where the requirements allow, and where they differ stderr says why)
+  mach-nix lock -r requirements.txt --system x86_64-linux --system aarch64-darwin --format pylock
+      (one pylock.toml with an environment per target, entries marked where they differ)
   mach-nix lock -r requirements.txt --json | jq .providers   (a summary on stdout, for scripts)
 """
 
@@ -218,8 +220,6 @@ def run_lock_targets(args: argparse.Namespace) -> int:
 
     if args.script:
         refuse_several_targets(args, "--script")
-    if args.format == "pylock":
-        refuse_several_targets(args, "--format pylock")
     pairs = targets_of(args)
     linux = [system.endswith("-linux") for _python, system in pairs]
     if args.glibc is not None and not any(linux):
@@ -246,11 +246,16 @@ def run_lock_targets(args: argparse.Namespace) -> int:
         return lock
 
     result = lock_targets(resolve_one, targets)
-    output = args.output or "mach-nix.lock.json"
-    if output == "-":
-        sys.stdout.write(result.dumps())
+    if args.format == "pylock":
+        # One pylock.toml: an `environments` entry per target, entries marked where targets differ.
+        output = args.output or "pylock.toml"
+        write_pylock(list(result.locks.values()), output)
     else:
-        result.write(Path(output))
+        output = args.output or "mach-nix.lock.json"
+        if output == "-":
+            sys.stdout.write(result.dumps())
+        else:
+            result.write(Path(output))
     report = result.report()
     agree = "versions agree" if not report else f"versions agree but for {len(report)} name{'s' * (len(report) != 1)}"
     print(f"mach-nix: {len(targets)} targets ({', '.join(result.locks)}): {agree}", file=sys.stderr)
@@ -316,14 +321,15 @@ def resolution_json(lock: Lock) -> dict[str, Any]:
 
 
 def write_pylock(lock, output: str) -> None:
-    """Write the lock as pylock.toml to ``output`` ('-': stdout); whole or not at all (the text is
-    made first), and a warning when the name is not one PEP 751 allows."""
+    """Write the lock (or the locks of several targets, a list) as pylock.toml to ``output``
+    ('-': stdout); whole or not at all (the text is made first), and a warning when the name is
+    not one PEP 751 allows."""
     import re
 
     from mach_nix.lock import write_whole
-    from mach_nix.pylock import to_pylock
+    from mach_nix.pylock import to_pylock_targets
 
-    text = to_pylock(lock.data)
+    text = to_pylock_targets([one.data for one in lock] if isinstance(lock, list) else [lock.data])
     if output == "-":
         sys.stdout.write(text)
         return
