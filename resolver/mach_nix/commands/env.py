@@ -11,7 +11,9 @@ files that build it (no import-from-derivation needed), all or nothing:
 
 With ``--editable PROJECT`` (repeatable, ``PROJECT[extra,…]`` for extras), the projects'
 pyproject.toml dependencies join the requirements and the shell imports the projects from
-their source trees, with pip and uv installing into a venv over the Nix environment.
+their source trees, with pip and uv installing into a venv over the Nix environment. A
+``-e PATH`` line of the requirements is locked as an editable local source (its path
+relative to DIR) and is editable in the shell the same way (lib/editable.nix ``fromLock``).
 
 The files hold no absolute path of the machine: DIR works wherever it is moved with its
 projects, and from any directory (``nix-shell path/to/DIR``).
@@ -35,6 +37,7 @@ examples:
   nix-shell ./env                       # a shell with the environment
   nix-build ./env/python.nix            # the environment itself (result/bin/python)
   mach-nix env ./env --editable .       # a dev shell: the project imported from ./, pip install works
+  mach-nix env ./env -r requirements.txt   # its `-e .` lines: editable in the shell too
   mach-nix env ./env -r requirements.txt --pkgs https://example.org/nixpkgs.tar.gz   # pinned nixpkgs
   mach-nix env ./env -r requirements.txt --mach-nix ~/src/mach-nix                  # a local checkout
 
