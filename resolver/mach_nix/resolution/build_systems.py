@@ -95,7 +95,7 @@ def resolve_build_systems(
             why = why_unknown(dist) if why_unknown is not None and dist is not None else "nothing read them"
             result.unlocked.add(name)
             result.warnings.append(
-                f"WARNING: the build requirements of {name} {package.candidate.version_str} are not known (the "
+                f"the build requirements of {name} {package.candidate.version_str} are not known (the "
                 f"database took its metadata from a wheel, and {why}); it is built with the package set's build "
                 f"tools (build_system_unlocked in the lock)"
             )
@@ -107,7 +107,7 @@ def resolve_build_systems(
         if isinstance(outcome, str):
             result.unlocked.add(name)
             result.warnings.append(
-                f"WARNING: the build system of {name} {package.candidate.version_str} ({', '.join(requirements)}) "
+                f"the build system of {name} {package.candidate.version_str} ({', '.join(requirements)}) "
                 f"is not locked: {outcome}; it is built with the package set's build tools "
                 f"(build_system_unlocked in the lock)"
             )
