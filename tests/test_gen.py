@@ -79,6 +79,35 @@ def test_gen_lock_file_beside_gives_the_same_derivation(nix, version, tmp_path):
     assert drv_path(nix, tmp_path / "inline.nix") == drv_path(nix, tmp_path / "out" / "beside.nix")
 
 
+def test_gen_of_a_local_project_writes_its_lock_beside_and_builds(nix, version, tmp_path):
+    """A lock with local sources cannot be inlined (their paths are relative to the lock file):
+    gen writes it beside the expression, paths relative to it, and the file builds without IFD;
+    a --lock-file in a subdirectory anchors the paths there."""
+    project = tmp_path / "app"
+    (project / "src" / "app").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "1.0"\ndependencies = ["six"]\n'
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    (project / "src" / "app" / "__init__.py").write_text("VALUE = 7\n")
+    (project / "requirements.txt").write_text("-e .\n")
+    common = ["-r", "requirements.txt", "--python", version, "--pkgs", str(DOUBLE), "--offline"]
+    proc = gen([*common, "-o", "nix/env.nix"], project)
+    assert "writing it beside the expression as nix/env.lock.json" in proc.stderr
+    assert "lock = ./env.lock.json;" in (project / "nix" / "env.nix").read_text()
+    entry = json.loads((project / "nix" / "env.lock.json").read_text())["packages"]["app"]
+    assert entry["source"] == {"path": "..", "editable": True}
+    env = build(nix, project / "nix" / "env.nix")
+    out = subprocess.run(
+        [f"{env}/bin/python", "-c", "import app, six; print(app.VALUE)"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "7"
+
+    gen([*common, "-o", "env.nix", "--lock-file", "locks/app.lock.json"], project)
+    assert json.loads((project / "locks" / "app.lock.json").read_text())["packages"]["app"]["source"]["path"] == ".."
+    assert drv_path(nix, project / "env.nix") == drv_path(nix, project / "nix" / "env.nix")
+
+
 def test_gen_pyproject_and_stdout(nix, version, tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "app"\nversion = "1"\ndependencies = ["six"]\n'

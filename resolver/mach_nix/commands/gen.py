@@ -4,7 +4,9 @@
 file that ``nix-build`` builds without import-from-derivation: a function of ``pkgs`` and
 ``python`` (both with defaults) that imports mach-nix pinned by hash (``--mach-nix``,
 default: this mach-nix's own library; ``commands/nixsource.py``) and calls
-``mkPython { lock = …; }`` with the lock inline, or beside it with ``--lock-file NAME``.
+``mkPython { lock = …; }`` with the lock inline, or beside it with ``--lock-file NAME`` (always
+beside it, as ``<FILE's stem>.lock.json``, when it holds a local source: ``.``, ``-e ./lib``,
+whose paths are relative to the lock file).
 Nothing is written when the resolution fails; a written file is written whole.
 """
 
@@ -59,6 +61,17 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run_gen)
 
 
+def has_local_source(lock) -> bool:
+    """Does the lock hold a local source (``.``, ``-e ./lib``)? Its path is relative to the lock
+    file, so the lock cannot be inlined (``lib/local.nix`` needs the file's directory)."""
+    return any(entry.get("provider") == "local" for entry in lock.packages.values())
+
+
+def local_lock_name(output: Path | None) -> str:
+    """The lock's name beside the expression when it cannot be inlined: ``<stem>.lock.json``."""
+    return f"{output.stem}.lock.json" if output is not None else "gen.lock.json"
+
+
 def run_gen(args: argparse.Namespace) -> int:
     """Resolve, then print or write the expression (and the lock); all or nothing."""
     lock = lock_from_args(args)  # raises before anything is written
@@ -70,8 +83,15 @@ def run_gen(args: argparse.Namespace) -> int:
     command = nixsource.regenerate_command(sys.argv[1:]) if sys.argv[1:2] == ["gen"] else "mach-nix gen …"
 
     files: dict[Path, str] = {}
-    if args.lock_file:
-        lock_path = base / args.lock_file
+    lock_file = args.lock_file or (local_lock_name(output) if has_local_source(lock) else None)
+    if lock_file and not args.lock_file:
+        print(
+            f"mach-nix: the lock has local sources, whose paths are relative to the lock file: writing it beside "
+            f"the expression as {base / lock_file} (--lock-file NAME chooses the name)",
+            file=sys.stderr,
+        )
+    if lock_file:
+        lock_path = base / lock_file
         files[lock_path] = lock.dumps()
         lock_expr = nixsource.nix_path(lock_path, base)
     else:

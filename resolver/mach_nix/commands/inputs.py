@@ -623,6 +623,10 @@ def lock_directory(args: argparse.Namespace) -> Path:
     """The directory local paths are written relative to: the lock's (``-o FILE``; ``env``'s
     DIR, which holds it), else the current one."""
     output = getattr(args, "output", None)
+    lock_file = getattr(args, "lock_file", None) if getattr(args, "command", None) == "gen" else None
+    if lock_file:  # gen writes the lock there, beside its FILE (or in the current directory)
+        base = os.path.dirname(os.path.abspath(output)) if output and output != "-" else os.getcwd()
+        return Path(os.path.dirname(os.path.join(base, lock_file)))
     if output and output != "-":
         return Path(os.path.dirname(os.path.abspath(output)))
     if getattr(args, "command", None) == "env" and getattr(args, "directory", None):
