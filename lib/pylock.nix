@@ -9,8 +9,9 @@
 # of `environments` must hold for the target; a package whose `marker` is false is left out,
 # one whose `requires-python` is false is an error; each name must remain once; for each
 # package the best-ranked wheel that fits the target (lib/wheeltags.nix), else its sdist,
-# else its `archive` (a URL). `vcs` and `directory` packages, and files given by `path`, are
-# refused. A file mach-nix wrote (`mach-nix lock --format pylock`) carries its roots, extras,
+# else its `archive` (a URL); a `directory` package is the lock's `local` source (its path
+# relative to the pylock.toml), a `vcs` one (git, by commit) its `vcs` source. Files given by
+# `path` are refused. A file mach-nix wrote (`mach-nix lock --format pylock`) carries its roots, extras,
 # build requirements and native-library needs in the `tool.mach-nix` tables; those are read
 # back, so it builds what the JSON lock builds. Without them, the roots are the packages no
 # other depends on, and an sdist gets PEP 517's default build requirement.
@@ -84,9 +85,21 @@ let
         check = q: v: builtins.concatMap (w: fileProblems "${q}[${toString w.i}]" w.v) (indexed v); }
       ++ field { path = p; set = pkg; key = "sdist"; type = "set"; optional = true; check = fileProblems; }
       ++ field { path = p; set = pkg; key = "archive"; type = "set"; optional = true; check = fileProblems; }
-      ++ (if builtins.elem "vcs" sources || builtins.elem "directory" sources then
-        [ ("${p} is a `${builtins.head sources}` package, which mach-nix does not build from a pylock.toml: lock it "
-          + "with `mach-nix lock` (a local or VCS requirement), or add it with packagesExtra") ]
+      ++ field { path = p; set = pkg; key = "directory"; type = "set"; optional = true;
+        check = q: d: field { path = q; set = d; key = "path"; type = "string"; }
+          ++ field { path = q; set = d; key = "editable"; type = "bool"; optional = true; }
+          ++ field { path = q; set = d; key = "subdirectory"; type = "string"; optional = true; }; }
+      ++ field { path = p; set = pkg; key = "vcs"; type = "set"; optional = true;
+        check = q: v: field { path = q; set = v; key = "type"; type = "string";
+            check = r: t: if t == "git" then [ ]
+              else [ "${r} is ${describe t}: mach-nix fetches git repositories only" ]; }
+          ++ field { path = q; set = v; key = "url"; type = "string"; }
+          ++ field { path = q; set = v; key = "commit-id"; type = "string";
+            check = shaped "[0-9a-f]{40}" "a full commit id (40 hexadecimal digits)"; }
+          ++ field { path = q; set = v; key = "requested-revision"; type = "string"; optional = true; }
+          ++ field { path = q; set = v; key = "subdirectory"; type = "string"; optional = true; }; }
+      ++ (if builtins.length sources > 1 then
+        [ "${p} has ${builtins.concatStringsSep " and " sources} (PEP 751: mutually exclusive)" ]
       else if sources != [ ] && (pkg ? wheels || pkg ? sdist) then
         [ "${p} has both `${builtins.head sources}` and wheels/sdist (PEP 751: mutually exclusive)" ]
       else if sources == [ ] && !(pkg ? wheels) && !(pkg ? sdist) then
@@ -211,9 +224,25 @@ in
         else names;
       rootSet = util.toSet roots;
 
+      # A `directory` or `vcs` package: the lock's `local` or `vcs` source (paths stay relative to
+      # the pylock.toml, which is the lock's directory: lib/local.nix).
+      sourceOf = e:
+        let d = e.v.directory; v = e.v.vcs; in
+        if e.v ? directory then {
+          provider = "local";
+          source = { path = d.path + (if d ? subdirectory then "/${d.subdirectory}" else ""); }
+            // util.optionalAttrs (d.editable or false) { editable = true; };
+        } else if e.v ? vcs then {
+          provider = "vcs";
+          source = { inherit (v) url; rev = v.commit-id; }
+            // util.optionalAttrs (v ? requested-revision) { ref = v.requested-revision; }
+            // util.optionalAttrs (v ? subdirectory) { inherit (v) subdirectory; };
+        } else null;
+
       entryOf = e:
         let
-          chosen = choose e;
+          fromSource = sourceOf e;
+          chosen = if fromSource != null then fromSource else choose e;
           extra = (e.v.tool or { }).mach-nix or { };
           version = e.v.version or (fail "packages[${toString e.i}] (${e.name}) has no version");
         in
@@ -223,15 +252,16 @@ in
             name = e.name;
             inherit version;
             inherit (chosen) provider;
+            dependencies = depsOf e;
+            extras = extra.extras or [ ];
+            root = rootSet ? ${e.name};
+          } // (if chosen ? source then { inherit (chosen) source; } else {
             artifact = chosen.artifact
               // util.optionalAttrs (chosen.provider == "wheel" && extra ? needed) { inherit (extra) needed; }
               // util.optionalAttrs (chosen.provider == "wheel" && extra ? needed-from) {
                 needed_from = extra.needed-from;
               };
-            dependencies = depsOf e;
-            extras = extra.extras or [ ];
-            root = rootSet ? ${e.name};
-          } // util.optionalAttrs (chosen.provider == "sdist") {
+          }) // util.optionalAttrs (chosen.provider != "wheel") {
             build_requires = extra.build-requires or [ "setuptools>=40.8.0" ];
             # pylock.toml has no build-system closures: the set's build tools build it.
             build_system_unlocked = true;

@@ -97,6 +97,46 @@ def test_mach_nix_pylock_builds_what_its_json_lock_builds(nix, pkgs_expr, double
         }
 
 
+def test_a_local_project_in_a_mach_nix_pylock_is_a_directory_package(nix, pkgs_expr, double_target, tmp_path):
+    """`-e .` in pylock.toml is PEP 751's `directory` (path relative to the file): valid for
+    packaging, read back as the lock's local source with the JSON lock's facts, and built."""
+    from packaging.pylock import Pylock
+
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "1.0"\ndependencies = ["six"]\n'
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    (tmp_path / "src" / "app" / "__init__.py").write_text("VALUE = 5\n")
+    (tmp_path / "requirements.txt").write_text("-e .\n")
+    common = ["-r", "requirements.txt", "--python", double_target.python, "--db", str(DB), "--offline"]
+    json_lock, toml_lock = tmp_path / "mach-nix.lock.json", tmp_path / "pylock.toml"
+    subprocess.run([*CLI, "lock", *common, "-o", str(json_lock)], check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [*CLI, "lock", *common, "--format", "pylock", "-o", str(toml_lock)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    text = toml_lock.read_text()
+    assert 'directory = { path = ".", editable = true }' in text
+    Pylock.from_dict(tomllib.loads(text))  # valid PEP 751
+    converted = lock_of(nix, pkgs_expr, toml_lock)
+    assert converted["packages"]["app"]["provider"] == "local"
+    assert converted["packages"]["app"]["source"] == {"path": ".", "editable": True}
+    # The same package, but built with the set's tools: pylock.toml has no build-system closures.
+    original = json.loads(json_lock.read_text())["packages"]["app"]
+    facts = ("version", "dependencies", "build_requires", "root")
+    assert {k: converted["packages"]["app"][k] for k in facts} == {k: original[k] for k in facts}
+    assert converted["packages"]["app"]["build_system_unlocked"] is True and "build_system" in original
+    no_ifd = ["--option", "allow-import-from-derivation", "false"]
+    env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {toml_lock}; }}"), extra=no_ifd)
+    out = subprocess.run(
+        [f"{env}/bin/python", "-c", "import app, six; print(app.VALUE)"], check=True, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "5"
+
+
 def test_a_several_target_pylock_builds_this_targets_entries(nix, pkgs_expr, double_target, tmp_path):
     """One pylock.toml for Linux and macOS (six only where sys_platform is darwin, charset-normalizer's
     wheels per system): the build picks the entries and wheels of its own target, and the
@@ -161,7 +201,7 @@ def _edited(tmp_path, edit, source="pylock.uv.toml") -> str:
                 + '\n[[packages]]\nname = "mine"\n'
                 + 'vcs = { type = "git", url = "https://example.org/x", commit-id = "a" }\n'
             ),
-            "packages[7] (mine) is a `vcs` package",
+            "packages[7] (mine).vcs.commit-id must be a full commit id (40 hexadecimal digits)",
         ),
         (
             lambda t: (

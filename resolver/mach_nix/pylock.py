@@ -101,7 +101,7 @@ def _tool_table(entry: Mapping[str, Any]) -> dict[str, Any]:
     tool: dict[str, Any] = {"root": bool(entry.get("root"))}
     if entry.get("extras"):
         tool["extras"] = list(entry["extras"])
-    if entry["provider"] == "sdist":
+    if entry["provider"] == "sdist" or "build_requires" in entry:
         tool["build-requires"] = list(entry.get("build_requires", []))
     artifact = entry.get("artifact") or {}
     if "needed" in artifact:
@@ -111,6 +111,32 @@ def _tool_table(entry: Mapping[str, Any]) -> dict[str, Any]:
     if entry.get("yanked"):
         tool["yanked"] = True
     return tool
+
+
+def _source_tables(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """PEP 751's table of a local, archive or VCS source: ``directory`` (a project tree),
+    ``archive`` (a file: by ``path`` or ``url``, with its sha256), a ``wheels`` entry for a wheel
+    file, ``vcs`` (git, pinned by commit). Paths stay relative to the lock file."""
+    source = entry["source"]
+    provider = entry["provider"]
+    if provider == "vcs":
+        vcs: dict[str, Any] = {"type": "git", "url": source["url"], "commit-id": source["rev"]}
+        if source.get("ref"):
+            vcs["requested-revision"] = source["ref"]
+        if source.get("subdirectory"):
+            vcs["subdirectory"] = source["subdirectory"]
+        return {"vcs": vcs}
+    if provider == "local" and "sha256" not in source:
+        directory: dict[str, Any] = {"path": source["path"]}
+        if source.get("editable"):
+            directory["editable"] = True
+        return {"directory": directory}
+    where = {"path": source["path"]} if provider == "local" else {"url": source["url"]}
+    hashes = {"hashes": {"sha256": source["sha256"]}}
+    if source.get("wheel"):
+        filename = source.get("filename") or str(source["path"]).rsplit("/", 1)[-1]
+        return {"wheels": {filename: {"name": filename, **where, **hashes}}}
+    return {"archive": {**where, **hashes}}
 
 
 def to_pylock(data: Mapping[str, Any]) -> str:
@@ -165,6 +191,9 @@ def to_pylock_targets(documents: Sequence[Mapping[str, Any]]) -> str:
             key = (name, entry["version"], entry["provider"], toml_value([list(entry["dependencies"]), tool]))
             group = groups.setdefault(key, {"entry": entry, "tool": tool, "targets": [], "wheels": {}})
             group["targets"].append(index)
+            if "source" in entry:  # a local, archive or VCS source
+                group.update(_source_tables(entry))
+                continue
             artifact = _artifact_table(entry["artifact"])
             if entry["provider"] == "wheel":
                 group["wheels"][artifact["name"]] = artifact
@@ -195,6 +224,9 @@ def to_pylock_targets(documents: Sequence[Mapping[str, Any]]) -> str:
             lines.append("wheels = [" + ", ".join(toml_value(wheel) for wheel in wheels) + "]")
         if "sdist" in group:
             lines.append(f"sdist = {toml_value(group['sdist'])}")
+        for kind in ("directory", "archive", "vcs"):
+            if kind in group:
+                lines.append(f"{kind} = {toml_value(group[kind])}")
         lines += ["", "[packages.tool.mach-nix]"]
         lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in group["tool"].items()]
     roots = sorted({root for document in documents for root in document["roots"]})
