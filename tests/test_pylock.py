@@ -91,3 +91,56 @@ def test_cli_lock_format_pylock_default_name_and_stdout(tmp_path):
     assert again.stdout == written
     odd = subprocess.run([*CLI, *args, "-o", "six.toml"], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert "pylock.toml or pylock.NAME.toml" in odd.stderr and (tmp_path / "six.toml").read_text() == written
+
+
+def test_local_vcs_and_archive_sources_are_pep751_source_packages():
+    """What the lock's `source` entries become (docs/lock-format.md "Local, archive and VCS
+    sources"), checked by packaging's PEP 751 validation."""
+    from packaging.pylock import Pylock
+
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    digest = "ab" * 32
+    common = {"dependencies": [], "extras": [], "root": True, "build_requires": ["setuptools>=61"]}
+    packages = {
+        "app": {"name": "app", "version": "1.0", "provider": "local", "source": {"path": "..", "editable": True}},
+        "lib": {
+            "name": "lib",
+            "version": "2.0",
+            "provider": "vcs",
+            "source": {"url": "https://example.org/lib.git", "rev": rev, "ref": "v2", "subdirectory": "py"},
+        },
+        "extra": {
+            "name": "extra",
+            "version": "1.2",
+            "provider": "url",
+            "source": {"url": "https://example.org/extra-1.2.tar.gz", "sha256": digest, "filename": "extra-1.2.tar.gz"},
+        },
+        "tool": {
+            "name": "tool",
+            "version": "3",
+            "provider": "local",
+            "source": {"path": "wheels/tool-3-py3-none-any.whl", "sha256": digest, "wheel": True},
+        },
+    }
+    data = {
+        "version": 2,
+        "target": {"python": "3.11.7", "implementation": "cpython", "system": "x86_64-linux", "glibc": "2.36"},
+        "roots": sorted(packages),
+        "packages": {name: {**common, **entry} for name, entry in packages.items()},
+    }
+    document = tomllib.loads(to_pylock(data))
+    Pylock.from_dict(document)  # valid PEP 751
+    by_name = {package["name"]: package for package in document["packages"]}
+    assert by_name["app"]["directory"] == {"path": "..", "editable": True}
+    assert by_name["lib"]["vcs"] == {
+        "type": "git",
+        "url": "https://example.org/lib.git",
+        "commit-id": rev,
+        "requested-revision": "v2",
+        "subdirectory": "py",
+    }
+    assert by_name["extra"]["archive"] == {"url": "https://example.org/extra-1.2.tar.gz", "hashes": {"sha256": digest}}
+    assert by_name["tool"]["wheels"] == [
+        {"name": "tool-3-py3-none-any.whl", "path": "wheels/tool-3-py3-none-any.whl", "hashes": {"sha256": digest}}
+    ]
+    assert all(package["tool"]["mach-nix"]["build-requires"] == ["setuptools>=61"] for package in by_name.values())
