@@ -10,9 +10,10 @@
 # one whose `requires-python` is false is an error; each name must remain once; for each
 # package the best-ranked wheel that fits the target (lib/wheeltags.nix), else its sdist,
 # else its `archive` (a URL); a `directory` package is the lock's `local` source (its path
-# relative to the pylock.toml), a `vcs` one (git, by commit) its `vcs` source. Files given by
-# `path` are refused. A file mach-nix wrote (`mach-nix lock --format pylock`) carries its roots, extras,
-# build requirements and native-library needs in the `tool.mach-nix` tables; those are read
+# relative to the pylock.toml), a `vcs` one (git, by commit) its `vcs` source, a file given by
+# `path` (relative to it) a `local` file source, checked by its sha256. A file mach-nix wrote
+# (`mach-nix lock --format pylock`) carries its roots, extras, build requirements and
+# native-library needs in the `tool.mach-nix` tables; those are read
 # back, so it builds what the JSON lock builds. Without them, the roots are the packages no
 # other depends on, and an sdist gets PEP 517's default build requirement.
 #
@@ -53,7 +54,9 @@ let
     if !(builtins.isAttrs f) then [ "${p} must be a table, not ${describe f}" ]
     else
       (if f ? path && !(f ? url) then
-        [ "${p} has a `path` and no `url`: mach-nix fetches files by URL (with their sha256)" ]
+        field { path = p; set = f; key = "path"; type = "string";
+          check = q: v: if builtins.substring 0 1 v == "/" then [ ("${q} is the absolute path ${describe v}: "
+            + "mach-nix reads files given by path relative to the pylock.toml") ] else [ ]; }
       else field { path = p; set = f; key = "url"; type = "string";
         check = shaped "https://[^[:space:]]+" "an https:// URL"; })
       ++ field { path = p; set = f; key = "name"; type = "string"; optional = true;
@@ -145,7 +148,7 @@ let
 
   baseName = url: let parts = builtins.filter builtins.isString (builtins.split "/" url); in
     builtins.elemAt parts (builtins.length parts - 1);
-  fileName = f: f.name or (baseName (builtins.head (builtins.split "[?#]" f.url)));
+  fileName = f: f.name or (baseName (builtins.head (builtins.split "[?#]" (f.url or f.path))));
   artifactOf = f: { filename = fileName f; url = f.url; sha256 = util.toLower f.hashes.sha256; };
   isWheelName = name: util.hasSuffix ".whl" name;
 in
@@ -196,21 +199,31 @@ in
       names = map (e: e.name) named;
       duplicates = builtins.filter (n: builtins.length (builtins.filter (m: m == n) names) > 1) (util.unique names);
 
-      # The artifact of an entry: { provider; artifact; }.
+      # A chosen file: { provider; artifact; } by URL, or the lock's `local` source for a file
+      # given by `path` (relative to the pylock.toml), checked by its sha256 when copied.
+      pick = provider: f:
+        if f ? url then { inherit provider; artifact = artifactOf f; }
+        else {
+          provider = "local";
+          source = { inherit (f) path; sha256 = util.toLower f.hashes.sha256; }
+            // util.optionalAttrs (provider == "wheel") { wheel = true; };
+        };
+
+      # The artifact of an entry: { provider; artifact; } (or a local source, see `pick`).
       choose = e:
         let
           pkg = e.v;
           wheels = map (w: { file = w; rank = wheeltags.rank target (fileName w); }) (pkg.wheels or [ ]);
           fitting = builtins.sort (a: b: a.rank < b.rank || (a.rank == b.rank && fileName a.file < fileName b.file))
             (builtins.filter (w: w.rank != null) wheels);
-          archive = artifactOf pkg.archive;
+          archiveName = fileName pkg.archive;
         in
-        if fitting != [ ] then { provider = "wheel"; artifact = artifactOf (builtins.head fitting).file; }
-        else if pkg ? sdist then { provider = "sdist"; artifact = artifactOf pkg.sdist; }
-        else if pkg ? archive && isWheelName archive.filename then
-          (if wheeltags.rank target archive.filename != null then { provider = "wheel"; artifact = archive; }
-           else fail "packages[${toString e.i}] (${e.name}): the archive ${archive.filename} does not fit ${here}")
-        else if pkg ? archive then { provider = "sdist"; artifact = archive; }
+        if fitting != [ ] then pick "wheel" (builtins.head fitting).file
+        else if pkg ? sdist then pick "sdist" pkg.sdist
+        else if pkg ? archive && isWheelName archiveName then
+          (if wheeltags.rank target archiveName != null then pick "wheel" pkg.archive
+           else fail "packages[${toString e.i}] (${e.name}): the archive ${archiveName} does not fit ${here}")
+        else if pkg ? archive then pick "sdist" pkg.archive
         else fail ("packages[${toString e.i}] (${e.name}) has no wheel for ${here} ("
           + builtins.concatStringsSep ", " (map (w: fileName w.file) wheels) + ") and no sdist");
 
@@ -261,7 +274,7 @@ in
               // util.optionalAttrs (chosen.provider == "wheel" && extra ? needed-from) {
                 needed_from = extra.needed-from;
               };
-          }) // util.optionalAttrs (chosen.provider != "wheel") {
+          }) // util.optionalAttrs (chosen.provider != "wheel" && !(chosen.source.wheel or false)) {
             build_requires = extra.build-requires or [ "setuptools>=40.8.0" ];
             # pylock.toml has no build-system closures: the set's build tools build it.
             build_system_unlocked = true;

@@ -167,6 +167,37 @@ def test_a_several_target_pylock_builds_this_targets_entries(nix, pkgs_expr, dou
     assert out.stdout.strip() == lock["packages"]["requests"]["version"]
 
 
+def test_files_given_by_path_are_local_sources(nix, pkgs_expr, double_target, tmp_path):
+    """A wheel and an sdist given by `path` (relative to the pylock.toml, PEP 751) are the lock's
+    local file sources, checked by their sha256: both build and import."""
+    import hashlib
+    import zipfile
+
+    (tmp_path / "dist").mkdir()
+    wheel = tmp_path / "dist" / "tinypkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("tinypkg/__init__.py", "ANSWER = 42\n")
+        archive.writestr("tinypkg-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n")
+        archive.writestr(
+            "tinypkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        archive.writestr("tinypkg-1.0.dist-info/RECORD", "")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    pylock = tmp_path / "pylock.toml"
+    pylock.write_text(
+        'lock-version = "1.0"\ncreated-by = "hand"\n\n[[packages]]\nname = "tinypkg"\nversion = "1.0"\n'
+        f'wheels = [{{ path = "dist/{wheel.name}", hashes = {{ sha256 = "{digest}" }} }}]\n'
+    )
+    lock = lock_of(nix, pkgs_expr, pylock)
+    assert lock["packages"]["tinypkg"]["provider"] == "local"
+    assert lock["packages"]["tinypkg"]["source"] == {"path": f"dist/{wheel.name}", "sha256": digest, "wheel": True}
+    env = nix.build(machnix(pkgs_expr, f"machNix.mkPython {{ lock = {pylock}; }}"))
+    out = subprocess.run(
+        [f"{env}/bin/python", "-c", "import tinypkg; print(tinypkg.ANSWER)"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "42"
+
+
 def _edited(tmp_path, edit, source="pylock.uv.toml") -> str:
     """A copy of a real file with one edit (text in, text out)."""
     text = edit((DATA / source).read_text())
@@ -207,11 +238,11 @@ def _edited(tmp_path, edit, source="pylock.uv.toml") -> str:
             lambda t: (
                 t
                 + '\n[[packages]]\nname = "six"\nversion = "1"\n'
-                + 'wheels = [{ path = "six-1-py3-none-any.whl", hashes = { sha256 = "'
+                + 'wheels = [{ path = "/srv/six-1-py3-none-any.whl", hashes = { sha256 = "'
                 + "a" * 64
                 + '" } }]\n'
             ),
-            "has a `path` and no `url`",
+            "wheels[0].path is the absolute path",
         ),
         (
             lambda t: t.replace(
