@@ -83,6 +83,19 @@ def machnix(pkgs_expr: str, body: str, db: Path = SNAPSHOT_DB) -> str:
     in {body}"""
 
 
+def editable_app(root: Path, value: int) -> Path:
+    """A setuptools project ``app`` 1.0 (``src/app``, ``app.VALUE = value``, requires six) in
+    ``root``, with a requirements.txt of ``-e .``."""
+    (root / "src" / "app").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "1.0"\ndependencies = ["six"]\n'
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    (root / "src" / "app" / "__init__.py").write_text(f"VALUE = {value}\n")
+    (root / "requirements.txt").write_text("-e .\n")
+    return root
+
+
 def uses_double() -> bool:
     return not os.environ.get("MACH_NIX_TEST_NIXPKGS")
 

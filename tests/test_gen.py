@@ -83,14 +83,7 @@ def test_gen_of_a_local_project_writes_its_lock_beside_and_builds(nix, version, 
     """A lock with local sources cannot be inlined (their paths are relative to the lock file):
     gen writes it beside the expression, paths relative to it, and the file builds without IFD;
     a --lock-file in a subdirectory anchors the paths there."""
-    project = tmp_path / "app"
-    (project / "src" / "app").mkdir(parents=True)
-    (project / "pyproject.toml").write_text(
-        '[project]\nname = "app"\nversion = "1.0"\ndependencies = ["six"]\n'
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
-    )
-    (project / "src" / "app" / "__init__.py").write_text("VALUE = 7\n")
-    (project / "requirements.txt").write_text("-e .\n")
+    project = nixhelpers.editable_app(tmp_path / "app", 7)
     common = ["-r", "requirements.txt", "--python", version, "--pkgs", str(DOUBLE), "--offline"]
     proc = gen([*common, "-o", "nix/env.nix"], project)
     assert "writing it beside the expression as nix/env.lock.json" in proc.stderr

@@ -16,7 +16,7 @@ import pytest
 
 from mach_nix.platforms import marker_environment
 from mach_nix.target import Target
-from nixhelpers import CLI, REPO, SNAPSHOT_DB, machnix
+from nixhelpers import CLI, REPO, SNAPSHOT_DB, editable_app, machnix
 
 pytestmark = pytest.mark.nix
 
@@ -102,13 +102,7 @@ def test_a_local_project_in_a_mach_nix_pylock_is_a_directory_package(nix, pkgs_e
     packaging, read back as the lock's local source with the JSON lock's facts, and built."""
     from packaging.pylock import Pylock
 
-    (tmp_path / "src" / "app").mkdir(parents=True)
-    (tmp_path / "pyproject.toml").write_text(
-        '[project]\nname = "app"\nversion = "1.0"\ndependencies = ["six"]\n'
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
-    )
-    (tmp_path / "src" / "app" / "__init__.py").write_text("VALUE = 5\n")
-    (tmp_path / "requirements.txt").write_text("-e .\n")
+    editable_app(tmp_path, 5)
     common = ["-r", "requirements.txt", "--python", double_target.python, "--db", str(DB), "--offline"]
     json_lock, toml_lock = tmp_path / "mach-nix.lock.json", tmp_path / "pylock.toml"
     subprocess.run([*CLI, "lock", *common, "-o", str(json_lock)], check=True, capture_output=True, cwd=tmp_path)

@@ -45,6 +45,11 @@ def default_cache_dir() -> Path:
     return cache_dir("sdist-build")
 
 
+def user_cache() -> FactsCache:
+    """The user's cache of these facts (:func:`default_cache_dir`)."""
+    return FactsCache(default_cache_dir())
+
+
 def read_build_requires(filename: str, data: bytes) -> tuple[str, ...]:
     """The build requirements an sdist archive declares (see the module docstring).
 

@@ -105,6 +105,7 @@ def run_env(args: argparse.Namespace) -> int:
         args.requirement.extend(str(r) for r in parse_pyproject(pyproject, extras).requirements)
     if editable and not (args.requirement or args.requirements or args.pyproject):
         raise UsageError("the --editable projects have no dependencies and no requirements are given: nothing to lock")
+    args.lock_dir = target  # the lock goes into DIR: local paths are relative to it
     lock = lock_from_args(args)  # raises before anything is written
     mach_nix = nixsource.mach_nix_source(args.mach_nix, target)
     nixpkgs = nixsource.nixpkgs_expr(args.pkgs, target)

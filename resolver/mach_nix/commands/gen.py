@@ -74,9 +74,11 @@ def local_lock_name(output: Path | None) -> str:
 
 def run_gen(args: argparse.Namespace) -> int:
     """Resolve, then print or write the expression (and the lock); all or nothing."""
-    lock = lock_from_args(args)  # raises before anything is written
     output = Path(args.output) if args.output else None
     base = output.parent if output is not None else Path(".")
+    # Local paths are relative to the lock file: beside FILE (`local_lock_name`) or --lock-file.
+    args.lock_dir = (base / args.lock_file).parent if args.lock_file else base
+    lock = lock_from_args(args)  # raises before anything is written
     mach_nix = nixsource.mach_nix_source(args.mach_nix, base)
     nixpkgs = nixsource.nixpkgs_expr(args.pkgs, base)
     interpreter = nixsource.interpreter_attr(args)

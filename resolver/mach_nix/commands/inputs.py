@@ -427,10 +427,9 @@ def _connector(keep_build_requires: bool = True) -> Callable[[], Any]:
         if keep_build_requires:
             from functools import partial
 
-            from mach_nix.facts_cache import FactsCache
-            from mach_nix.sdist_build import default_cache_dir, remember
+            from mach_nix.sdist_build import remember, user_cache
 
-            keep = partial(remember, FactsCache(default_cache_dir()))
+            keep = partial(remember, user_cache())
 
         executor = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="mach-nix-fetch")
         return Connection(Fetcher(hooks=HookRunner, on_build_requires=keep), executor)
@@ -467,11 +466,9 @@ class SdistBuildFactsOf:
 
     def _get(self) -> Any:
         if self._facts is None:
-            from mach_nix.facts_cache import FactsCache
-            from mach_nix.sdist_build import SdistBuildFacts, default_cache_dir
+            from mach_nix.sdist_build import SdistBuildFacts, user_cache
 
-            cache = None if self.no_cache else FactsCache(default_cache_dir())
-            self._facts = SdistBuildFacts(fetch=self.fetch, cache=cache)
+            self._facts = SdistBuildFacts(fetch=self.fetch, cache=None if self.no_cache else user_cache())
         return self._facts
 
     def __call__(self, dist: Any, url: str | None) -> tuple[str, ...] | None:
@@ -620,17 +617,15 @@ def read_requirements(args: argparse.Namespace) -> RequirementSet:
 
 
 def lock_directory(args: argparse.Namespace) -> Path:
-    """The directory local paths are written relative to: the lock's (``-o FILE``; ``env``'s
-    DIR, which holds it), else the current one."""
+    """The directory local paths are written relative to: where the command puts its lock
+    (``args.lock_dir``, set by ``env`` and ``gen``), else the lock's (``-o FILE``), else the
+    current one."""
+    explicit = getattr(args, "lock_dir", None)
+    if explicit is not None:
+        return Path(os.path.abspath(explicit))
     output = getattr(args, "output", None)
-    lock_file = getattr(args, "lock_file", None) if getattr(args, "command", None) == "gen" else None
-    if lock_file:  # gen writes the lock there, beside its FILE (or in the current directory)
-        base = os.path.dirname(os.path.abspath(output)) if output and output != "-" else os.getcwd()
-        return Path(os.path.dirname(os.path.join(base, lock_file)))
     if output and output != "-":
         return Path(os.path.dirname(os.path.abspath(output)))
-    if getattr(args, "command", None) == "env" and getattr(args, "directory", None):
-        return Path(os.path.abspath(args.directory))
     return Path.cwd()
 
 

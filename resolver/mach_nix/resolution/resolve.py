@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import resolvelib
 from packaging.utils import canonicalize_name
@@ -62,8 +62,16 @@ class LocalCandidates:
     url_fallback: Callable[[Req], Candidate | None] | None = None
 
 
-#: Build requirements of an sdist (its file, its URL), ``None`` when unknown (mach_nix.sdist_build).
-BuildFacts = Callable[[DistFile, str | None], tuple[str, ...] | None]
+class BuildFacts(Protocol):
+    """What a resolution asks about an sdist whose build requirements the database does not
+    know (:class:`mach_nix.sdist_build.SdistBuildFacts`)."""
+
+    def __call__(self, dist: DistFile, url: str | None) -> tuple[str, ...] | None:
+        """Its build requirements (the file, where to download it), ``None`` when unknown."""
+
+    def why_unknown(self, dist: DistFile) -> str:
+        """Why they stay unknown, and what makes them known (for the warning)."""
+
 
 #: Safety net against pathological inputs; far above anything real (mach-nix used 1000).
 MAX_ROUNDS = 500_000
@@ -355,7 +363,7 @@ def resolve(
             return resolve_packages(reqs, target, build_providers, db, None, version_lists)[0]
 
         try:
-            why_unknown = getattr(build_facts, "why_unknown", None)
+            why_unknown = build_facts.why_unknown if build_facts is not None else None
             build = resolve_build_systems(packages, db, resolve_build, complete_artifacts, why_unknown)
         except MissingFilesError as error:
             missing = error.joined(missing)
